@@ -1,0 +1,181 @@
+//! The spec stage: reads a TOML spec and its CSV data into validated, typed values.
+//!
+//! This crate knows nothing of egg, tapes or solvers. It reads input files (the spec and the
+//! data tables it names) and never writes or prints anything; every problem it finds becomes a
+//! [`Diagnostic`] that names the file, line and column (or the data row) and says how to fix it.
+//! Validation collects *all* problems before returning.
+
+pub mod expr;
+
+use std::path::PathBuf;
+
+pub use expr::{Expr, ExprError, Func, parse_expr};
+
+/// One located problem in an input file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    /// The file the problem is in (as given or resolved against the spec's folder).
+    pub file: PathBuf,
+    /// 1-based line (for data files: the line of the CSV row); 0 when the problem is the file as a whole.
+    pub line: usize,
+    /// 1-based column (for data files: the 1-based field index); 0 when unknown.
+    pub column: usize,
+    /// Lower-case, specific statement of what is wrong.
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+    /// The offending source line, for a code frame (None for whole-file problems).
+    pub source_line: Option<String>,
+    /// Width of the underlined region in `source_line` (at least 1).
+    pub width: usize,
+}
+
+/// A validated spec (see DESIGN.md, "The spec language").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    pub name: String,
+    /// The spec file itself.
+    pub path: PathBuf,
+    /// State names, in the order that defines canonical monomial names.
+    pub states: Vec<String>,
+    /// `hidden[i]` is true when state i has no data column.
+    pub hidden: Vec<bool>,
+    pub model: ModelSpec,
+    /// Names of the per-experiment constants (the union over `[[data]]` tables, sorted by
+    /// first appearance). Every table defines every one of them.
+    pub constants: Vec<String>,
+    pub data: Vec<DataSpec>,
+    pub fit: FitConfig,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ModelSpec {
+    /// `[library] polynomial = p, extra = [...]`: the candidate terms of every equation.
+    Library { order: u32, extra: Vec<Expr> },
+    /// `[params]` + `[equations]`.
+    Template {
+        params: Vec<ParamSpec>,
+        /// One equation per state, in state order.
+        equations: Vec<Expr>,
+        /// The equations as written in the spec, in state order.
+        equation_text: Vec<String>,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamSpec {
+    pub name: String,
+    /// Initial value (for a fixed parameter: its value).
+    pub init: f64,
+    pub fixed: bool,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    /// Subject to the L1 penalty and pruning (default true).
+    pub sparse: bool,
+}
+
+/// One `[[data]]` table: an experiment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataSpec {
+    /// Resolved path of the CSV file.
+    pub file: PathBuf,
+    /// Name of the time column (default "t").
+    pub time: String,
+    /// Per state: the CSV column holding it, or None for a hidden state.
+    pub columns: Vec<Option<String>>,
+    /// Values of `Spec::constants` for this experiment, aligned with that list.
+    pub constants: Vec<f64>,
+    /// Per state: how its initial value is obtained.
+    pub initial: Vec<Initial>,
+}
+
+/// How a state's initial value (at the start of an experiment or piece) is obtained.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Initial {
+    /// Not given: the observed value at the start (only for observed states).
+    Observed,
+    Value(f64),
+    /// An expression over the constants and the observed states' values at t0.
+    Expr(Expr),
+    /// A per-experiment parameter fitted with the model.
+    Fit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Segment {
+    Points(usize),
+    Whole,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SolverKind {
+    Auto,
+    Bdf,
+    Tsit5,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitKind {
+    Regression,
+    Zero,
+    Spec,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PruneRule {
+    /// Contribution of the term to its equation over the data, relative to the equation's size.
+    Relative,
+    /// The paper's |θ| < γ.
+    Absolute,
+}
+
+/// The `[fit]` table, every key with its default.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitConfig {
+    pub segment: Segment,
+    pub stride: usize,
+    pub mu: (f64, f64),
+    pub threshold: (f64, f64),
+    pub rounds: usize,
+    pub solver: SolverKind,
+    pub rtol: f64,
+    pub atol: f64,
+    pub learn_noise: bool,
+    pub init: InitKind,
+    pub holdout: f64,
+    pub seed: u64,
+    pub prune: PruneRule,
+    /// L-BFGS iterations per round.
+    pub max_iters: usize,
+}
+
+impl Default for FitConfig {
+    fn default() -> Self {
+        FitConfig {
+            segment: Segment::Points(10),
+            stride: 1,
+            mu: (1e-3, 1e-5),
+            threshold: (1e-4, 1e-3),
+            rounds: 8,
+            solver: SolverKind::Auto,
+            rtol: 1e-6,
+            atol: 1e-9,
+            learn_noise: false,
+            init: InitKind::Regression,
+            holdout: 0.2,
+            seed: 0,
+            prune: PruneRule::Relative,
+            max_iters: 200,
+        }
+    }
+}
+
+/// One experiment's data, loaded from CSV.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    pub file: PathBuf,
+    /// Strictly increasing sample times.
+    pub times: Vec<f64>,
+    /// `values[state][row]`; NaN marks a missing value; hidden states are all NaN.
+    pub values: Vec<Vec<f64>>,
+}
