@@ -3,6 +3,21 @@
 //! solvers integrate.
 //!
 //! Nothing here allocates after a tape is built.
+//!
+//! - [`Tape`]: a generic DAG lowered to flat instructions; f and reverse-mode ∂f/∂x, ∂f/∂p.
+//! - [`Features`]: the feature library φ(x) of library mode (complete polynomials plus extra
+//!   terms from a parameter-free tape) and ∂φ/∂x.
+//! - [`TemplateRhs`] and [`LibraryRhs`]: the two [`OdeRhs`] implementations the solvers use.
+
+mod error;
+mod features;
+mod rhs;
+mod tape;
+
+pub use error::TapeError;
+pub use features::{Features, MAX_FEATURES, monomials};
+pub use rhs::{LibraryRhs, TemplateRhs};
+pub use tape::Tape;
 
 /// The right-hand side of an autonomous ODE system dx/dt = f(x; p), as the solvers see it.
 ///
