@@ -5,11 +5,17 @@
 //! [`Diagnostic`] that names the file, line and column (or the data row) and says how to fix it.
 //! Validation collects *all* problems before returning.
 
+mod data;
+mod diag;
 pub mod expr;
+mod load;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-pub use expr::{Expr, ExprError, Func, parse_expr};
+pub use data::load_tables;
+pub use diag::sort_diagnostics;
+pub use expr::{Expr, ExprError, Func, IdentSpan, parse_expr, parse_expr_spanned};
+pub use load::MAX_POLYNOMIAL_ORDER;
 
 /// One located problem in an input file.
 #[derive(Clone, Debug, PartialEq)]
@@ -178,4 +184,67 @@ pub struct Table {
     pub times: Vec<f64>,
     /// `values[state][row]`; NaN marks a missing value; hidden states are all NaN.
     pub values: Vec<Vec<f64>>,
+}
+
+impl Spec {
+    /// Reads and validates the spec at `path`. Data paths are resolved against its folder.
+    /// Every problem found is returned, sorted by file, line and column.
+    pub fn load(path: &Path) -> Result<Spec, Vec<Diagnostic>> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Spec::from_str(&text, path),
+            Err(e) => {
+                let message = if e.kind() == std::io::ErrorKind::InvalidData {
+                    "the spec file is not valid UTF-8 text".to_string()
+                } else {
+                    format!("cannot read the spec file: {e}")
+                };
+                Err(vec![Diagnostic::whole_file(
+                    path,
+                    message,
+                    Some("check the path and that the file is a TOML spec".into()),
+                )])
+            }
+        }
+    }
+
+    /// Validates spec text; `path` names it in diagnostics and anchors relative data paths
+    /// (whose existence is checked).
+    #[allow(clippy::should_implement_trait)]
+    pub fn from_str(text: &str, path: &Path) -> Result<Spec, Vec<Diagnostic>> {
+        load::parse_spec(text, path)
+    }
+
+    /// Index of the state called `name`.
+    pub fn state_index(&self, name: &str) -> Option<usize> {
+        self.states.iter().position(|s| s == name)
+    }
+
+    /// Names of the states that have data columns, in state order.
+    pub fn observed_states(&self) -> impl Iterator<Item = &str> {
+        self.states
+            .iter()
+            .zip(&self.hidden)
+            .filter(|&(_, &h)| !h)
+            .map(|(s, _)| s.as_str())
+    }
+}
+
+impl Table {
+    /// Number of sample times (data rows).
+    pub fn rows(&self) -> usize {
+        self.times.len()
+    }
+
+    /// First and last sample time; `None` for a table without rows (never produced by
+    /// [`load_tables`], which requires at least two).
+    pub fn time_range(&self) -> Option<(f64, f64)> {
+        Some((*self.times.first()?, *self.times.last()?))
+    }
+
+    /// Number of present (non-missing) values of state `state`.
+    pub fn observed_count(&self, state: usize) -> usize {
+        self.values
+            .get(state)
+            .map_or(0, |v| v.iter().filter(|x| !x.is_nan()).count())
+    }
 }
