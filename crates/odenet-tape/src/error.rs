@@ -6,15 +6,27 @@ pub enum TapeError {
     #[error(
         "node {node} reads state {index}, but the system has only {nstates} states; declare the state or fix the index"
     )]
-    StateOutOfRange { node: usize, index: u32, nstates: usize },
+    StateOutOfRange {
+        node: usize,
+        index: u32,
+        nstates: usize,
+    },
     #[error(
         "node {node} reads parameter {index}, but the system has only {nparams} parameters; declare the parameter or fix the index"
     )]
-    ParamOutOfRange { node: usize, index: u32, nparams: usize },
+    ParamOutOfRange {
+        node: usize,
+        index: u32,
+        nparams: usize,
+    },
     #[error(
         "node {node} reads constant {index}, but the system has only {nconsts} constants; declare the constant or fix the index"
     )]
-    ConstOutOfRange { node: usize, index: u32, nconsts: usize },
+    ConstOutOfRange {
+        node: usize,
+        index: u32,
+        nconsts: usize,
+    },
     #[error(
         "node {node} uses node {child} as an operand, but operands must come before their parent; order the dag children-first"
     )]
@@ -22,7 +34,11 @@ pub enum TapeError {
     #[error(
         "output {output} is node {node}, but the dag has only {nnodes} nodes; point every root at an existing node"
     )]
-    RootOutOfRange { output: usize, node: u32, nnodes: usize },
+    RootOutOfRange {
+        output: usize,
+        node: u32,
+        nnodes: usize,
+    },
     #[error(
         "the tape would need {slots} value slots, more than the {max} a tape can address; split the system"
     )]
@@ -42,7 +58,12 @@ pub enum TapeError {
     #[error(
         "a complete polynomial library of order {order} in {nstates} states has at least {count} terms, more than the limit of {max}; lower the order"
     )]
-    TooManyFeatures { nstates: usize, order: u32, count: u128, max: usize },
+    TooManyFeatures {
+        nstates: usize,
+        order: u32,
+        count: u128,
+        max: usize,
+    },
     #[error(
         "{found} constants were given, but the tape reads {expected}; pass one value per declared constant"
     )]

@@ -88,24 +88,40 @@ impl Features {
     pub fn polynomial(nstates: usize, order: u32) -> Result<Features, TapeError> {
         let count = count_monomials(nstates, order);
         if count > MAX_FEATURES as u128 {
-            return Err(TapeError::TooManyFeatures { nstates, order, count, max: MAX_FEATURES });
+            return Err(TapeError::TooManyFeatures {
+                nstates,
+                order,
+                count,
+                max: MAX_FEATURES,
+            });
         }
         let exponents = monomials(nstates, order);
-        let index: HashMap<&[u32], usize> =
-            exponents.iter().enumerate().map(|(j, e)| (e.as_slice(), j)).collect();
+        let index: HashMap<&[u32], usize> = exponents
+            .iter()
+            .enumerate()
+            .map(|(j, e)| (e.as_slice(), j))
+            .collect();
         let mut steps = Vec::with_capacity(exponents.len().saturating_sub(1));
         let mut parent = vec![0u32; nstates];
         for e in exponents.iter().skip(1) {
             // Peel off the last state that occurs; its parent has a lower degree, so it comes
             // earlier in the graded order and is computed first.
-            let Some(s) = e.iter().rposition(|&k| k > 0) else { continue };
+            let Some(s) = e.iter().rposition(|&k| k > 0) else {
+                continue;
+            };
             parent.copy_from_slice(e);
             parent[s] -= 1;
             if let Some(&j) = index.get(parent.as_slice()) {
                 steps.push((j as u32, s as u32));
             }
         }
-        Ok(Features { nstates, order, exponents, steps, extra: None })
+        Ok(Features {
+            nstates,
+            order,
+            exponents,
+            steps,
+            extra: None,
+        })
     }
 
     /// Appends the outputs of `tape` as extra features after the polynomial ones. The tape must
@@ -118,10 +134,14 @@ impl Features {
             });
         }
         if tape.nparams() != 0 {
-            return Err(TapeError::ExtraHasParams { found: tape.nparams() });
+            return Err(TapeError::ExtraHasParams {
+                found: tape.nparams(),
+            });
         }
         if tape.nconsts() != 0 {
-            return Err(TapeError::ExtraHasConsts { found: tape.nconsts() });
+            return Err(TapeError::ExtraHasConsts {
+                found: tape.nconsts(),
+            });
         }
         self.extra = Some(tape);
         Ok(self)
@@ -165,7 +185,11 @@ impl Features {
     /// When a buffer length disagrees with the library (a programming error).
     pub fn eval(&self, x: &[f64], scratch: &mut [f64], phi: &mut [f64]) {
         assert_eq!(x.len(), self.nstates, "x must have one entry per state");
-        assert_eq!(phi.len(), self.nfeatures(), "phi must have one entry per feature");
+        assert_eq!(
+            phi.len(),
+            self.nfeatures(),
+            "phi must have one entry per feature"
+        );
         let np = self.npolynomial();
         let (poly, extra) = phi.split_at_mut(np);
         if let Some(first) = poly.first_mut() {
@@ -188,8 +212,16 @@ impl Features {
     pub fn eval_jac(&self, x: &[f64], scratch: &mut [f64], phi: &mut [f64], dphi: &mut [f64]) {
         let ns = self.nstates;
         assert_eq!(x.len(), ns, "x must have one entry per state");
-        assert_eq!(phi.len(), self.nfeatures(), "phi must have one entry per feature");
-        assert_eq!(dphi.len(), self.nfeatures() * ns, "dphi must have nfeatures × nstates entries");
+        assert_eq!(
+            phi.len(),
+            self.nfeatures(),
+            "phi must have one entry per feature"
+        );
+        assert_eq!(
+            dphi.len(),
+            self.nfeatures() * ns,
+            "dphi must have nfeatures × nstates entries"
+        );
         let np = self.npolynomial();
         let (poly, extra) = phi.split_at_mut(np);
         let (dpoly, dextra) = dphi.split_at_mut(np * ns);

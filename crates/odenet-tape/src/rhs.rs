@@ -18,7 +18,10 @@ impl<'a> TemplateRhs<'a> {
     /// state (an ODE right-hand side is square).
     pub fn new(tape: &'a Tape, consts: &'a [f64]) -> Result<TemplateRhs<'a>, TapeError> {
         if consts.len() != tape.nconsts() {
-            return Err(TapeError::ConstsLength { expected: tape.nconsts(), found: consts.len() });
+            return Err(TapeError::ConstsLength {
+                expected: tape.nconsts(),
+                found: consts.len(),
+            });
         }
         if tape.noutputs() != tape.nstates() {
             return Err(TapeError::NotSquare {
@@ -92,7 +95,10 @@ impl OdeRhs for LibraryRhs<'_> {
         let (ns, nf) = (self.features.nstates(), self.features.nfeatures());
         assert_eq!(p.len(), ns * nf, "p must hold Θ (nstates × nfeatures)");
         assert_eq!(f.len(), ns, "f must have one entry per state");
-        assert!(scratch.len() >= self.scratch_len(), "scratch must hold scratch_len() entries");
+        assert!(
+            scratch.len() >= self.scratch_len(),
+            "scratch must hold scratch_len() entries"
+        );
         let (phi, rest) = scratch.split_at_mut(nf);
         self.features.eval(x, &mut rest[nf * ns..], phi);
         for (fi, theta) in f.iter_mut().zip(p.chunks_exact(nf)) {
@@ -114,8 +120,15 @@ impl OdeRhs for LibraryRhs<'_> {
         assert_eq!(p.len(), npar, "p must hold Θ (nstates × nfeatures)");
         assert_eq!(f.len(), ns, "f must have one entry per state");
         assert_eq!(jx.len(), ns * ns, "jx must have nstates × nstates entries");
-        assert_eq!(jp.len(), ns * npar, "jp must have nstates × nparams entries");
-        assert!(scratch.len() >= self.scratch_len(), "scratch must hold scratch_len() entries");
+        assert_eq!(
+            jp.len(),
+            ns * npar,
+            "jp must have nstates × nparams entries"
+        );
+        assert!(
+            scratch.len() >= self.scratch_len(),
+            "scratch must hold scratch_len() entries"
+        );
         let (phi, rest) = scratch.split_at_mut(nf);
         let (dphi, rest) = rest.split_at_mut(nf * ns);
         self.features.eval_jac(x, rest, phi, dphi);

@@ -186,7 +186,16 @@ impl Tape {
         }
         rev_start.push(rev.len());
 
-        Ok(Tape { nstates, nparams, nconsts, nums, instrs, outputs, rev, rev_start })
+        Ok(Tape {
+            nstates,
+            nparams,
+            nconsts,
+            nums,
+            instrs,
+            outputs,
+            rev,
+            rev_start,
+        })
     }
 
     pub fn noutputs(&self) -> usize {
@@ -229,8 +238,15 @@ impl Tape {
         assert_eq!(x.len(), self.nstates, "x must have one entry per state");
         assert_eq!(p.len(), self.nparams, "p must have one entry per parameter");
         assert_eq!(c.len(), self.nconsts, "c must have one entry per constant");
-        assert!(scratch.len() >= self.scratch_len(), "scratch must hold Tape::scratch_len() entries");
-        assert_eq!(out.len(), self.noutputs(), "out must have one entry per output");
+        assert!(
+            scratch.len() >= self.scratch_len(),
+            "scratch must hold Tape::scratch_len() entries"
+        );
+        assert_eq!(
+            out.len(),
+            self.noutputs(),
+            "out must have one entry per output"
+        );
     }
 
     /// Copies the leaves and literals into their slots.
@@ -294,8 +310,16 @@ impl Tape {
     ) {
         self.check_inputs(x, p, c, scratch, out);
         let (ns, np) = (self.nstates, self.nparams);
-        assert_eq!(jx.len(), self.noutputs() * ns, "jx must have noutputs × nstates entries");
-        assert_eq!(jp.len(), self.noutputs() * np, "jp must have noutputs × nparams entries");
+        assert_eq!(
+            jx.len(),
+            self.noutputs() * ns,
+            "jx must have noutputs × nstates entries"
+        );
+        assert_eq!(
+            jp.len(),
+            self.noutputs() * np,
+            "jp must have noutputs × nparams entries"
+        );
         let nslots = self.nslots();
         let base = self.instr_base();
         let (vals, rest) = scratch.split_at_mut(nslots);
@@ -331,7 +355,11 @@ impl Tape {
                 }
                 Instr::PowI(a, n) => {
                     // a^0 is the constant 1: its derivative is 0 even at a = 0.
-                    let d = if n == 0 { 0.0 } else { f64::from(n) * v(a).powi(n - 1) };
+                    let d = if n == 0 {
+                        0.0
+                    } else {
+                        f64::from(n) * v(a).powi(n - 1)
+                    };
                     (v(a).powi(n), d, 0.0)
                 }
                 Instr::Exp(a) => {
@@ -400,7 +428,10 @@ fn lower(node: Node, s: impl Fn(u32) -> u32) -> Option<Instr> {
 }
 
 fn is_leaf(node: Node) -> bool {
-    matches!(node, Node::Num(_) | Node::State(_) | Node::Param(_) | Node::Const(_))
+    matches!(
+        node,
+        Node::Num(_) | Node::State(_) | Node::Param(_) | Node::Const(_)
+    )
 }
 
 /// The operands of a node (none for leaves).
@@ -426,13 +457,25 @@ fn validate(dag: &Dag, nstates: usize, nparams: usize, nconsts: usize) -> Result
     for (k, &node) in dag.nodes.iter().enumerate() {
         match node {
             Node::State(i) if i as usize >= nstates => {
-                return Err(TapeError::StateOutOfRange { node: k, index: i, nstates });
+                return Err(TapeError::StateOutOfRange {
+                    node: k,
+                    index: i,
+                    nstates,
+                });
             }
             Node::Param(j) if j as usize >= nparams => {
-                return Err(TapeError::ParamOutOfRange { node: k, index: j, nparams });
+                return Err(TapeError::ParamOutOfRange {
+                    node: k,
+                    index: j,
+                    nparams,
+                });
             }
             Node::Const(j) if j as usize >= nconsts => {
-                return Err(TapeError::ConstOutOfRange { node: k, index: j, nconsts });
+                return Err(TapeError::ConstOutOfRange {
+                    node: k,
+                    index: j,
+                    nconsts,
+                });
             }
             _ => {}
         }
@@ -441,9 +484,17 @@ fn validate(dag: &Dag, nstates: usize, nparams: usize, nconsts: usize) -> Result
         }
     }
     let nnodes = dag.nodes.len();
-    if let Some((output, &node)) = dag.roots.iter().enumerate().find(|(_, r)| **r as usize >= nnodes)
+    if let Some((output, &node)) = dag
+        .roots
+        .iter()
+        .enumerate()
+        .find(|(_, r)| **r as usize >= nnodes)
     {
-        return Err(TapeError::RootOutOfRange { output, node, nnodes });
+        return Err(TapeError::RootOutOfRange {
+            output,
+            node,
+            nnodes,
+        });
     }
     Ok(())
 }

@@ -128,22 +128,25 @@ proptest! {
 fn lorenz_dag() -> Dag {
     use Node::*;
     let nodes = vec![
-        State(0), // 0 x
-        State(1), // 1 y
-        State(2), // 2 z
-        Param(0), // 3 σ
-        Param(1), // 4 ρ
-        Param(2), // 5 β
-        Sub(1, 0), // 6 y - x
-        Mul(3, 6), // 7 σ(y - x)
-        Sub(4, 2), // 8 ρ - z
-        Mul(0, 8), // 9 x(ρ - z)
-        Sub(9, 1), // 10 x(ρ - z) - y
-        Mul(0, 1), // 11 xy
-        Mul(5, 2), // 12 βz
+        State(0),    // 0 x
+        State(1),    // 1 y
+        State(2),    // 2 z
+        Param(0),    // 3 σ
+        Param(1),    // 4 ρ
+        Param(2),    // 5 β
+        Sub(1, 0),   // 6 y - x
+        Mul(3, 6),   // 7 σ(y - x)
+        Sub(4, 2),   // 8 ρ - z
+        Mul(0, 8),   // 9 x(ρ - z)
+        Sub(9, 1),   // 10 x(ρ - z) - y
+        Mul(0, 1),   // 11 xy
+        Mul(5, 2),   // 12 βz
         Sub(11, 12), // 13 xy - βz
     ];
-    Dag { nodes, roots: vec![7, 10, 13] }
+    Dag {
+        nodes,
+        roots: vec![7, 10, 13],
+    }
 }
 
 #[test]
@@ -156,11 +159,22 @@ fn lorenz_template_has_the_known_jacobian() {
     let mut f = [0.0; 3];
     let mut jx = [0.0; 9];
     let mut jp = [0.0; 9];
-    rhs.rhs_jac(&[x, y, z], &[s, r, b], &mut scratch, &mut f, &mut jx, &mut jp);
+    rhs.rhs_jac(
+        &[x, y, z],
+        &[s, r, b],
+        &mut scratch,
+        &mut f,
+        &mut jx,
+        &mut jp,
+    );
     let want_f = [s * (y - x), x * (r - z) - y, x * y - b * z];
     let want_jx = [-s, s, 0.0, r - z, -1.0, -x, y, x, -b];
     let want_jp = [y - x, 0.0, 0.0, 0.0, x, 0.0, 0.0, 0.0, -z];
-    for (got, want) in [(&f[..], &want_f[..]), (&jx[..], &want_jx[..]), (&jp[..], &want_jp[..])] {
+    for (got, want) in [
+        (&f[..], &want_f[..]),
+        (&jx[..], &want_jx[..]),
+        (&jp[..], &want_jp[..]),
+    ] {
         for (g, w) in got.iter().zip(want) {
             assert!((g - w).abs() <= 1e-14 * w.abs().max(1.0), "{g} vs {w}");
         }
@@ -180,7 +194,10 @@ fn powers_are_specialised_and_exact_at_zero() {
         Param(0),
         Pow(0, 5),
     ];
-    let dag = Dag { nodes, roots: vec![1, 2, 3, 4, 6] };
+    let dag = Dag {
+        nodes,
+        roots: vec![1, 2, 3, 4, 6],
+    };
     let tape = Tape::compile(&dag, 1, 1, 0).unwrap();
     let (out, _, jx, jp) = run(&tape, &[0.0], &[2.0], &[]);
     let want_out = [1.0, 0.0, 0.0, 0.0, 0.0];
@@ -214,14 +231,24 @@ fn dead_nodes_are_dropped_and_leaf_roots_work() {
         Num(3.0),  // a literal root
         State(0),  // a duplicate leaf
     ];
-    let dag = Dag { nodes, roots: vec![4, 5, 6, 1] };
+    let dag = Dag {
+        nodes,
+        roots: vec![4, 5, 6, 1],
+    };
     let tape = Tape::compile(&dag, 1, 1, 0).unwrap();
     assert_eq!(tape.ninstructions(), 1);
     let (out, _, jx, jp) = run(&tape, &[2.0], &[-0.5], &[]);
     assert_eq!(out.len(), 4);
-    let want = [(-1.0, -0.5, 2.0), (3.0, 0.0, 0.0), (2.0, 1.0, 0.0), (-0.5, 0.0, 1.0)];
+    let want = [
+        (-1.0, -0.5, 2.0),
+        (3.0, 0.0, 0.0),
+        (2.0, 1.0, 0.0),
+        (-0.5, 0.0, 1.0),
+    ];
     for (i, (v, dx, dp)) in want.into_iter().enumerate() {
-        assert!((out[i] - v).abs() < 1e-15 && (jx[i] - dx).abs() < 1e-15 && (jp[i] - dp).abs() < 1e-15);
+        assert!(
+            (out[i] - v).abs() < 1e-15 && (jx[i] - dx).abs() < 1e-15 && (jp[i] - dp).abs() < 1e-15
+        );
     }
 }
 
@@ -238,15 +265,27 @@ fn invalid_dags_give_typed_errors() {
     let dag = |nodes: Vec<Node>, roots: Vec<u32>| Dag { nodes, roots };
     assert_eq!(
         Tape::compile(&dag(vec![State(3)], vec![0]), 3, 0, 0),
-        Err(TapeError::StateOutOfRange { node: 0, index: 3, nstates: 3 })
+        Err(TapeError::StateOutOfRange {
+            node: 0,
+            index: 3,
+            nstates: 3
+        })
     );
     assert_eq!(
         Tape::compile(&dag(vec![State(0), Param(4)], vec![0]), 3, 4, 0),
-        Err(TapeError::ParamOutOfRange { node: 1, index: 4, nparams: 4 })
+        Err(TapeError::ParamOutOfRange {
+            node: 1,
+            index: 4,
+            nparams: 4
+        })
     );
     assert_eq!(
         Tape::compile(&dag(vec![Const(0)], vec![0]), 1, 0, 0),
-        Err(TapeError::ConstOutOfRange { node: 0, index: 0, nconsts: 0 })
+        Err(TapeError::ConstOutOfRange {
+            node: 0,
+            index: 0,
+            nconsts: 0
+        })
     );
     assert_eq!(
         Tape::compile(&dag(vec![State(0), Add(0, 1)], vec![1]), 1, 0, 0),
@@ -258,7 +297,11 @@ fn invalid_dags_give_typed_errors() {
     );
     assert_eq!(
         Tape::compile(&dag(vec![State(0)], vec![0, 1]), 1, 0, 0),
-        Err(TapeError::RootOutOfRange { output: 1, node: 1, nnodes: 1 })
+        Err(TapeError::RootOutOfRange {
+            output: 1,
+            node: 1,
+            nnodes: 1
+        })
     );
     let err = Tape::compile(&dag(vec![State(7)], vec![0]), 2, 0, 0).unwrap_err();
     assert_eq!(
@@ -272,13 +315,19 @@ fn template_rhs_rejects_wrong_constants_and_non_square_tapes() {
     let tape = Tape::compile(&lorenz_dag(), 3, 3, 0).unwrap();
     assert_eq!(
         TemplateRhs::new(&tape, &[1.0]).unwrap_err(),
-        TapeError::ConstsLength { expected: 0, found: 1 }
+        TapeError::ConstsLength {
+            expected: 0,
+            found: 1
+        }
     );
     let mut dag = lorenz_dag();
     dag.roots.pop();
     let tape = Tape::compile(&dag, 3, 3, 0).unwrap();
     assert_eq!(
         TemplateRhs::new(&tape, &[]).unwrap_err(),
-        TapeError::NotSquare { noutputs: 2, nstates: 3 }
+        TapeError::NotSquare {
+            noutputs: 2,
+            nstates: 3
+        }
     );
 }

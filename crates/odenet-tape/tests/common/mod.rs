@@ -14,12 +14,25 @@ pub const NCONSTS: usize = 1;
 /// the current length) with a real parameter `r` that chooses variants and literal values.
 #[derive(Clone, Debug)]
 pub enum Recipe {
-    Leaf { kind: u8, index: u32, value: f64 },
-    Op { kind: u8, a: usize, b: usize, r: f64 },
+    Leaf {
+        kind: u8,
+        index: u32,
+        value: f64,
+    },
+    Op {
+        kind: u8,
+        a: usize,
+        b: usize,
+        r: f64,
+    },
 }
 
 fn leaf() -> impl Strategy<Value = Recipe> {
-    (0u8..4, 0u32..8, -2.0f64..2.0).prop_map(|(kind, index, value)| Recipe::Leaf { kind, index, value })
+    (0u8..4, 0u32..8, -2.0f64..2.0).prop_map(|(kind, index, value)| Recipe::Leaf {
+        kind,
+        index,
+        value,
+    })
 }
 
 fn op() -> impl Strategy<Value = Recipe> {
@@ -125,7 +138,9 @@ pub fn build(leaves: &[Recipe], ops: &[Recipe], roots: &[usize], noutputs: Optio
     let len = nodes.len();
     let roots = match noutputs {
         // A right-hand side needs exactly one output per state: cycle through the picks.
-        Some(n) => (0..n).map(|i| (roots[i % roots.len()].wrapping_add(i) % len) as u32).collect(),
+        Some(n) => (0..n)
+            .map(|i| (roots[i % roots.len()].wrapping_add(i) % len) as u32)
+            .collect(),
         None => roots.iter().map(|&r| (r % len) as u32).collect(),
     };
     Dag { nodes, roots }
@@ -133,11 +148,18 @@ pub fn build(leaves: &[Recipe], ops: &[Recipe], roots: &[usize], noutputs: Optio
 
 /// Evaluates node `k` by direct recursion over the node vector (memoised so that shared
 /// subtrees do not cost exponential time). Independent of the tape's slot machinery.
-pub fn reval(nodes: &[Node], k: usize, x: &[f64], p: &[f64], c: &[f64], memo: &mut [Option<f64>]) -> f64 {
+pub fn reval(
+    nodes: &[Node],
+    k: usize,
+    x: &[f64],
+    p: &[f64],
+    c: &[f64],
+    memo: &mut [Option<f64>],
+) -> f64 {
     if let Some(v) = memo[k] {
         return v;
     }
-    let mut r = |i: u32, memo: &mut [Option<f64>]| reval(nodes, i as usize, x, p, c, memo);
+    let r = |i: u32, memo: &mut [Option<f64>]| reval(nodes, i as usize, x, p, c, memo);
     let v = match nodes[k] {
         Node::Num(v) => v,
         Node::State(i) => x[i as usize],
@@ -163,12 +185,20 @@ pub fn reval(nodes: &[Node], k: usize, x: &[f64], p: &[f64], c: &[f64], memo: &m
 /// All outputs of `dag` by the recursive reference evaluator.
 pub fn reference(dag: &Dag, x: &[f64], p: &[f64], c: &[f64]) -> Vec<f64> {
     let mut memo = vec![None; dag.nodes.len()];
-    dag.roots.iter().map(|&r| reval(&dag.nodes, r as usize, x, p, c, &mut memo)).collect()
+    dag.roots
+        .iter()
+        .map(|&r| reval(&dag.nodes, r as usize, x, p, c, &mut memo))
+        .collect()
 }
 
 /// Fourth-order central difference of the vector function `f` with respect to `v[j]` with step
 /// `h`: returns (derivative per output, the largest |f| seen on the stencil).
-pub fn fd_column(f: &mut dyn FnMut(&[f64]) -> Vec<f64>, v: &[f64], j: usize, h: f64) -> (Vec<f64>, f64) {
+pub fn fd_column(
+    f: &mut dyn FnMut(&[f64]) -> Vec<f64>,
+    v: &[f64],
+    j: usize,
+    h: f64,
+) -> (Vec<f64>, f64) {
     let mut w = v.to_vec();
     let mut at = |d: f64| {
         w[j] = v[j] + d * h;
@@ -178,7 +208,11 @@ pub fn fd_column(f: &mut dyn FnMut(&[f64]) -> Vec<f64>, v: &[f64], j: usize, h: 
     let mut scale: f64 = 0.0;
     let d = (0..m1.len())
         .map(|i| {
-            scale = scale.max(m2[i].abs()).max(m1[i].abs()).max(p1[i].abs()).max(p2[i].abs());
+            scale = scale
+                .max(m2[i].abs())
+                .max(m1[i].abs())
+                .max(p1[i].abs())
+                .max(p2[i].abs());
             (m2[i] - 8.0 * m1[i] + 8.0 * p1[i] - p2[i]) / (12.0 * h)
         })
         .collect();
