@@ -1,1 +1,115 @@
-//! odenet-fit
+//! The fit stage: discovers θ by integrating the candidate model through pieces of the data
+//! (DESIGN.md "Algorithm"): scaling, the integral-form regression guess, L-BFGS with L1 over
+//! rounds of decreasing μ and increasing γ, scale-free pruning, held-out model selection and a
+//! debiased final refit. Also simulation of a compiled model.
+//!
+//! This crate reads no files and prints nothing: progress goes through a callback.
+
+mod driver;
+pub mod model;
+mod optimize;
+mod problem;
+mod regression;
+pub mod rng;
+mod scaled;
+
+pub use driver::{GradientTiming, SELECT_MARGIN, time_gradient};
+pub use model::{CompiledModel, ModelKind, ParamInfo};
+pub use problem::FAILED_PIECE_PENALTY;
+
+use odenet_solve::{PieceSolver, Sens, SolveFailure, SolveOptions};
+use odenet_spec::{Spec, Table};
+
+#[derive(Debug, thiserror::Error)]
+pub enum FitError {
+    #[error("the spec has no [[data]] table to fit; add one")]
+    NoData,
+    #[error("no piece of the data can be integrated: every piece lacks a start value or a label; check missing values and `segment`")]
+    NoPieces,
+    #[error("the model could not be compiled: {0}")]
+    Model(String),
+}
+
+/// Progress of a running fit.
+#[derive(Clone, Debug)]
+pub enum Progress {
+    Stage(String),
+    Round { round: usize, rounds: usize, loss: f64, active: usize },
+    Eliminate { active: usize },
+}
+
+/// One support on the path from dense to sparse.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PathEntry {
+    pub mu: f64,
+    pub gamma: f64,
+    /// Free parameters in the support.
+    pub active_terms: usize,
+    /// Of which subject to sparsity.
+    pub sparse_terms: usize,
+    /// Loss on the training pieces after the debiased refit.
+    pub train_loss: f64,
+    /// Loss on the held-out pieces (training pieces when there are too few to hold any out).
+    pub holdout_loss: f64,
+    pub selected: bool,
+}
+
+/// What a fit found.
+#[derive(Clone, Debug)]
+pub struct FitResult {
+    pub name: String,
+    pub states: Vec<String>,
+    pub hidden: Vec<bool>,
+    /// Every parameter's name (library mode: `d<state>/dt[<term>]`).
+    pub param_names: Vec<String>,
+    /// Every parameter's value in the user's units; pruned ones are exactly zero.
+    pub params: Vec<f64>,
+    pub library: bool,
+    /// Library mode: per state, the non-zero terms (canonical monomial name, coefficient).
+    pub terms: Option<Vec<Vec<(String, f64)>>>,
+    /// The discovered equations, simplified, with the fitted numbers.
+    pub equations: Vec<String>,
+    /// Mean squared scaled mismatch over every label of every piece.
+    pub loss: f64,
+    pub active_terms: usize,
+    pub free_params: usize,
+    pub path: Vec<PathEntry>,
+    pub seconds: f64,
+    pub converged: bool,
+    /// Pieces that failed to integrate with the final model.
+    pub failures: usize,
+    /// Piece failures met (and penalised) while fitting.
+    pub failures_during_fit: usize,
+    pub pieces: usize,
+    pub holdout_pieces: usize,
+    pub bdf_pieces: usize,
+    pub time_scale: f64,
+    pub state_scales: Vec<f64>,
+}
+
+/// Fits the spec's model to its data tables.
+pub fn fit(
+    spec: &Spec,
+    tables: &[Table],
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<FitResult, FitError> {
+    driver::run_fit(spec, tables, progress)
+}
+
+/// Integrates a compiled model with parameters `p` (user units) and constants `consts` from
+/// `x0` at `times[0]`, returning the states at every time (row-major times × n).
+pub fn simulate(
+    model: &CompiledModel,
+    p: &[f64],
+    consts: &[f64],
+    x0: &[f64],
+    times: &[f64],
+    opts: SolveOptions,
+) -> Result<Vec<f64>, SolveFailure> {
+    let n = model.nstates();
+    let rhs = model.rhs(consts);
+    let mut solver = PieceSolver::new(n, p.len(), opts);
+    let mut out = vec![0.0; times.len() * n];
+    solver.solve(&rhs, p, x0, times, Sens::None, &mut out, &mut [])?;
+    Ok(out)
+}

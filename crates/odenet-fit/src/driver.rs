@@ -1,0 +1,565 @@
+//! The fit as a whole (DESIGN.md "Algorithm"): initial guess, rounds of L1-penalised trajectory
+//! fits with pruning, debiased refits scored on held-out pieces, the parsimonious choice among
+//! them, and a final refit on every piece.
+
+use std::time::Instant;
+
+use odenet_solve::{Method, PieceSolver, Sens, SolveOptions};
+use odenet_spec::{InitKind, PruneRule, SolverKind, Spec, Table};
+use odenet_tape::OdeRhs;
+
+use crate::model::{CompiledModel, ModelKind};
+use crate::optimize::{Terms, minimize};
+use crate::problem::{Evaluator, Problem, initial_state};
+use crate::regression::{integral_least_squares, is_affine};
+use crate::rng::Rng;
+use crate::{FitError, FitResult, PathEntry, Progress};
+
+/// A support is kept when its held-out loss is within this fraction of the best one's.
+pub const SELECT_MARGIN: f64 = 0.05;
+/// Backward elimination beyond the last round stops once the held-out loss exceeds the best by
+/// this factor (nothing sparser can be chosen then).
+const ELIMINATION_STOP: f64 = 4.0;
+
+pub fn solve_options(spec: &Spec) -> SolveOptions {
+    SolveOptions {
+        method: match spec.fit.solver {
+            SolverKind::Auto => Method::Auto,
+            SolverKind::Bdf => Method::Bdf,
+            SolverKind::Tsit5 => Method::Tsit5,
+        },
+        rtol: spec.fit.rtol,
+        atol: spec.fit.atol,
+        ..SolveOptions::default()
+    }
+}
+
+struct Fitter<'p, 'm> {
+    prob: &'p Problem<'m>,
+    spec: &'p Spec,
+    /// Full parameter vector, user units (values of fixed and pruned parameters).
+    base: Vec<f64>,
+    train: Vec<usize>,
+    holdout: Vec<usize>,
+    /// Usable full states per experiment row (scaled).
+    rows: Vec<Vec<Option<Vec<f64>>>>,
+    loss_ref: f64,
+    failures_seen: usize,
+}
+
+impl<'p, 'm> Fitter<'p, 'm> {
+    fn user(&self, active: &[usize], q: &[f64]) -> Vec<f64> {
+        let mut p = self.base.clone();
+        for (&k, &v) in active.iter().zip(q) {
+            p[k] = v * self.prob.scales.pscale[k];
+        }
+        p
+    }
+
+    fn terms(&self, active: &[usize], mu: f64) -> Terms {
+        let m = self.prob.model;
+        let ps = &self.prob.scales.pscale;
+        Terms {
+            mu,
+            sparse: active.iter().map(|&k| m.params[k].sparse).collect(),
+            lo: active
+                .iter()
+                .map(|&k| m.params[k].min.map_or(f64::NEG_INFINITY, |v| v / ps[k]))
+                .collect(),
+            hi: active
+                .iter()
+                .map(|&k| m.params[k].max.map_or(f64::INFINITY, |v| v / ps[k]))
+                .collect(),
+            loss_ref: self.loss_ref,
+        }
+    }
+
+    fn optimize(&mut self, active: &[usize], q0: Vec<f64>, mu: f64, pieces: &[usize]) -> (Vec<f64>, f64, bool) {
+        let ev = Evaluator::new(self.prob, active.to_vec(), self.base.clone(), pieces.to_vec());
+        let terms = self.terms(active, mu);
+        let r = minimize(&ev, &terms, q0, self.spec.fit.max_iters as u64);
+        self.failures_seen += r.failures;
+        (r.q, r.loss, r.converged)
+    }
+
+    fn loss(&self, active: &[usize], q: &[f64], pieces: &[usize]) -> f64 {
+        if pieces.is_empty() {
+            return f64::NAN;
+        }
+        let ev = Evaluator::new(self.prob, active.to_vec(), self.base.clone(), pieces.to_vec());
+        ev.eval(q, false).loss
+    }
+
+    /// States at which contributions are measured: the usable data rows, or, when hidden
+    /// states are only known by integration, each experiment's simulated trajectory.
+    fn sample_states(&self, active: &[usize], q: &[f64]) -> Vec<(usize, Vec<f64>)> {
+        let n = self.prob.nstates();
+        let mut out = Vec::new();
+        if !self.prob.whole {
+            for (e, er) in self.rows.iter().enumerate() {
+                for x in er.iter().flatten() {
+                    out.push((e, x.clone()));
+                }
+            }
+            return out;
+        }
+        let mut solver = PieceSolver::new(n, active.len(), self.prob.solve_opts);
+        for (pi, pc) in self.prob.pieces.iter().enumerate() {
+            let ex = &self.prob.exps[pc.exp];
+            let rhs = self.prob.rhs(pc.exp, &self.base, active);
+            let times = &ex.t[pc.start..pc.start + pc.len];
+            let mut xs = vec![0.0; pc.len * n];
+            let x0 = &self.prob.x0[pi * n..(pi + 1) * n];
+            if solver.solve(&rhs, q, x0, times, Sens::None, &mut xs, &mut []).is_ok() {
+                for k in 0..pc.len {
+                    out.push((pc.exp, xs[k * n..(k + 1) * n].to_vec()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Relative contribution of each active parameter: max over equations of
+    /// RMS(q_k ∂f_i/∂q_k) / RMS(f_i) over the sample states.
+    fn contributions(&self, active: &[usize], q: &[f64]) -> Vec<f64> {
+        let n = self.prob.nstates();
+        let na = active.len();
+        let pts = self.sample_states(active, q);
+        let mut fsq = vec![0.0; n];
+        let mut tsq = vec![0.0; n * na];
+        let (mut f, mut jx, mut jq) = (vec![0.0; n], vec![0.0; n * n], vec![0.0; n * na]);
+        let mut scratch = Vec::new();
+        for (e, x) in &pts {
+            let rhs = self.prob.rhs(*e, &self.base, active);
+            scratch.resize(rhs.scratch_len(), 0.0);
+            rhs.rhs_jac(x, q, &mut scratch, &mut f, &mut jx, &mut jq);
+            for i in 0..n {
+                if f[i].is_finite() {
+                    fsq[i] += f[i] * f[i];
+                }
+                for k in 0..na {
+                    let t = q[k] * jq[i * na + k];
+                    if t.is_finite() {
+                        tsq[i * na + k] += t * t;
+                    }
+                }
+            }
+        }
+        (0..na)
+            .map(|k| {
+                (0..n)
+                    .filter(|&i| fsq[i] > 0.0)
+                    .map(|i| (tsq[i * na + k] / fsq[i]).sqrt())
+                    .fold(0.0, f64::max)
+            })
+            .collect()
+    }
+
+    /// Active sparse parameters to prune at threshold γ.
+    fn prune_set(&self, active: &[usize], q: &[f64], gamma: f64) -> Vec<bool> {
+        let m = self.prob.model;
+        let c = match self.spec.fit.prune {
+            PruneRule::Relative => self.contributions(active, q),
+            PruneRule::Absolute => active
+                .iter()
+                .zip(q)
+                .map(|(&k, &v)| (v * self.prob.scales.pscale[k]).abs())
+                .collect(),
+        };
+        active
+            .iter()
+            .zip(&c)
+            .map(|(&k, &ck)| m.params[k].sparse && (ck < gamma || !ck.is_finite()))
+            .collect()
+    }
+}
+
+fn geometric(a: f64, b: f64, i: usize, n: usize) -> f64 {
+    if n <= 1 || a <= 0.0 || b <= 0.0 {
+        return if n <= 1 { b } else { a + (b - a) * i as f64 / (n - 1) as f64 };
+    }
+    a * (b / a).powf(i as f64 / (n - 1) as f64)
+}
+
+fn reduce(active: &[usize], q: &[f64], drop: &[bool]) -> (Vec<usize>, Vec<f64>) {
+    let mut a = Vec::new();
+    let mut v = Vec::new();
+    for ((&k, &x), &d) in active.iter().zip(q).zip(drop) {
+        if !d {
+            a.push(k);
+            v.push(x);
+        }
+    }
+    (a, v)
+}
+
+/// The problem of a fit: scaled data, pieces, usable rows and parameter scales.
+pub(crate) struct Prepared<'m> {
+    pub prob: Problem<'m>,
+    pub rows: Vec<Vec<Option<Vec<f64>>>>,
+    pub base: Vec<f64>,
+    pub active: Vec<usize>,
+}
+
+pub(crate) fn prepare<'m>(
+    model: &'m CompiledModel,
+    spec: &Spec,
+    tables: &[Table],
+    opts: SolveOptions,
+) -> Result<Prepared<'m>, FitError> {
+    let mut prob = Problem::new(model, spec, tables, opts)?;
+    let n = model.nstates();
+    let npf = model.nparams();
+    // Usable full states at data rows.
+    let mut rows = Vec::with_capacity(tables.len());
+    let mut xbuf = vec![0.0; n];
+    for (e, tb) in tables.iter().enumerate() {
+        let mut er = Vec::with_capacity(tb.times.len());
+        for r in 0..tb.times.len() {
+            let ok = initial_state(&model, spec, tables, &prob.scales.sx, e, r, &mut xbuf)
+                && (r == 0 || (0..n).all(|i| model.hidden[i] || tb.values[i][r].is_finite()));
+            er.push(ok.then(|| xbuf.clone()));
+        }
+        rows.push(er);
+    }
+
+    let base: Vec<f64> = model.params.iter().map(|p| p.init).collect();
+    let active: Vec<usize> = (0..npf).filter(|&k| !model.params[k].fixed).collect();
+
+    // Parameter scales: a unit normalised change moves the scaled right-hand side by about one
+    // (RMS over the usable rows), so μ, γ and the optimiser see comparable coordinates.
+    {
+        let ones = vec![1.0; npf];
+        let mut tmp_scales = prob.scales.clone();
+        tmp_scales.pscale = ones;
+        let mut sq = vec![0.0; active.len()];
+        let mut cnt = 0usize;
+        let na = active.len();
+        let (mut f, mut jx, mut jq) = (vec![0.0; n], vec![0.0; n * n], vec![0.0; n * na]);
+        let q: Vec<f64> = active.iter().map(|&k| base[k]).collect();
+        for (e, er) in rows.iter().enumerate() {
+            let rhs = crate::scaled::ScaledRhs {
+                inner: model.rhs(&prob.exps[e].consts),
+                scales: &tmp_scales,
+                base: &base,
+                active: &active,
+            };
+            let mut scratch = vec![0.0; rhs.scratch_len()];
+            for x in er.iter().flatten() {
+                rhs.rhs_jac(x, &q, &mut scratch, &mut f, &mut jx, &mut jq);
+                for k in 0..na {
+                    let m = (0..n).map(|i| jq[i * na + k].abs()).fold(0.0, f64::max);
+                    if m.is_finite() {
+                        sq[k] += m * m;
+                    }
+                }
+                cnt += 1;
+            }
+        }
+        for (j, &k) in active.iter().enumerate() {
+            let rms = if cnt > 0 { (sq[j] / cnt as f64).sqrt() } else { 0.0 };
+            prob.scales.pscale[k] = if rms.is_finite() && rms > 1e-12 {
+                1.0 / rms
+            } else if base[k] != 0.0 {
+                base[k].abs()
+            } else {
+                1.0
+            };
+        }
+    }
+
+    Ok(Prepared { prob, rows, base, active })
+}
+
+pub fn run_fit(
+    spec: &Spec,
+    tables: &[Table],
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<FitResult, FitError> {
+    let t_start = Instant::now();
+    let model = CompiledModel::from_spec(spec)?;
+    let Prepared { prob, rows, base, mut active } = prepare(&model, spec, tables, solve_options(spec))?;
+    let n = model.nstates();
+
+    // Held-out pieces.
+    let mut order: Vec<usize> = (0..prob.pieces.len()).collect();
+    let mut rng = Rng::new(spec.fit.seed);
+    for i in (1..order.len()).rev() {
+        let j = rng.below(i + 1);
+        order.swap(i, j);
+    }
+    let nhold = if order.len() >= 5 { (spec.fit.holdout * order.len() as f64).round() as usize } else { 0 };
+    let mut holdout: Vec<usize> = order[..nhold].to_vec();
+    let mut train: Vec<usize> = order[nhold..].to_vec();
+    holdout.sort_unstable();
+    train.sort_unstable();
+    let all: Vec<usize> = (0..prob.pieces.len()).collect();
+
+    let mut fitter = Fitter {
+        prob: &prob,
+        spec,
+        base,
+        train,
+        holdout,
+        rows,
+        loss_ref: 1.0,
+        failures_seen: 0,
+    };
+
+    // Initial guess.
+    let q_spec: Vec<f64> = active.iter().map(|&k| fitter.base[k] / prob.scales.pscale[k]).collect();
+    let mut q: Vec<f64> = match spec.fit.init {
+        InitKind::Zero => vec![0.0; active.len()],
+        InitKind::Spec => q_spec.clone(),
+        InitKind::Regression => q_spec.clone(),
+    };
+    progress(Progress::Stage("initial guess".into()));
+    if spec.fit.init == InitKind::Regression
+        && is_affine(&prob, &fitter.base, &active, &fitter.rows)
+    {
+        let w = match spec.fit.segment {
+            odenet_spec::Segment::Points(m) => (m - 1).max(1),
+            odenet_spec::Segment::Whole => 4,
+        };
+        let mut keep = vec![true; active.len()];
+        let mut best: Option<Vec<f64>> = None;
+        for _ in 0..6 {
+            let Some(qr) = integral_least_squares(&prob, &fitter.base, &active, &fitter.rows, w, &keep)
+            else {
+                break;
+            };
+            let drop = fitter.prune_set(&active, &qr, spec.fit.threshold.0);
+            let changed = drop.iter().zip(&keep).any(|(&d, &k)| d && k);
+            best = Some(qr);
+            if !changed {
+                break;
+            }
+            for (kp, d) in keep.iter_mut().zip(&drop) {
+                if *d {
+                    *kp = false;
+                }
+            }
+        }
+        if let Some(qr) = best {
+            let l_reg = fitter.loss(&active, &qr, &fitter.train);
+            let l_spec = fitter.loss(&active, &q_spec, &fitter.train);
+            if l_reg.is_finite() && !(l_spec < l_reg) {
+                q = qr;
+            }
+        }
+    }
+    // Parameters the initial guess set exactly to zero start pruned.
+    if spec.fit.init == InitKind::Regression && model.is_library() {
+        let drop: Vec<bool> = active.iter().zip(&q).map(|(&k, &v)| model.params[k].sparse && v == 0.0).collect();
+        let (a, v) = reduce(&active, &q, &drop);
+        active = a;
+        q = v;
+    }
+    let l0 = fitter.loss(&active, &q, &fitter.train);
+    fitter.loss_ref = if l0.is_finite() && l0 > 0.0 { l0 } else { 1.0 };
+
+    let mut path: Vec<PathEntry> = Vec::new();
+    let mut candidates: Vec<(Vec<usize>, Vec<f64>, f64)> = Vec::new();
+    let rounds = spec.fit.rounds.max(1);
+    let score_pieces = if fitter.holdout.is_empty() { fitter.train.clone() } else { fitter.holdout.clone() };
+
+    let mut record = |fitter: &mut Fitter, active: &[usize], q: &[f64], mu: f64, gamma: f64,
+                      path: &mut Vec<PathEntry>, candidates: &mut Vec<(Vec<usize>, Vec<f64>, f64)>| {
+        if candidates.iter().any(|(a, _, _)| a.as_slice() == active) {
+            return;
+        }
+        let train = fitter.train.clone();
+        let (qd, train_loss, _) = fitter.optimize(active, q.to_vec(), 0.0, &train);
+        let hold = fitter.loss(active, &qd, &score_pieces);
+        let nsparse = active.iter().filter(|&&k| fitter.prob.model.params[k].sparse).count();
+        path.push(PathEntry {
+            mu,
+            gamma,
+            active_terms: active.len(),
+            sparse_terms: nsparse,
+            train_loss,
+            holdout_loss: hold,
+            selected: false,
+        });
+        candidates.push((active.to_vec(), qd, hold));
+    };
+
+    for r in 0..rounds {
+        let mu = geometric(spec.fit.mu.0, spec.fit.mu.1, r, rounds);
+        let gamma = geometric(spec.fit.threshold.0, spec.fit.threshold.1, r, rounds);
+        let train = fitter.train.clone();
+        let (qn, loss, _) = fitter.optimize(&active, q.clone(), mu, &train);
+        q = qn;
+        let drop = fitter.prune_set(&active, &q, gamma);
+        let (a, v) = reduce(&active, &q, &drop);
+        let changed = a.len() != active.len();
+        active = a;
+        q = v;
+        progress(Progress::Round { round: r + 1, rounds, loss, active: active.len() });
+        if changed || r + 1 == rounds {
+            record(&mut fitter, &active, &q, mu, gamma, &mut path, &mut candidates);
+            if let Some((_, qd, _)) = candidates.last() {
+                if candidates.last().map(|c| c.0.as_slice()) == Some(active.as_slice()) {
+                    q = qd.clone();
+                }
+            }
+        }
+    }
+
+    // Backward elimination past the last threshold: the sparser supports the parsimony rule may
+    // prefer, each debiased and scored.
+    let mut gamma = spec.fit.threshold.1.max(1e-4);
+    let best_hold = |c: &[(Vec<usize>, Vec<f64>, f64)]| c.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
+    loop {
+        let nsparse = active.iter().filter(|&&k| model.params[k].sparse).count();
+        if nsparse == 0 || gamma > 1.0 {
+            break;
+        }
+        let c = fitter.contributions(&active, &q);
+        let next = active
+            .iter()
+            .zip(&c)
+            .filter(|(k, _)| model.params[**k].sparse)
+            .map(|(_, &v)| v)
+            .filter(|&v| v >= gamma)
+            .fold(f64::INFINITY, f64::min);
+        // Raise γ just past the smallest remaining contribution (at least ×1.5).
+        gamma = (gamma * 1.5).max(next * 1.0001);
+        if !gamma.is_finite() || gamma > 1.0 {
+            break;
+        }
+        let drop = fitter.prune_set(&active, &q, gamma);
+        let (a, v) = reduce(&active, &q, &drop);
+        if a.len() == active.len() {
+            continue;
+        }
+        active = a;
+        q = v;
+        record(&mut fitter, &active, &q, 0.0, gamma, &mut path, &mut candidates);
+        if let Some((ca, qd, hold)) = candidates.last() {
+            if ca.as_slice() == active.as_slice() {
+                q = qd.clone();
+                let best = best_hold(&candidates);
+                if !(hold.is_finite()) || *hold > best * ELIMINATION_STOP {
+                    break;
+                }
+            }
+        }
+        progress(Progress::Eliminate { active: active.len() });
+    }
+
+    // Parsimony: the sparsest support whose held-out loss is within the margin of the best.
+    let best = best_hold(&candidates);
+    let chosen = candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.2.is_finite() && c.2 <= best * (1.0 + SELECT_MARGIN))
+        .min_by(|a, b| a.1.0.len().cmp(&b.1.0.len()).then(a.1.2.total_cmp(&b.1.2)))
+        .map(|(i, _)| i);
+    let (active, q0) = match chosen {
+        Some(i) => {
+            path[i].selected = true;
+            (candidates[i].0.clone(), candidates[i].1.clone())
+        }
+        None => (active, q),
+    };
+
+    // Final debiased refit on every piece.
+    progress(Progress::Stage("final refit".into()));
+    let (qf, loss, converged) = fitter.optimize(&active, q0, 0.0, &all);
+    let ev = Evaluator::new(&prob, active.clone(), fitter.base.clone(), all.clone());
+    let fin = ev.eval(&qf, false);
+    let p = fitter.user(&active, &qf);
+    let mut p_clean = p.clone();
+    for (k, v) in p_clean.iter_mut().enumerate() {
+        if !model.params[k].fixed && !active.contains(&k) {
+            *v = 0.0;
+        }
+    }
+    let equations = model.equation_strings(&p_clean, false);
+    let terms = match &model.kind {
+        ModelKind::Library { feature_names, .. } => {
+            let nf = feature_names.len();
+            Some(
+                (0..n)
+                    .map(|i| {
+                        (0..nf)
+                            .filter(|&j| p_clean[i * nf + j] != 0.0)
+                            .map(|j| (feature_names[j].clone(), p_clean[i * nf + j]))
+                            .collect()
+                    })
+                    .collect(),
+            )
+        }
+        ModelKind::Template { .. } => None,
+    };
+    Ok(FitResult {
+        name: model.name.clone(),
+        states: model.states.clone(),
+        hidden: model.hidden.clone(),
+        param_names: model.params.iter().map(|p| p.name.clone()).collect(),
+        params: p_clean,
+        library: model.is_library(),
+        terms,
+        equations,
+        loss,
+        active_terms: active.iter().filter(|&&k| model.params[k].sparse || model.is_library()).count(),
+        free_params: active.len(),
+        path,
+        seconds: t_start.elapsed().as_secs_f64(),
+        converged: converged && fin.failures == 0 && loss.is_finite(),
+        failures: fin.failures,
+        failures_during_fit: fitter.failures_seen,
+        pieces: prob.pieces.len(),
+        holdout_pieces: fitter.holdout.len(),
+        bdf_pieces: fin.bdf_pieces,
+        time_scale: prob.scales.st,
+        state_scales: prob.scales.sx.clone(),
+    })
+}
+
+/// Time of one loss-and-gradient evaluation over every piece, at the initial parameters.
+#[derive(Clone, Debug)]
+pub struct GradientTiming {
+    pub seconds_per_eval: f64,
+    pub pieces: usize,
+    pub params: usize,
+    pub failures: usize,
+    pub bdf_pieces: usize,
+    pub steps: usize,
+}
+
+pub fn time_gradient(
+    spec: &Spec,
+    tables: &[Table],
+    solver: SolverKind,
+    reps: usize,
+) -> Result<GradientTiming, FitError> {
+    let model = CompiledModel::from_spec(spec)?;
+    let mut s2 = spec.clone();
+    s2.fit.solver = solver;
+    let Prepared { prob, rows, base, active } = prepare(&model, &s2, tables, solve_options(&s2))?;
+    let mut q: Vec<f64> = active.iter().map(|&k| base[k] / prob.scales.pscale[k]).collect();
+    if model.is_library() && is_affine(&prob, &base, &active, &rows) {
+        let keep = vec![true; active.len()];
+        if let Some(qr) = integral_least_squares(&prob, &base, &active, &rows, 4, &keep) {
+            q = qr;
+        }
+    }
+    let all: Vec<usize> = (0..prob.pieces.len()).collect();
+    let ev = Evaluator::new(&prob, active.clone(), base.clone(), all);
+    let first = ev.eval(&q, true);
+    let reps = reps.max(1);
+    let t = Instant::now();
+    for _ in 0..reps {
+        let _ = ev.eval(&q, true);
+    }
+    Ok(GradientTiming {
+        seconds_per_eval: t.elapsed().as_secs_f64() / reps as f64,
+        pieces: prob.pieces.len(),
+        params: active.len(),
+        failures: first.failures,
+        bdf_pieces: first.bdf_pieces,
+        steps: first.steps,
+    })
+}

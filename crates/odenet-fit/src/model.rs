@@ -1,0 +1,329 @@
+//! A spec's candidate model compiled for fitting and simulation: the tape (template mode) or the
+//! feature library (library mode), the parameter table, and printing with fitted numbers.
+
+use odenet_spec::{Expr, ModelSpec, Spec};
+use odenet_symbolic::{Dag, Symbols};
+use odenet_tape::{Features, LibraryRhs, OdeRhs, Tape, TemplateRhs};
+
+use crate::FitError;
+
+/// One parameter of the model, in the user's units.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamInfo {
+    pub name: String,
+    pub init: f64,
+    pub fixed: bool,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+    pub sparse: bool,
+}
+
+/// How f is evaluated.
+#[derive(Debug)]
+pub enum ModelKind {
+    /// f = Θ·φ(x): parameters are Θ row-major (state × feature).
+    Library {
+        features: Features,
+        /// Canonical names of the features (monomials, then extra terms as written).
+        feature_names: Vec<String>,
+        /// Exponent vectors of the polynomial features (extra features have none).
+        exponents: Vec<Vec<u32>>,
+        /// The extra candidate terms, after the polynomial ones.
+        extra: Vec<Expr>,
+    },
+    /// f given by the spec's equations, compiled from the simplified DAG.
+    Template { tape: Tape, equations: Vec<Expr> },
+}
+
+/// A model ready to evaluate.
+#[derive(Debug)]
+pub struct CompiledModel {
+    pub name: String,
+    pub states: Vec<String>,
+    pub hidden: Vec<bool>,
+    pub constants: Vec<String>,
+    pub params: Vec<ParamInfo>,
+    pub kind: ModelKind,
+}
+
+/// The right-hand side of a compiled model for one experiment (its constants bound).
+pub enum ModelRhs<'a> {
+    Library(LibraryRhs<'a>),
+    Template(TemplateRhs<'a>),
+}
+
+impl OdeRhs for ModelRhs<'_> {
+    fn nstates(&self) -> usize {
+        match self {
+            ModelRhs::Library(r) => r.nstates(),
+            ModelRhs::Template(r) => r.nstates(),
+        }
+    }
+    fn nparams(&self) -> usize {
+        match self {
+            ModelRhs::Library(r) => r.nparams(),
+            ModelRhs::Template(r) => r.nparams(),
+        }
+    }
+    fn scratch_len(&self) -> usize {
+        match self {
+            ModelRhs::Library(r) => r.scratch_len(),
+            ModelRhs::Template(r) => r.scratch_len(),
+        }
+    }
+    fn rhs(&self, x: &[f64], p: &[f64], scratch: &mut [f64], f: &mut [f64]) {
+        match self {
+            ModelRhs::Library(r) => r.rhs(x, p, scratch, f),
+            ModelRhs::Template(r) => r.rhs(x, p, scratch, f),
+        }
+    }
+    fn rhs_jac(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        jp: &mut [f64],
+    ) {
+        match self {
+            ModelRhs::Library(r) => r.rhs_jac(x, p, scratch, f, jx, jp),
+            ModelRhs::Template(r) => r.rhs_jac(x, p, scratch, f, jx, jp),
+        }
+    }
+}
+
+impl CompiledModel {
+    /// Compiles the candidate model of a validated spec.
+    pub fn from_spec(spec: &Spec) -> Result<CompiledModel, FitError> {
+        match &spec.model {
+            ModelSpec::Library { order, extra } => {
+                Self::library(&spec.name, &spec.states, &spec.hidden, &spec.constants, *order, extra)
+            }
+            ModelSpec::Template { params, equations, .. } => {
+                let params = params
+                    .iter()
+                    .map(|p| ParamInfo {
+                        name: p.name.clone(),
+                        init: p.init,
+                        fixed: p.fixed,
+                        min: p.min,
+                        max: p.max,
+                        sparse: p.sparse,
+                    })
+                    .collect();
+                Self::template(
+                    &spec.name,
+                    &spec.states,
+                    &spec.hidden,
+                    &spec.constants,
+                    params,
+                    equations.clone(),
+                )
+            }
+        }
+    }
+
+    pub fn library(
+        name: &str,
+        states: &[String],
+        hidden: &[bool],
+        constants: &[String],
+        order: u32,
+        extra: &[Expr],
+    ) -> Result<CompiledModel, FitError> {
+        let n = states.len();
+        let exponents = odenet_symbolic::library::monomials(n, order);
+        let mut feature_names: Vec<String> =
+            exponents.iter().map(|e| odenet_symbolic::library::monomial_name(e, states)).collect();
+        let mut features = Features::polynomial(n, order as usize);
+        if !extra.is_empty() {
+            let syms = Symbols { states: states.to_vec(), params: vec![], consts: vec![] };
+            let dag = Dag::from_exprs(extra, &syms).map_err(|e| FitError::Model(e.to_string()))?;
+            let tape =
+                Tape::compile(&dag, n, 0, 0).map_err(|e| FitError::Model(e.to_string()))?;
+            features = features.with_extra(tape);
+            feature_names.extend(extra.iter().map(|e| e.to_string()));
+        }
+        let nf = features.nfeatures();
+        let mut params = Vec::with_capacity(n * nf);
+        for s in states {
+            for fname in &feature_names {
+                params.push(ParamInfo {
+                    name: format!("d{s}/dt[{fname}]"),
+                    init: 0.0,
+                    fixed: false,
+                    min: None,
+                    max: None,
+                    sparse: true,
+                });
+            }
+        }
+        Ok(CompiledModel {
+            name: name.to_string(),
+            states: states.to_vec(),
+            hidden: hidden.to_vec(),
+            constants: constants.to_vec(),
+            params,
+            kind: ModelKind::Library { features, feature_names, exponents, extra: extra.to_vec() },
+        })
+    }
+
+    pub fn template(
+        name: &str,
+        states: &[String],
+        hidden: &[bool],
+        constants: &[String],
+        params: Vec<ParamInfo>,
+        equations: Vec<Expr>,
+    ) -> Result<CompiledModel, FitError> {
+        let syms = Symbols {
+            states: states.to_vec(),
+            params: params.iter().map(|p| p.name.clone()).collect(),
+            consts: constants.to_vec(),
+        };
+        let simplified = odenet_symbolic::simplify(
+            &equations,
+            &syms,
+            &odenet_symbolic::SimplifyOptions::default(),
+        )
+        .map_err(|e| FitError::Model(e.to_string()))?;
+        let tape = Tape::compile(&simplified.dag, states.len(), params.len(), constants.len())
+            .map_err(|e| FitError::Model(e.to_string()))?;
+        Ok(CompiledModel {
+            name: name.to_string(),
+            states: states.to_vec(),
+            hidden: hidden.to_vec(),
+            constants: constants.to_vec(),
+            params,
+            kind: ModelKind::Template { tape, equations },
+        })
+    }
+
+    pub fn nstates(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn nparams(&self) -> usize {
+        self.params.len()
+    }
+
+    pub fn is_library(&self) -> bool {
+        matches!(self.kind, ModelKind::Library { .. })
+    }
+
+    /// The right-hand side with one experiment's constants bound.
+    pub fn rhs<'a>(&'a self, consts: &'a [f64]) -> ModelRhs<'a> {
+        match &self.kind {
+            ModelKind::Library { features, .. } => ModelRhs::Library(LibraryRhs { features }),
+            ModelKind::Template { tape, .. } => ModelRhs::Template(TemplateRhs { tape, consts }),
+        }
+    }
+
+    /// The number of features per equation (library mode), else 0.
+    pub fn nfeatures(&self) -> usize {
+        match &self.kind {
+            ModelKind::Library { feature_names, .. } => feature_names.len(),
+            ModelKind::Template { .. } => 0,
+        }
+    }
+
+    /// The equations with the parameter values `p` (user units) substituted, as expressions.
+    /// Zero library terms are left out.
+    pub fn equations_with(&self, p: &[f64]) -> Vec<Expr> {
+        match &self.kind {
+            ModelKind::Library { feature_names, exponents, extra, .. } => {
+                let nf = feature_names.len();
+                (0..self.nstates())
+                    .map(|i| {
+                        let mut sum: Option<Expr> = None;
+                        for j in 0..nf {
+                            let c = p[i * nf + j];
+                            if c == 0.0 {
+                                continue;
+                            }
+                            let term = match exponents.get(j) {
+                                Some(e) => monomial_expr(e, &self.states),
+                                None => Some(extra[j - exponents.len()].clone()),
+                            };
+                            let t = match term {
+                                None => Expr::Num(c),
+                                Some(m) => Expr::Mul(Box::new(Expr::Num(c)), Box::new(m)),
+                            };
+                            sum = Some(match sum {
+                                None => t,
+                                Some(s) => Expr::Add(Box::new(s), Box::new(t)),
+                            });
+                        }
+                        sum.unwrap_or(Expr::Num(0.0))
+                    })
+                    .collect()
+            }
+            ModelKind::Template { equations, .. } => {
+                let names: Vec<&str> = self.params.iter().map(|q| q.name.as_str()).collect();
+                equations.iter().map(|e| substitute(e, &names, p)).collect()
+            }
+        }
+    }
+
+    /// The equations with `p` substituted, simplified through egg and printed in infix (or LaTeX).
+    pub fn equation_strings(&self, p: &[f64], latex: bool) -> Vec<String> {
+        let exprs = self.equations_with(p);
+        let syms = Symbols {
+            states: self.states.clone(),
+            params: vec![],
+            consts: self.constants.clone(),
+        };
+        let opts = odenet_symbolic::SimplifyOptions::default();
+        match odenet_symbolic::simplify(&exprs, &syms, &opts) {
+            Ok(s) => s
+                .dag
+                .roots
+                .iter()
+                .map(|&r| {
+                    if latex {
+                        s.dag.to_latex(r, &syms)
+                    } else {
+                        s.dag.to_infix(r, &syms)
+                    }
+                })
+                .collect(),
+            Err(_) => exprs.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+}
+
+fn monomial_expr(exps: &[u32], states: &[String]) -> Option<Expr> {
+    let mut out: Option<Expr> = None;
+    for (i, &e) in exps.iter().enumerate() {
+        if e == 0 {
+            continue;
+        }
+        let v = Expr::Var(states[i].clone());
+        let f = if e == 1 { v } else { Expr::Pow(Box::new(v), Box::new(Expr::Num(e as f64))) };
+        out = Some(match out {
+            None => f,
+            Some(o) => Expr::Mul(Box::new(o), Box::new(f)),
+        });
+    }
+    out
+}
+
+/// Replaces every parameter name by its value.
+pub fn substitute(e: &Expr, names: &[&str], values: &[f64]) -> Expr {
+    let s = |x: &Expr| Box::new(substitute(x, names, values));
+    match e {
+        Expr::Num(v) => Expr::Num(*v),
+        Expr::Var(v) => match names.iter().position(|n| n == v) {
+            Some(k) => Expr::Num(values[k]),
+            None => Expr::Var(v.clone()),
+        },
+        Expr::Neg(a) => Expr::Neg(s(a)),
+        Expr::Add(a, b) => Expr::Add(s(a), s(b)),
+        Expr::Sub(a, b) => Expr::Sub(s(a), s(b)),
+        Expr::Mul(a, b) => Expr::Mul(s(a), s(b)),
+        Expr::Div(a, b) => Expr::Div(s(a), s(b)),
+        Expr::Pow(a, b) => Expr::Pow(s(a), s(b)),
+        Expr::Call(f, a) => Expr::Call(*f, s(a)),
+    }
+}

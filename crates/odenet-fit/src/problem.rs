@@ -1,0 +1,421 @@
+//! The data side of a fit: experiments scaled to unit size, pieces cut from them, and the loss
+//! with its exact gradient evaluated over a set of pieces in parallel.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use odenet_solve::{PieceSolver, Sens, SolveOptions};
+use odenet_spec::{Initial, Segment, Spec, Table};
+use odenet_tape::OdeRhs;
+use rayon::prelude::*;
+
+use crate::FitError;
+use crate::model::CompiledModel;
+use crate::scaled::{ScaledRhs, Scales};
+
+/// Loss charged per label value of a piece that could not be integrated: the squared mismatch
+/// of a prediction about three data scales off. Large enough that the line search backs off,
+/// finite so that it never poisons the optimiser's state.
+pub const FAILED_PIECE_PENALTY: f64 = 10.0;
+
+/// Per-piece slot: squared-error sum, failed flag, BDF flag, steps; then the gradient.
+const SLOT_HEAD: usize = 4;
+
+/// One experiment in scaled units.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    pub consts: Vec<f64>,
+    /// Scaled times.
+    pub t: Vec<f64>,
+    /// Scaled values, row-major rows × n, NaN where missing (hidden states are all NaN).
+    pub y: Vec<f64>,
+    pub rows: usize,
+}
+
+/// A run of consecutive rows of one experiment, integrated from its first row.
+#[derive(Clone, Copy, Debug)]
+pub struct Piece {
+    pub exp: usize,
+    pub start: usize,
+    pub len: usize,
+}
+
+/// Everything fixed during a fit.
+pub struct Problem<'m> {
+    pub model: &'m CompiledModel,
+    pub scales: Scales,
+    pub exps: Vec<Experiment>,
+    pub pieces: Vec<Piece>,
+    /// Scaled initial state of every piece, row-major pieces × n.
+    pub x0: Vec<f64>,
+    pub solve_opts: SolveOptions,
+    /// Pieces are whole experiments (hidden states with fixed initial values need it).
+    pub whole: bool,
+}
+
+impl<'m> Problem<'m> {
+    /// Scales the data and cuts the pieces. `pscale` is filled later (it needs the features).
+    pub fn new(
+        model: &'m CompiledModel,
+        spec: &Spec,
+        tables: &[Table],
+        solve_opts: SolveOptions,
+    ) -> Result<Problem<'m>, FitError> {
+        let n = model.nstates();
+        if tables.is_empty() {
+            return Err(FitError::NoData);
+        }
+        // State scales: the largest magnitude observed (1 for hidden or all-zero states).
+        let mut sx = vec![0.0f64; n];
+        for tb in tables {
+            for (i, col) in tb.values.iter().enumerate() {
+                for &v in col {
+                    if v.is_finite() {
+                        sx[i] = sx[i].max(v.abs());
+                    }
+                }
+            }
+        }
+        for s in &mut sx {
+            if *s <= 0.0 || !s.is_finite() {
+                *s = 1.0;
+            }
+        }
+        // Time scale: the time over which the observed states move by about their own scale,
+        // estimated from finite differences of the data (only a scale, so noise is harmless).
+        let mut rate_sum = 0.0;
+        let mut rate_n = 0usize;
+        for tb in tables {
+            for (i, col) in tb.values.iter().enumerate() {
+                for k in 1..tb.times.len() {
+                    let (a, b) = (col[k - 1], col[k]);
+                    if a.is_finite() && b.is_finite() {
+                        let d = (b - a) / (tb.times[k] - tb.times[k - 1]) / sx[i];
+                        rate_sum += d * d;
+                        rate_n += 1;
+                    }
+                }
+            }
+        }
+        let rms_rate = if rate_n > 0 { (rate_sum / rate_n as f64).sqrt() } else { 0.0 };
+        let span = tables
+            .iter()
+            .map(|t| t.times.last().copied().unwrap_or(0.0) - t.times.first().copied().unwrap_or(0.0))
+            .fold(0.0f64, f64::max);
+        let st = if rms_rate.is_finite() && rms_rate > 0.0 {
+            1.0 / rms_rate
+        } else if span > 0.0 {
+            span
+        } else {
+            1.0
+        };
+
+        let mut exps = Vec::with_capacity(tables.len());
+        for (e, tb) in tables.iter().enumerate() {
+            let rows = tb.times.len();
+            let mut y = vec![f64::NAN; rows * n];
+            for (i, col) in tb.values.iter().enumerate() {
+                for (k, &v) in col.iter().enumerate() {
+                    y[k * n + i] = v / sx[i];
+                }
+            }
+            let t0 = tb.times[0];
+            exps.push(Experiment {
+                consts: spec.data.get(e).map(|d| d.constants.clone()).unwrap_or_default(),
+                t: tb.times.iter().map(|&t| (t - t0) / st).collect(),
+                y,
+                rows,
+            });
+        }
+
+        // Hidden states whose initial value is a number (or fitted) are only known at the start
+        // of an experiment, so every piece must start there.
+        let whole = matches!(spec.fit.segment, Segment::Whole)
+            || spec.data.iter().any(|d| {
+                d.initial.iter().enumerate().any(|(i, ini)| {
+                    model.hidden[i] && matches!(ini, Initial::Value(_) | Initial::Fit)
+                })
+            });
+        let seg = match spec.fit.segment {
+            Segment::Points(m) => m,
+            Segment::Whole => usize::MAX,
+        };
+        let stride = spec.fit.stride.max(1);
+        let mut pieces = Vec::new();
+        let mut x0 = Vec::new();
+        let mut xbuf = vec![0.0; n];
+        for (e, ex) in exps.iter().enumerate() {
+            let starts: Vec<usize> = if whole { vec![0] } else { (0..ex.rows).step_by(stride).collect() };
+            for start in starts {
+                let len = if whole { ex.rows } else { seg.min(ex.rows - start) };
+                if len < 2 {
+                    continue;
+                }
+                if !whole && len < seg && start != 0 {
+                    // A short tail piece adds little and biases towards the end; skip it.
+                    continue;
+                }
+                if !initial_state(model, spec, tables, &sx, e, start, &mut xbuf) {
+                    continue;
+                }
+                // A piece needs at least one label.
+                let has_label = (start + 1..start + len)
+                    .any(|k| (0..n).any(|i| ex.y[k * n + i].is_finite()));
+                if !has_label {
+                    continue;
+                }
+                pieces.push(Piece { exp: e, start, len });
+                x0.extend_from_slice(&xbuf);
+            }
+        }
+        if pieces.is_empty() {
+            return Err(FitError::NoPieces);
+        }
+        let npf = model.nparams();
+        Ok(Problem {
+            model,
+            scales: Scales { sx, st, pscale: vec![1.0; npf] },
+            exps,
+            pieces,
+            x0,
+            solve_opts,
+            whole,
+        })
+    }
+
+    pub fn nstates(&self) -> usize {
+        self.model.nstates()
+    }
+
+    /// The scaled right-hand side of experiment `e`.
+    pub fn rhs<'a>(&'a self, e: usize, base: &'a [f64], active: &'a [usize]) -> ScaledRhs<'a> {
+        ScaledRhs { inner: self.model.rhs(&self.exps[e].consts), scales: &self.scales, base, active }
+    }
+
+    /// Total number of label values over a set of pieces.
+    pub fn label_count(&self, pieces: &[usize]) -> usize {
+        let n = self.nstates();
+        pieces
+            .iter()
+            .map(|&pi| {
+                let p = self.pieces[pi];
+                let ex = &self.exps[p.exp];
+                (p.start + 1..p.start + p.len)
+                    .map(|k| (0..n).filter(|&i| ex.y[k * n + i].is_finite()).count())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+}
+
+/// The scaled initial state of a piece starting at `start` of experiment `e`, or false when it
+/// cannot be formed (a missing observed value with no `initial` rule).
+pub(crate) fn initial_state(
+    model: &CompiledModel,
+    spec: &Spec,
+    tables: &[Table],
+    sx: &[f64],
+    e: usize,
+    start: usize,
+    out: &mut [f64],
+) -> bool {
+    let n = model.nstates();
+    let tb = &tables[e];
+    let data = spec.data.get(e);
+    let consts = data.map(|d| d.constants.as_slice()).unwrap_or(&[]);
+    for i in 0..n {
+        let ini = data.and_then(|d| d.initial.get(i)).cloned().unwrap_or(Initial::Observed);
+        let observed = tb.values[i][start];
+        let v = match ini {
+            Initial::Observed => observed,
+            Initial::Value(v) if start == 0 => v,
+            Initial::Value(_) => observed,
+            Initial::Expr(ex) => {
+                let lookup = |name: &str| -> Option<f64> {
+                    if let Some(k) = spec.constants.iter().position(|c| c == name) {
+                        return consts.get(k).copied();
+                    }
+                    let j = model.states.iter().position(|s| s == name)?;
+                    let v = tb.values[j][start];
+                    v.is_finite().then_some(v)
+                };
+                ex.eval(&lookup).unwrap_or(f64::NAN)
+            }
+            // Fitted initial values start from the observation or zero; the fit moves them.
+            Initial::Fit => {
+                if observed.is_finite() {
+                    observed
+                } else {
+                    0.0
+                }
+            }
+        };
+        if !v.is_finite() {
+            return false;
+        }
+        out[i] = v / sx[i];
+    }
+    true
+}
+
+/// The loss and its gradient at one point.
+#[derive(Clone, Debug, Default)]
+pub struct Eval {
+    /// Mean over label values of the squared scaled mismatch (failed pieces charged the penalty).
+    pub loss: f64,
+    /// ∂loss/∂q over the active parameters (empty when not asked for).
+    pub grad: Vec<f64>,
+    /// Pieces that could not be integrated.
+    pub failures: usize,
+    /// Pieces that needed BDF.
+    pub bdf_pieces: usize,
+    /// Accepted solver steps over all pieces.
+    pub steps: usize,
+}
+
+struct Workspace {
+    solver: PieceSolver,
+    out_x: Vec<f64>,
+    out_s: Vec<f64>,
+}
+
+/// Evaluates the loss over a fixed set of pieces for a fixed active set.
+pub struct Evaluator<'p, 'm> {
+    pub prob: &'p Problem<'m>,
+    pub active: Vec<usize>,
+    /// Full parameter vector in user units (values of inactive parameters).
+    pub base: Vec<f64>,
+    pub pieces: Vec<usize>,
+    nlabels: usize,
+    maxlen: usize,
+    pool: Mutex<Vec<Workspace>>,
+    slots: Mutex<Vec<f64>>,
+    pub evals: AtomicUsize,
+}
+
+impl<'p, 'm> Evaluator<'p, 'm> {
+    pub fn new(prob: &'p Problem<'m>, active: Vec<usize>, base: Vec<f64>, pieces: Vec<usize>) -> Self {
+        let nlabels = prob.label_count(&pieces);
+        let maxlen = pieces.iter().map(|&p| prob.pieces[p].len).max().unwrap_or(0);
+        Evaluator {
+            prob,
+            active,
+            base,
+            pieces,
+            nlabels,
+            maxlen,
+            pool: Mutex::new(Vec::new()),
+            slots: Mutex::new(Vec::new()),
+            evals: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn nactive(&self) -> usize {
+        self.active.len()
+    }
+
+    fn workspace(&self) -> Workspace {
+        let n = self.prob.nstates();
+        let na = self.active.len();
+        self.pool.lock().map(|mut p| p.pop()).ok().flatten().unwrap_or_else(|| Workspace {
+            solver: PieceSolver::new(n, na, self.prob.solve_opts),
+            out_x: vec![0.0; self.maxlen * n],
+            out_s: vec![0.0; self.maxlen * n * na],
+        })
+    }
+
+    /// Loss (and gradient when `grad`) at the active parameters `q` (normalised units).
+    pub fn eval(&self, q: &[f64], grad: bool) -> Eval {
+        self.evals.fetch_add(1, Ordering::Relaxed);
+        let na = self.active.len();
+        let stride = SLOT_HEAD + if grad { na } else { 0 };
+        let np = self.pieces.len();
+        let mut slots = std::mem::take(&mut *self.slots.lock().expect("slots lock"));
+        slots.clear();
+        slots.resize(np * stride, 0.0);
+        let threads = rayon::current_num_threads().max(1);
+        let chunk = np.div_ceil(threads * 4).max(1);
+        slots.par_chunks_mut(chunk * stride).zip(self.pieces.par_chunks(chunk)).for_each(
+            |(sl, pcs)| {
+                let mut ws = self.workspace();
+                for (s, &pi) in sl.chunks_mut(stride).zip(pcs) {
+                    self.piece(&mut ws, pi, q, grad, s);
+                }
+                if let Ok(mut p) = self.pool.lock() {
+                    p.push(ws);
+                }
+            },
+        );
+        // Deterministic reduction in piece order, whatever the thread count.
+        let mut out = Eval { grad: if grad { vec![0.0; na] } else { vec![] }, ..Eval::default() };
+        let mut total = 0.0;
+        for s in slots.chunks(stride) {
+            total += s[0];
+            if s[1] > 0.0 {
+                out.failures += 1;
+            }
+            if s[2] > 0.0 {
+                out.bdf_pieces += 1;
+            }
+            out.steps += s[3] as usize;
+            if grad {
+                for (g, v) in out.grad.iter_mut().zip(&s[SLOT_HEAD..]) {
+                    *g += v;
+                }
+            }
+        }
+        let denom = self.nlabels.max(1) as f64;
+        out.loss = total / denom;
+        for g in &mut out.grad {
+            *g /= denom;
+        }
+        *self.slots.lock().expect("slots lock") = slots;
+        out
+    }
+
+    /// One piece: slot = [squared-error sum, failed, used bdf, steps, gradient…].
+    fn piece(&self, ws: &mut Workspace, pi: usize, q: &[f64], grad: bool, slot: &mut [f64]) {
+        let prob = self.prob;
+        let n = prob.nstates();
+        let na = self.active.len();
+        let pc = prob.pieces[pi];
+        let ex = &prob.exps[pc.exp];
+        let rhs = prob.rhs(pc.exp, &self.base, &self.active);
+        let times = &ex.t[pc.start..pc.start + pc.len];
+        let x0 = &prob.x0[pi * n..(pi + 1) * n];
+        let sens = if grad { Sens::Params } else { Sens::None };
+        let out_x = &mut ws.out_x[..pc.len * n];
+        let out_s = &mut ws.out_s[..if grad { pc.len * n * na } else { 0 }];
+        let res = ws.solver.solve(&rhs, q, x0, times, sens, out_x, out_s);
+        slot.iter_mut().for_each(|v| *v = 0.0);
+        match res {
+            Ok(stats) => {
+                slot[2] = if stats.used_bdf { 1.0 } else { 0.0 };
+                slot[3] = stats.steps as f64;
+                for k in 1..pc.len {
+                    let row = &ex.y[(pc.start + k) * n..(pc.start + k + 1) * n];
+                    for i in 0..n {
+                        if !row[i].is_finite() {
+                            continue;
+                        }
+                        let r = out_x[k * n + i] - row[i];
+                        slot[0] += r * r;
+                        if grad {
+                            let s = &out_s[k * n * na..(k + 1) * n * na];
+                            for c in 0..na {
+                                slot[SLOT_HEAD + c] += 2.0 * r * s[c * n + i];
+                            }
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                let labels: usize = (pc.start + 1..pc.start + pc.len)
+                    .map(|k| (0..n).filter(|&i| ex.y[k * n + i].is_finite()).count())
+                    .sum();
+                slot[0] = FAILED_PIECE_PENALTY * labels as f64;
+                slot[1] = 1.0;
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! The printed summary of a fit.
+
+use std::fmt::Write;
+
+use odenet_fit::FitResult;
+
+/// The discovered equations, loss, active terms and timing, as printed by `odenet fit`.
+pub fn fit_summary(res: &FitResult) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}: discovered equations", res.name);
+    let w = res.states.iter().map(|x| x.len()).max().unwrap_or(1);
+    for (st, eq) in res.states.iter().zip(&res.equations) {
+        let _ = writeln!(s, "  d{st:<w$}/dt = {eq}");
+    }
+    if !res.library {
+        let _ = writeln!(s, "parameters:");
+        let pw = res.param_names.iter().map(|x| x.len()).max().unwrap_or(1);
+        for (n, v) in res.param_names.iter().zip(&res.params) {
+            let _ = writeln!(s, "  {n:<pw$} = {v}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "loss {:.6e}, {} active terms, {} pieces ({} held out), {:.3} s",
+        res.loss, res.active_terms, res.pieces, res.holdout_pieces, res.seconds
+    );
+    if res.failures_during_fit > 0 || res.failures > 0 {
+        let _ = writeln!(
+            s,
+            "solver failures: {} pieces penalised while fitting, {} with the final model",
+            res.failures_during_fit, res.failures
+        );
+    }
+    if !res.path.is_empty() {
+        let _ = writeln!(s, "sparsity path (held-out loss; * = chosen):");
+        for p in &res.path {
+            let _ = writeln!(
+                s,
+                "  {} {:>3} terms  train {:.6e}  held-out {:.6e}",
+                if p.selected { "*" } else { " " },
+                p.active_terms,
+                p.train_loss,
+                p.holdout_loss
+            );
+        }
+    }
+    if !res.converged {
+        let _ = writeln!(s, "warning: the fit did not converge; the best model so far is reported");
+    }
+    s
+}

@@ -1,0 +1,103 @@
+//! Command-line flags (clap derive), one struct per subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "odenet", version, about = "Reveal the hidden dynamics in time-series data as explicit differential equations")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Fit a spec's candidate model to its data and print the discovered equations.
+    Fit(FitArgs),
+    /// Integrate a spec (all parameters given) or a fitted model and write CSV.
+    Simulate(SimulateArgs),
+    /// Print the e-graph-simplified form of an expression or of a spec's equations.
+    Simplify(SimplifyArgs),
+    /// Validate a spec and print what was understood.
+    Check(CheckArgs),
+    /// Time gradient evaluations and whole fits per solver.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    pub spec: PathBuf,
+    /// Write the model file (odenet-model/1) here.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Write plots and an index page into this folder.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SimulateArgs {
+    /// A spec whose parameters are all given, or a fitted model file (.json).
+    pub model: PathBuf,
+    #[arg(long = "t-end")]
+    pub t_end: Option<f64>,
+    /// Output spacing (with --t-end).
+    #[arg(long)]
+    pub dt: Option<f64>,
+    /// Explicit output times instead of --t-end/--dt, e.g. 0,0.5,2,7.
+    #[arg(long, value_delimiter = ',')]
+    pub times: Option<Vec<f64>>,
+    /// Initial values, e.g. x=1,y=2 (every state needs one).
+    #[arg(long, value_delimiter = ',')]
+    pub init: Vec<String>,
+    /// Values of the model's constants, e.g. m_tot=7.4.
+    #[arg(long = "const", value_delimiter = ',')]
+    pub constants: Vec<String>,
+    /// Gaussian noise with sd = EPS * max|x| per state.
+    #[arg(long)]
+    pub noise: Option<f64>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Only these state columns are written (default: every state).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Option<Vec<String>>,
+    #[arg(short = 'o', long = "output")]
+    pub output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct SimplifyArgs {
+    /// An expression, or the path of a spec.
+    pub input: String,
+    /// Print LaTeX.
+    #[arg(long)]
+    pub latex: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    pub spec: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    pub spec: PathBuf,
+    /// Solvers to compare.
+    #[arg(long, value_delimiter = ',', default_value = "tsit5,bdf,auto")]
+    pub solvers: Vec<String>,
+    /// Gradient evaluations to time per solver.
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Also time a whole fit per solver.
+    #[arg(long)]
+    pub fit: bool,
+    #[arg(long)]
+    pub threads: Option<usize>,
+}

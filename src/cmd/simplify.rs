@@ -1,0 +1,51 @@
+//! `odenet simplify (EXPR|SPEC) [--latex]`
+
+use std::path::Path;
+
+use odenet_spec::ModelSpec;
+use odenet_symbolic::{SimplifyOptions, Symbols};
+
+use super::load_spec;
+use crate::CliError;
+use crate::args::SimplifyArgs;
+
+pub fn run(a: SimplifyArgs) -> Result<u8, CliError> {
+    let path = Path::new(&a.input);
+    let looks_like_file = a.input.ends_with(".toml") || (path.is_file() && !a.input.contains(' '));
+    if !looks_like_file {
+        let out = odenet_symbolic::simplify_str(&a.input, a.latex).map_err(|e| CliError::input(format!("error: {e}")))?;
+        println!("{out}");
+        return Ok(0);
+    }
+    let spec = load_spec(path)?;
+    match &spec.model {
+        ModelSpec::Template { params, equations, .. } => {
+            let syms = Symbols {
+                states: spec.states.clone(),
+                params: params.iter().map(|p| p.name.clone()).collect(),
+                consts: spec.constants.clone(),
+            };
+            let s = odenet_symbolic::simplify(equations, &syms, &SimplifyOptions::default())
+                .map_err(|e| CliError::input(format!("error: {e}")))?;
+            for (st, &r) in spec.states.iter().zip(&s.dag.roots) {
+                let e = if a.latex { s.dag.to_latex(r, &syms) } else { s.dag.to_infix(r, &syms) };
+                if a.latex {
+                    println!("\\frac{{d{st}}}{{dt}} = {e}");
+                } else {
+                    println!("d{st}/dt = {e}");
+                }
+            }
+        }
+        ModelSpec::Library { order, extra } => {
+            let names = odenet_symbolic::library::monomials(spec.states.len(), *order)
+                .iter()
+                .map(|e| odenet_symbolic::library::monomial_name(e, &spec.states))
+                .chain(extra.iter().map(|e| e.to_string()))
+                .collect::<Vec<_>>();
+            for st in &spec.states {
+                println!("d{st}/dt = Σ θ·[{}]", names.join(", "));
+            }
+        }
+    }
+    Ok(0)
+}
