@@ -13,6 +13,10 @@
 
 use odenet_tape::OdeRhs;
 
+mod bdf;
+pub mod test_models;
+mod tsit5;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
     Auto,
@@ -43,7 +47,13 @@ pub struct SolveOptions {
 
 impl Default for SolveOptions {
     fn default() -> Self {
-        SolveOptions { method: Method::Auto, rtol: 1e-6, atol: 1e-9, max_steps: 10_000, blowup: 1e6 }
+        SolveOptions {
+            method: Method::Auto,
+            rtol: 1e-6,
+            atol: 1e-9,
+            max_steps: 10_000,
+            blowup: 1e6,
+        }
     }
 }
 
@@ -60,6 +70,26 @@ pub enum SolveFailure {
     BlowUp { t: f64 },
     #[error("the BDF solver failed at t = {t}")]
     BdfFailed { t: f64 },
+    /// Only returned by `Method::Tsit5`; `Method::Auto` switches to BDF instead.
+    #[error("the problem became stiff at t = {t}; use the bdf or auto method for it")]
+    Stiff { t: f64 },
+    #[error(
+        "output times must be finite and strictly increasing, but times[{index}] = {value} \
+         does not exceed the time before it; sort the times and drop duplicates"
+    )]
+    InvalidTimes { index: usize, value: f64 },
+    #[error("{what} has length {got} but the solver expects {expected}; size it to match")]
+    ShapeMismatch {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    #[error("the solve option {what} = {value} is invalid; {fix}")]
+    InvalidOption {
+        what: &'static str,
+        value: f64,
+        fix: &'static str,
+    },
 }
 
 /// What a successful solve did.
@@ -72,4 +102,230 @@ pub struct SolveStats {
     pub used_bdf: bool,
     /// True when `Auto` switched from the explicit method to BDF.
     pub switched: bool,
+}
+
+/// How the explicit method chooses its next step from the error estimate.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StepControl {
+    /// The elementary controller h_new = h · 0.9 · err^(−1/5).
+    Standard,
+    /// Gustafsson's PI controller as in Hairer's DOPRI5 (β = 0.04): smoother step sequences
+    /// and fewer rejections near the stability boundary.
+    #[default]
+    Pi,
+}
+
+/// A reusable workspace that integrates pieces of one model size. Every buffer of the explicit
+/// method is sized once in [`PieceSolver::new`]; a solve then does not allocate (except the first
+/// time a right-hand side needs more scratch, and inside diffsol when BDF is used).
+///
+/// A solve does not depend on the previous one: reusing a solver gives bit-identical results to
+/// a fresh one.
+#[derive(Debug)]
+pub struct PieceSolver {
+    n: usize,
+    np: usize,
+    opts: SolveOptions,
+    control: StepControl,
+    explicit: tsit5::Tsit5,
+    bdf: bdf::Bdf,
+}
+
+impl PieceSolver {
+    pub fn new(nstates: usize, nparams: usize, opts: SolveOptions) -> Self {
+        PieceSolver {
+            n: nstates,
+            np: nparams,
+            opts,
+            control: StepControl::default(),
+            explicit: tsit5::Tsit5::new(nstates, nparams),
+            bdf: bdf::Bdf::new(nstates, nparams),
+        }
+    }
+
+    pub fn with_step_control(mut self, control: StepControl) -> Self {
+        self.control = control;
+        self
+    }
+
+    pub fn options(&self) -> &SolveOptions {
+        &self.opts
+    }
+
+    pub fn set_options(&mut self, opts: SolveOptions) {
+        self.opts = opts;
+    }
+
+    pub fn nstates(&self) -> usize {
+        self.n
+    }
+
+    pub fn nparams(&self) -> usize {
+        self.np
+    }
+
+    /// The number of sensitivity columns `nc` for a choice of [`Sens`].
+    pub fn sens_columns(&self, sens: Sens) -> usize {
+        match sens {
+            Sens::None => 0,
+            Sens::Params => self.np,
+            Sens::ParamsAndInitial => self.np + self.n,
+        }
+    }
+
+    /// Integrate dx/dt = f(x; p) from `x0` at `times[0]` through the strictly increasing
+    /// `times`, writing the states to `out_x` (`out_x[k * n + i]`, length `times.len() * n`) and
+    /// the sensitivities to `out_s` (layout in the crate doc, length `times.len() * n * nc`;
+    /// empty for [`Sens::None`]). Output 0 is x0 itself with S = [0 | I].
+    ///
+    /// On failure the outputs before the failure time are filled and the rest is unspecified.
+    #[allow(clippy::too_many_arguments)]
+    pub fn solve(
+        &mut self,
+        rhs: &dyn OdeRhs,
+        p: &[f64],
+        x0: &[f64],
+        times: &[f64],
+        sens: Sens,
+        out_x: &mut [f64],
+        out_s: &mut [f64],
+    ) -> Result<SolveStats, SolveFailure> {
+        let nc = self.sens_columns(sens);
+        self.validate(rhs, p, x0, times, nc, out_x, out_s)?;
+        let t0 = times[0];
+        if p.iter().chain(x0).any(|v| !v.is_finite()) {
+            return Err(SolveFailure::NonFinite { t: t0 });
+        }
+        if x0.iter().any(|v| v.abs() > self.opts.blowup) {
+            return Err(SolveFailure::BlowUp { t: t0 });
+        }
+        self.explicit.reserve_scratch(rhs.scratch_len());
+        let opts = self.opts;
+        let mut stats = SolveStats::default();
+        match opts.method {
+            Method::Tsit5 => {
+                self.explicit.solve(
+                    rhs,
+                    p,
+                    x0,
+                    times,
+                    nc,
+                    &opts,
+                    self.control,
+                    out_x,
+                    out_s,
+                    &mut stats,
+                )?;
+            }
+            Method::Bdf => {
+                stats.used_bdf = true;
+                self.bdf
+                    .solve(rhs, p, x0, times, nc, &opts, out_x, out_s, &mut stats)?;
+            }
+            Method::Auto => {
+                let explicit = self.explicit.solve(
+                    rhs,
+                    p,
+                    x0,
+                    times,
+                    nc,
+                    &opts,
+                    self.control,
+                    out_x,
+                    out_s,
+                    &mut stats,
+                );
+                match explicit {
+                    Ok(()) => {}
+                    Err(SolveFailure::Stiff { .. } | SolveFailure::TooManySteps { .. }) => {
+                        // The piece is redone from its start: the explicit outputs written so
+                        // far are overwritten, and the counts include both attempts.
+                        stats.used_bdf = true;
+                        stats.switched = true;
+                        self.bdf
+                            .solve(rhs, p, x0, times, nc, &opts, out_x, out_s, &mut stats)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn validate(
+        &self,
+        rhs: &dyn OdeRhs,
+        p: &[f64],
+        x0: &[f64],
+        times: &[f64],
+        nc: usize,
+        out_x: &[f64],
+        out_s: &[f64],
+    ) -> Result<(), SolveFailure> {
+        let shape = |what, expected, got| {
+            if expected == got {
+                Ok(())
+            } else {
+                Err(SolveFailure::ShapeMismatch {
+                    what,
+                    expected,
+                    got,
+                })
+            }
+        };
+        shape("the right-hand side's state count", self.n, rhs.nstates())?;
+        shape(
+            "the right-hand side's parameter count",
+            self.np,
+            rhs.nparams(),
+        )?;
+        shape("p", self.np, p.len())?;
+        shape("x0", self.n, x0.len())?;
+        if times.is_empty() {
+            return Err(SolveFailure::ShapeMismatch {
+                what: "times (it needs at least the start time)",
+                expected: 1,
+                got: 0,
+            });
+        }
+        for (index, &value) in times.iter().enumerate() {
+            if !value.is_finite() || (index > 0 && value <= times[index - 1]) {
+                return Err(SolveFailure::InvalidTimes { index, value });
+            }
+        }
+        let m = times.len();
+        shape("out_x", m * self.n, out_x.len())?;
+        shape("out_s", m * self.n * nc, out_s.len())?;
+        let o = &self.opts;
+        if !(o.rtol.is_finite() && o.rtol >= 0.0) {
+            return Err(SolveFailure::InvalidOption {
+                what: "rtol",
+                value: o.rtol,
+                fix: "use a finite value >= 0 such as 1e-6",
+            });
+        }
+        if !(o.atol.is_finite() && o.atol > 0.0) {
+            return Err(SolveFailure::InvalidOption {
+                what: "atol",
+                value: o.atol,
+                fix: "use a finite value > 0 such as 1e-9",
+            });
+        }
+        if o.max_steps == 0 {
+            return Err(SolveFailure::InvalidOption {
+                what: "max_steps",
+                value: 0.0,
+                fix: "allow at least one step",
+            });
+        }
+        if o.blowup.is_nan() || o.blowup <= 0.0 {
+            return Err(SolveFailure::InvalidOption {
+                what: "blowup",
+                value: o.blowup,
+                fix: "use a positive bound (infinity disables the check)",
+            });
+        }
+        Ok(())
+    }
 }

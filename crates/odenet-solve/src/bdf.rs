@@ -1,0 +1,314 @@
+//! diffsol's BDF for stiff pieces, with forward sensitivities from the same solve.
+//!
+//! All diffsol instantiation of the workspace lives here, and there are exactly two solver
+//! variants (BDF with and without sensitivities, nalgebra backend), because every instantiation
+//! costs tens of seconds of compile time (NOTES-deps.md §1).
+//!
+//! The problem is rebuilt per piece (0.3 µs for `build`, a few µs for the solver) with
+//! p = [params…, x0…] when x0 sensitivities are wanted, so ∂x/∂x0 comes out of the same solve.
+//! diffsol assembles the Jacobian from n J·v calls and the parameter Jacobian from np unit-vector
+//! (∂f/∂p)·v calls at the same state, so the closures share one cache of f, J_x and J_p keyed
+//! by the exact bits of the last state: one `rhs_jac` serves all of them.
+
+use std::cell::RefCell;
+
+use diffsol::{
+    Context, DiffsolError, NalgebraContext, NalgebraLU, NalgebraMat, NalgebraVec, OdeBuilder,
+    OdeEquations, OdeSolverMethod, OdeSolverStopReason, Vector, VectorCommon,
+};
+use odenet_tape::OdeRhs;
+
+use crate::{SolveFailure, SolveOptions, SolveStats};
+
+type M = NalgebraMat<f64>;
+type V = NalgebraVec<f64>;
+type LS = NalgebraLU<f64>;
+
+/// The right-hand side's Jacobians at the last state they were asked for.
+#[derive(Debug)]
+struct JacCache {
+    n: usize,
+    np: usize,
+    valid: bool,
+    x: Vec<f64>,
+    f: Vec<f64>,
+    jx: Vec<f64>,
+    jp: Vec<f64>,
+    scratch: Vec<f64>,
+    rhs_calls: usize,
+    jac_calls: usize,
+}
+
+impl JacCache {
+    fn ensure(&mut self, rhs: &dyn OdeRhs, x: &[f64], p: &[f64]) {
+        // Exact bit equality is the right key: the cache must return what a fresh evaluation
+        // at this very state would return.
+        let same = self.valid
+            && self
+                .x
+                .iter()
+                .zip(x)
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+        if same {
+            return;
+        }
+        rhs.rhs_jac(
+            x,
+            p,
+            &mut self.scratch,
+            &mut self.f,
+            &mut self.jx,
+            &mut self.jp,
+        );
+        self.x.copy_from_slice(x);
+        self.valid = true;
+        self.jac_calls += 1;
+    }
+}
+
+/// y = A v for a row-major `rows × cols` matrix A.
+fn matvec(a: &[f64], v: &[f64], y: &mut [f64], cols: usize) {
+    for (yi, row) in y.iter_mut().zip(a.chunks_exact(cols)) {
+        *yi = row.iter().zip(v).map(|(p, q)| p * q).sum();
+    }
+}
+
+/// The BDF workspace: the Jacobian cache survives across pieces; diffsol's own state is rebuilt
+/// per piece (reusing it gave no measurable speedup, NOTES-deps.md §2).
+#[derive(Debug)]
+pub(crate) struct Bdf {
+    cache: RefCell<JacCache>,
+}
+
+impl Bdf {
+    pub(crate) fn new(n: usize, np: usize) -> Self {
+        Bdf {
+            cache: RefCell::new(JacCache {
+                n,
+                np,
+                valid: false,
+                x: vec![0.0; n],
+                f: vec![0.0; n],
+                jx: vec![0.0; n * n],
+                jp: vec![0.0; n * np],
+                scratch: Vec::new(),
+                rhs_calls: 0,
+                jac_calls: 0,
+            }),
+        }
+    }
+
+    /// Integrate through `times` with `nc` sensitivity columns (0, np or np + n). Inputs are
+    /// validated by the caller.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn solve(
+        &mut self,
+        rhs: &dyn OdeRhs,
+        p: &[f64],
+        x0: &[f64],
+        times: &[f64],
+        nc: usize,
+        opts: &SolveOptions,
+        out_x: &mut [f64],
+        out_s: &mut [f64],
+        stats: &mut SolveStats,
+    ) -> Result<(), SolveFailure> {
+        let (n, np) = {
+            let mut c = self.cache.borrow_mut();
+            c.valid = false;
+            c.rhs_calls = 0;
+            c.jac_calls = 0;
+            let len = rhs.scratch_len();
+            if c.scratch.len() < len {
+                c.scratch.resize(len, 0.0);
+            }
+            (c.n, c.np)
+        };
+        let t0 = times[0];
+        let with_x0 = nc > np;
+
+        // Output 0 is the initial state itself, S(t0) = [0 | I].
+        out_x[..n].copy_from_slice(x0);
+        let ns = n * nc;
+        out_s[..ns].fill(0.0);
+        if with_x0 {
+            for i in 0..n {
+                out_s[(np + i) * n + i] = 1.0;
+            }
+        }
+        if times.len() == 1 {
+            return Ok(());
+        }
+
+        let cache = &self.cache;
+        let mut pvec = p.to_vec();
+        if with_x0 {
+            pvec.extend_from_slice(x0);
+        }
+        let problem = OdeBuilder::<M>::new()
+            .p(pvec)
+            .rtol(opts.rtol)
+            .atol([opts.atol])
+            .rhs_sens_implicit(
+                move |x: &[f64], p: &[f64], _t: f64, y: &mut [f64]| {
+                    let c = &mut *cache.borrow_mut();
+                    c.rhs_calls += 1;
+                    rhs.rhs(x, &p[..np], &mut c.scratch, y);
+                },
+                move |x: &[f64], p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
+                    let c = &mut *cache.borrow_mut();
+                    c.ensure(rhs, x, &p[..np]);
+                    matvec(&c.jx, v, y, n);
+                },
+                move |x: &[f64], p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
+                    // The x0 entries of v (if any) do not force f: x0 enters through init only.
+                    let c = &mut *cache.borrow_mut();
+                    c.ensure(rhs, x, &p[..np]);
+                    matvec(&c.jp, &v[..np], y, np);
+                },
+            )
+            .init_sens(
+                move |p: &[f64], _t: f64, y: &mut [f64]| {
+                    if with_x0 {
+                        y.copy_from_slice(&p[np..np + n]);
+                    } else {
+                        y.copy_from_slice(x0);
+                    }
+                },
+                move |_p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
+                    if with_x0 {
+                        y.copy_from_slice(&v[np..np + n]);
+                    } else {
+                        y.fill(0.0);
+                    }
+                },
+                n,
+            )
+            .build()
+            .map_err(|_| SolveFailure::BdfFailed { t: t0 })?;
+
+        let result = if nc > 0 {
+            match problem.bdf_sens::<LS>() {
+                Ok(mut solver) => drive(&mut solver, times, nc, n, opts, out_x, out_s, stats),
+                Err(e) => Err(map_error(e, t0, t0)),
+            }
+        } else {
+            match problem.bdf::<LS>() {
+                Ok(mut solver) => drive(&mut solver, times, 0, n, opts, out_x, out_s, stats),
+                Err(e) => Err(map_error(e, t0, t0)),
+            }
+        };
+        let c = self.cache.borrow();
+        stats.rhs_evals += c.rhs_calls + c.jac_calls;
+        result
+    }
+}
+
+/// Step the solver to the last output time, interpolating the outputs it passes, and watch
+/// the step budget, blow-up and non-finite states after every step.
+#[allow(clippy::too_many_arguments)]
+fn drive<'a, Eqn, S>(
+    solver: &mut S,
+    times: &[f64],
+    nc: usize,
+    n: usize,
+    opts: &SolveOptions,
+    out_x: &mut [f64],
+    out_s: &mut [f64],
+    stats: &mut SolveStats,
+) -> Result<(), SolveFailure>
+where
+    Eqn: OdeEquations<T = f64, V = V, M = M, C = NalgebraContext> + 'a,
+    S: OdeSolverMethod<'a, Eqn>,
+{
+    let t0 = times[0];
+    let m = times.len();
+    let tau_end = times[m - 1] - t0;
+    let ctx = NalgebraContext::default();
+    let mut ybuf = V::zeros(n, ctx);
+    let mut sbuf = if nc > 0 {
+        let sctx = ctx
+            .clone_with_nbatch(nc)
+            .map_err(|_| SolveFailure::BdfFailed { t: t0 })?;
+        Some(V::zeros(n, sctx))
+    } else {
+        None
+    };
+    solver
+        .set_stop_time(tau_end)
+        .map_err(|e| map_error(e, t0, t0))?;
+    let ns = n * nc;
+    let mut next = 1usize;
+    let mut steps = 0usize;
+    let outcome = loop {
+        if steps >= opts.max_steps {
+            break Err(SolveFailure::TooManySteps {
+                t: t0 + solver.state().t,
+            });
+        }
+        let t_before = solver.state().t;
+        let reason = match solver.step() {
+            Ok(r) => r,
+            Err(e) => break Err(map_error(e, t0, t0 + t_before)),
+        };
+        steps += 1;
+        let state = solver.state();
+        let t = state.t;
+        let y = state.y.inner().as_slice();
+        if y.iter().any(|v| !v.is_finite()) {
+            break Err(SolveFailure::NonFinite { t: t0 + t });
+        }
+        if y.iter().any(|v| v.abs() > opts.blowup) {
+            break Err(SolveFailure::BlowUp { t: t0 + t });
+        }
+        let stopped = matches!(reason, OdeSolverStopReason::TstopReached);
+        let mut failed = None;
+        while next < m && (times[next] - t0 <= t || stopped) {
+            // The stop step lands on the last time only up to round-off, so never ask for a
+            // time past the current one.
+            let tq = (times[next] - t0).min(t);
+            if let Err(e) = solver.interpolate_inplace(tq, &mut ybuf) {
+                failed = Some(map_error(e, t0, t0 + t));
+                break;
+            }
+            let yv = ybuf.inner().as_slice();
+            out_x[next * n..(next + 1) * n].copy_from_slice(yv);
+            if let Some(sb) = sbuf.as_mut() {
+                if let Err(e) = solver.interpolate_sens_inplace(tq, sb) {
+                    failed = Some(map_error(e, t0, t0 + t));
+                    break;
+                }
+                out_s[next * ns..(next + 1) * ns].copy_from_slice(sb.inner().as_slice());
+            }
+            let written_x = &out_x[next * n..(next + 1) * n];
+            let written_s = &out_s[next * ns..(next + 1) * ns];
+            if written_x.iter().chain(written_s).any(|v| !v.is_finite()) {
+                failed = Some(SolveFailure::NonFinite { t: times[next] });
+                break;
+            }
+            next += 1;
+        }
+        if let Some(f) = failed {
+            break Err(f);
+        }
+        if next == m {
+            break Ok(());
+        }
+        if stopped {
+            break Err(SolveFailure::BdfFailed { t: t0 + t });
+        }
+    };
+    let st = solver.get_statistics();
+    stats.steps += st.number_of_steps;
+    stats.rejected += st.number_of_error_test_failures + st.number_of_nonlinear_solver_fails;
+    outcome
+}
+
+fn map_error(e: DiffsolError, t0: f64, t: f64) -> SolveFailure {
+    match e {
+        DiffsolError::OdeSolverError(diffsol::error::OdeSolverError::StepSizeTooSmall { time }) => {
+            SolveFailure::StepSizeTooSmall { t: t0 + time }
+        }
+        _ => SolveFailure::BdfFailed { t },
+    }
+}

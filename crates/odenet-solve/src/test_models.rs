@@ -1,0 +1,367 @@
+//! Hand-written reference right-hand sides with their known answers, shared by the unit tests,
+//! the integration tests and the benchmarks (the habit of diffsol's `test_models`).
+//!
+//! Every model implements [`OdeRhs`] directly, so the solvers can be tested without the tape.
+//! Where a closed form exists (linear decay, the Riccati blow-up), the model carries it; where a
+//! conserved quantity or a published value exists (Lotka–Volterra, Robertson), the model names it.
+
+use odenet_tape::OdeRhs;
+
+/// A two-state decay chain A → B → ∅: x' = −a x, y' = a x − b y, with p = [a, b].
+///
+/// It has a closed-form solution and closed-form sensitivities (for a ≠ b), see
+/// [`LinearDecay::exact`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LinearDecay;
+
+impl LinearDecay {
+    pub const P: [f64; 2] = [0.7, 2.3];
+    pub const X0: [f64; 2] = [1.5, 0.2];
+
+    /// The exact state at time `t` (from 0) into `x` (length 2), and the exact sensitivities into
+    /// `s` (length 8, layout `s[c * 2 + i]` with columns a, b, x0, y0).
+    pub fn exact(t: f64, p: &[f64], x0: &[f64], x: &mut [f64], s: &mut [f64]) {
+        let (a, b) = (p[0], p[1]);
+        let (u0, v0) = (x0[0], x0[1]);
+        let ea = (-a * t).exp();
+        let eb = (-b * t).exp();
+        let d = b - a;
+        let diff = ea - eb;
+        x[0] = u0 * ea;
+        x[1] = v0 * eb + a * u0 * diff / d;
+        // Column a.
+        s[0] = -t * u0 * ea;
+        s[1] = u0 * (diff / d - a * t * ea / d + a * diff / (d * d));
+        // Column b.
+        s[2] = 0.0;
+        s[3] = -t * v0 * eb + a * u0 * (t * eb / d - diff / (d * d));
+        // Column x0 (initial x).
+        s[4] = ea;
+        s[5] = a * diff / d;
+        // Column y0 (initial y).
+        s[6] = 0.0;
+        s[7] = eb;
+    }
+}
+
+impl OdeRhs for LinearDecay {
+    fn nstates(&self) -> usize {
+        2
+    }
+    fn nparams(&self) -> usize {
+        2
+    }
+    fn scratch_len(&self) -> usize {
+        0
+    }
+    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+        f[0] = -p[0] * x[0];
+        f[1] = p[0] * x[0] - p[1] * x[1];
+    }
+    fn rhs_jac(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        jp: &mut [f64],
+    ) {
+        self.rhs(x, p, scratch, f);
+        jx[0] = -p[0];
+        jx[1] = 0.0;
+        jx[2] = p[0];
+        jx[3] = -p[1];
+        jp[0] = -x[0];
+        jp[1] = 0.0;
+        jp[2] = x[0];
+        jp[3] = -x[1];
+    }
+}
+
+/// The generalised Lotka–Volterra system of the paper (eq. 5), p = [C11, C12, C13, C21, C22, C23]:
+/// x1' = C11 x1 + C12 x1 x2 + C13 x1², x2' = C21 x2 + C22 x1 x2 + C23 x2².
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LotkaVolterra;
+
+impl LotkaVolterra {
+    /// The paper's limit-cycle case (Table 1): a closed orbit with a conserved quantity.
+    pub const LIMIT_CYCLE: [f64; 6] = [1.0, -0.05, 0.0, -1.0, 0.03, 0.0];
+    /// The paper's spiral case (Table 1).
+    pub const SPIRAL: [f64; 6] = [2.0, -1.1, -0.1, -1.0, -0.1, 0.9];
+    /// The paper's over-damped case (Table 1).
+    pub const OVERDAMPED: [f64; 6] = [1.5, -1.0, -1.0, -1.0, 1.0, 0.0];
+    pub const X0: [f64; 2] = [20.0, 10.0];
+
+    /// For C13 = C23 = 0 the quantity H = C22 x1 + C21 ln x1 − C12 x2 − C11 ln x2 is conserved
+    /// (separate the variables in dx1/dx2); it is the known answer for long limit-cycle runs.
+    pub fn invariant(p: &[f64], x: &[f64]) -> f64 {
+        p[4] * x[0] + p[3] * x[0].ln() - p[1] * x[1] - p[0] * x[1].ln()
+    }
+}
+
+impl OdeRhs for LotkaVolterra {
+    fn nstates(&self) -> usize {
+        2
+    }
+    fn nparams(&self) -> usize {
+        6
+    }
+    fn scratch_len(&self) -> usize {
+        0
+    }
+    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+        let (x1, x2) = (x[0], x[1]);
+        f[0] = p[0] * x1 + p[1] * x1 * x2 + p[2] * x1 * x1;
+        f[1] = p[3] * x2 + p[4] * x1 * x2 + p[5] * x2 * x2;
+    }
+    fn rhs_jac(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        jp: &mut [f64],
+    ) {
+        self.rhs(x, p, scratch, f);
+        let (x1, x2) = (x[0], x[1]);
+        jx[0] = p[0] + p[1] * x2 + 2.0 * p[2] * x1;
+        jx[1] = p[1] * x1;
+        jx[2] = p[4] * x2;
+        jx[3] = p[3] + p[4] * x1 + 2.0 * p[5] * x2;
+        jp.fill(0.0);
+        jp[0] = x1;
+        jp[1] = x1 * x2;
+        jp[2] = x1 * x1;
+        jp[6 + 3] = x2;
+        jp[6 + 4] = x1 * x2;
+        jp[6 + 5] = x2 * x2;
+    }
+}
+
+/// The Lorenz system with p = [σ, ρ, β]: x' = σ(y − x), y' = x(ρ − z) − y, z' = x y − β z.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Lorenz;
+
+impl Lorenz {
+    pub const P: [f64; 3] = [10.0, 28.0, 8.0 / 3.0];
+    pub const X0: [f64; 3] = [-8.0, 7.0, 27.0];
+
+    /// The two non-trivial equilibria (±√(β(ρ−1)), ±√(β(ρ−1)), ρ−1).
+    pub fn equilibrium(p: &[f64], sign: f64) -> [f64; 3] {
+        let r = (p[2] * (p[1] - 1.0)).sqrt();
+        [sign * r, sign * r, p[1] - 1.0]
+    }
+}
+
+impl OdeRhs for Lorenz {
+    fn nstates(&self) -> usize {
+        3
+    }
+    fn nparams(&self) -> usize {
+        3
+    }
+    fn scratch_len(&self) -> usize {
+        0
+    }
+    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+        f[0] = p[0] * (x[1] - x[0]);
+        f[1] = x[0] * (p[1] - x[2]) - x[1];
+        f[2] = x[0] * x[1] - p[2] * x[2];
+    }
+    fn rhs_jac(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        jp: &mut [f64],
+    ) {
+        self.rhs(x, p, scratch, f);
+        jx.copy_from_slice(&[
+            -p[0],
+            p[0],
+            0.0,
+            p[1] - x[2],
+            -1.0,
+            -x[0],
+            x[1],
+            x[0],
+            -p[2],
+        ]);
+        jp.copy_from_slice(&[x[1] - x[0], 0.0, 0.0, 0.0, x[0], 0.0, 0.0, 0.0, -x[2]]);
+    }
+}
+
+/// The complete quadratic library in three states (x, y, z): ten monomials in the order
+/// 1, x, y, z, x², xy, xz, y², yz, z², and p row-major 3 × 10 (`p[i * 10 + m]` multiplies
+/// monomial m in equation i). This is what a fit with `polynomial = 2` integrates.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct QuadraticLibrary3;
+
+impl QuadraticLibrary3 {
+    pub const NMONO: usize = 10;
+
+    /// The coefficients that make this library the Lorenz system with σ = 10, ρ = 28, β = 8/3.
+    pub fn lorenz_coefficients() -> [f64; 30] {
+        let mut p = [0.0; 30];
+        p[1] = -10.0; // x' : −σ x
+        p[2] = 10.0; //       + σ y
+        p[10 + 1] = 28.0; // y' : ρ x
+        p[10 + 2] = -1.0; //      − y
+        p[10 + 6] = -1.0; //      − x z
+        p[20 + 5] = 1.0; // z' : x y
+        p[20 + 3] = -8.0 / 3.0; // − β z
+        p
+    }
+
+    fn monomials(x: &[f64]) -> [f64; 10] {
+        let (a, b, c) = (x[0], x[1], x[2]);
+        [1.0, a, b, c, a * a, a * b, a * c, b * b, b * c, c * c]
+    }
+}
+
+impl OdeRhs for QuadraticLibrary3 {
+    fn nstates(&self) -> usize {
+        3
+    }
+    fn nparams(&self) -> usize {
+        30
+    }
+    fn scratch_len(&self) -> usize {
+        0
+    }
+    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+        let phi = Self::monomials(x);
+        for (fi, row) in f.iter_mut().zip(p.chunks_exact(Self::NMONO)) {
+            *fi = row.iter().zip(phi.iter()).map(|(a, b)| a * b).sum();
+        }
+    }
+    fn rhs_jac(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        jp: &mut [f64],
+    ) {
+        self.rhs(x, p, scratch, f);
+        let phi = Self::monomials(x);
+        let (a, b, c) = (x[0], x[1], x[2]);
+        // ∂φ/∂x, ∂φ/∂y, ∂φ/∂z for the ten monomials.
+        let dx = [0.0, 1.0, 0.0, 0.0, 2.0 * a, b, c, 0.0, 0.0, 0.0];
+        let dy = [0.0, 0.0, 1.0, 0.0, 0.0, a, 0.0, 2.0 * b, c, 0.0];
+        let dz = [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, a, 0.0, b, 2.0 * c];
+        jp.fill(0.0);
+        for i in 0..3 {
+            let row = &p[i * Self::NMONO..(i + 1) * Self::NMONO];
+            let dot = |d: &[f64; 10]| row.iter().zip(d.iter()).map(|(u, v)| u * v).sum::<f64>();
+            jx[i * 3] = dot(&dx);
+            jx[i * 3 + 1] = dot(&dy);
+            jx[i * 3 + 2] = dot(&dz);
+            jp[i * 30 + i * Self::NMONO..i * 30 + (i + 1) * Self::NMONO].copy_from_slice(&phi);
+        }
+    }
+}
+
+/// Robertson's stiff chemical kinetics with p = [k1, k2, k3] = [0.04, 1e4, 3e7]:
+/// y1' = −k1 y1 + k2 y2 y3, y2' = k1 y1 − k2 y2 y3 − k3 y2², y3' = k3 y2². Mass is conserved.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Robertson;
+
+impl Robertson {
+    pub const P: [f64; 3] = [0.04, 1.0e4, 3.0e7];
+    pub const X0: [f64; 3] = [1.0, 0.0, 0.0];
+    /// Published values (as in diffsol's test model, 7 digits) at t = 0.4, 4 and 40.
+    pub const KNOWN: [(f64, [f64; 3]); 3] = [
+        (0.4, [9.851641e-01, 3.386242e-05, 1.480205e-02]),
+        (4.0, [9.055097e-01, 2.240338e-05, 9.446793e-02]),
+        (40.0, [7.158017e-01, 9.185037e-06, 2.841892e-01]),
+    ];
+}
+
+impl OdeRhs for Robertson {
+    fn nstates(&self) -> usize {
+        3
+    }
+    fn nparams(&self) -> usize {
+        3
+    }
+    fn scratch_len(&self) -> usize {
+        0
+    }
+    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+        let r1 = p[0] * x[0];
+        let r2 = p[1] * x[1] * x[2];
+        let r3 = p[2] * x[1] * x[1];
+        f[0] = -r1 + r2;
+        f[1] = r1 - r2 - r3;
+        f[2] = r3;
+    }
+    fn rhs_jac(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        jp: &mut [f64],
+    ) {
+        self.rhs(x, p, scratch, f);
+        let (y1, y2, y3) = (x[0], x[1], x[2]);
+        jx.copy_from_slice(&[
+            -p[0],
+            p[1] * y3,
+            p[1] * y2,
+            p[0],
+            -p[1] * y3 - 2.0 * p[2] * y2,
+            -p[1] * y2,
+            0.0,
+            2.0 * p[2] * y2,
+            0.0,
+        ]);
+        jp.copy_from_slice(&[-y1, y2 * y3, 0.0, y1, -y2 * y3, -y2 * y2, 0.0, 0.0, y2 * y2]);
+    }
+}
+
+/// The Riccati equation x' = k x², p = [k], whose solution x0 / (1 − k x0 t) blows up at
+/// t = 1 / (k x0): the test case for blow-up detection.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Riccati;
+
+impl Riccati {
+    pub fn exact(t: f64, k: f64, x0: f64) -> f64 {
+        x0 / (1.0 - k * x0 * t)
+    }
+}
+
+impl OdeRhs for Riccati {
+    fn nstates(&self) -> usize {
+        1
+    }
+    fn nparams(&self) -> usize {
+        1
+    }
+    fn scratch_len(&self) -> usize {
+        0
+    }
+    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+        f[0] = p[0] * x[0] * x[0];
+    }
+    fn rhs_jac(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        jp: &mut [f64],
+    ) {
+        self.rhs(x, p, scratch, f);
+        jx[0] = 2.0 * p[0] * x[0];
+        jp[0] = x[0] * x[0];
+    }
+}

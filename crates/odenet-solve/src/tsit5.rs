@@ -1,0 +1,527 @@
+//! Tsitouras 5(4) with adaptive steps and forward sensitivities integrated by the same stages.
+//!
+//! The sensitivities S = ∂x/∂(p, x0) obey S' = J_x S + [J_p | 0]. They are advanced with the
+//! same Runge–Kutta stages as the states, using the Jacobians evaluated at the stage states, so
+//! the result is the exact derivative of the discrete method for the accepted step sequence.
+//! That keeps the fit's gradient consistent with its loss. The error estimate and the step
+//! control use the states only.
+//!
+//! Error norm: the root-mean-square norm of Hairer (`sqrt(mean((e_i / sc_i)²))` with
+//! `sc_i = atol + rtol · max(|x_i|, |x̂_i|)`). Steps are clamped to land exactly on each output
+//! time, so no interpolation is needed.
+
+use odenet_tape::OdeRhs;
+
+use crate::{SolveFailure, SolveOptions, SolveStats, StepControl};
+
+/// Stage coefficients (row i holds a_ij for j < i; row 6 is the solution weights b, since
+/// Tsit5 is first-same-as-last). Values from Tsitouras (2011) as tabulated by OrdinaryDiffEq.
+const A: [[f64; 6]; 7] = [
+    [0.0; 6],
+    [0.161, 0.0, 0.0, 0.0, 0.0, 0.0],
+    [
+        -0.008_480_655_492_356_989,
+        0.335_480_655_492_357,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    ],
+    [
+        2.897_153_057_105_493,
+        -6.359_448_489_975_075,
+        4.362_295_432_869_581_5,
+        0.0,
+        0.0,
+        0.0,
+    ],
+    [
+        5.325_864_828_439_257,
+        -11.748_883_564_062_828,
+        7.495_539_342_889_836_5,
+        -0.092_495_066_361_755_25,
+        0.0,
+        0.0,
+    ],
+    [
+        5.861_455_442_946_42,
+        -12.920_969_317_847_11,
+        8.159_367_898_576_159,
+        -0.071_584_973_281_401,
+        -0.028_269_050_394_068_383,
+        0.0,
+    ],
+    [
+        0.096_460_766_818_065_23,
+        0.01,
+        0.479_889_650_414_499_6,
+        1.379_008_574_103_742,
+        -3.290_069_515_436_081,
+        2.324_710_524_099_774,
+    ],
+];
+
+/// Error weights b − b̂ (the local error estimate is h · Σ btilde_j k_j).
+const BTILDE: [f64; 7] = [
+    -0.001_780_011_052_225_777_1,
+    -0.000_816_434_459_656_746_9,
+    0.007_880_878_010_261_995,
+    -0.144_711_007_173_262_9,
+    0.582_357_165_452_555_2,
+    -0.458_082_105_929_186_97,
+    1.0 / 66.0,
+];
+
+/// |h λ| above which a step is taken to be limited by stability rather than accuracy. Tsit5's
+/// stability region reaches about 3.5 on the negative real axis; like Hairer's DOPRI5 (3.25 for a
+/// boundary of 3.3) we flag a little inside it.
+const STIFF_HLAMBDA: f64 = 3.3;
+/// Number of stability-limited steps (without 6 clean steps in between) that declare stiffness.
+const STIFF_COUNT: usize = 15;
+const NONSTIFF_RESET: usize = 6;
+
+const SAFETY: f64 = 0.9;
+const FAC_MIN: f64 = 0.2;
+const FAC_MAX: f64 = 10.0;
+/// Step shrink factor after a trial step produced non-finite values.
+const NONFINITE_SHRINK: f64 = 0.25;
+
+/// The explicit solver's workspace: every buffer is sized once, in [`Tsit5::new`].
+#[derive(Clone, Debug)]
+pub(crate) struct Tsit5 {
+    n: usize,
+    np: usize,
+    x: Vec<f64>,
+    xnew: Vec<f64>,
+    xs: Vec<f64>,
+    x6: Vec<f64>,
+    /// Stage derivatives, 7 × n.
+    k: Vec<f64>,
+    /// Stage Jacobians, 7 × (n × n) and 7 × (n × np), row-major each.
+    jx: Vec<f64>,
+    jp: Vec<f64>,
+    /// Sensitivities, n × (np + n) column blocks (`s[c * n + i]`), and their stages.
+    s: Vec<f64>,
+    ss: Vec<f64>,
+    ks: Vec<f64>,
+    scratch: Vec<f64>,
+}
+
+impl Tsit5 {
+    pub(crate) fn new(n: usize, np: usize) -> Self {
+        let ncmax = np + n;
+        Tsit5 {
+            n,
+            np,
+            x: vec![0.0; n],
+            xnew: vec![0.0; n],
+            xs: vec![0.0; n],
+            x6: vec![0.0; n],
+            k: vec![0.0; 7 * n],
+            jx: vec![0.0; 7 * n * n],
+            jp: vec![0.0; 7 * n * np],
+            s: vec![0.0; n * ncmax],
+            ss: vec![0.0; n * ncmax],
+            ks: vec![0.0; 7 * n * ncmax],
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Make sure the right-hand side's scratch fits (allocates only the first time a larger
+    /// right-hand side is seen).
+    pub(crate) fn reserve_scratch(&mut self, len: usize) {
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0.0);
+        }
+    }
+
+    /// Integrate through `times` (times[0] is the start, x0 the state there) with `nc`
+    /// sensitivity columns (0, np, or np + n), writing outputs as the crate doc describes.
+    /// Inputs are validated by the caller.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn solve(
+        &mut self,
+        rhs: &dyn OdeRhs,
+        p: &[f64],
+        x0: &[f64],
+        times: &[f64],
+        nc: usize,
+        opts: &SolveOptions,
+        control: StepControl,
+        out_x: &mut [f64],
+        out_s: &mut [f64],
+        stats: &mut SolveStats,
+    ) -> Result<(), SolveFailure> {
+        let n = self.n;
+        let np = self.np;
+        let ns = n * nc;
+        let sens = nc > 0;
+        let m = times.len();
+        let t0 = times[0];
+        let span = times[m - 1] - t0;
+
+        self.x.copy_from_slice(x0);
+        self.s[..ns].fill(0.0);
+        if nc > np {
+            for i in 0..n {
+                self.s[(np + i) * n + i] = 1.0;
+            }
+        }
+        write_output(0, &self.x, &self.s[..ns], out_x, out_s, t0)?;
+        if m == 1 {
+            return Ok(());
+        }
+
+        // Stage 1 at the start; afterwards it comes from the previous step's last stage (FSAL).
+        self.eval_stage(rhs, p, 0, sens);
+        stats.rhs_evals += 1;
+        if !all_finite(&self.k[..n]) {
+            return Err(SolveFailure::NonFinite { t: t0 });
+        }
+        if sens {
+            self.sens_stage_derivative(0, nc);
+        }
+
+        let hmin_scale = 16.0 * f64::EPSILON;
+        let mut h = self.initial_step(rhs, p, opts, span, stats);
+        if !(h.is_finite() && h > 0.0) {
+            // The heuristic can only fail on extreme scales; a tiny first step is always safe
+            // because the controller grows it by up to 10x per step.
+            h = span * 1e-6;
+        }
+        let (beta, expo1) = match control {
+            StepControl::Standard => (0.0, 0.2),
+            StepControl::Pi => (0.04, 0.2 - 0.75 * 0.04),
+        };
+        let mut facold: f64 = 1e-4;
+        let mut last_rejected = false;
+        let mut last_nonfinite = false;
+        let mut stiff_hits = 0usize;
+        let mut nonstiff_run = 0usize;
+        let mut t = 0.0_f64;
+        let mut next = 1usize;
+
+        loop {
+            if stats.steps + stats.rejected >= opts.max_steps {
+                return Err(SolveFailure::TooManySteps { t: t0 + t });
+            }
+            let target = times[next] - t0;
+            let remaining = target - t;
+            let h_natural = h;
+            let landing = 1.01 * h >= remaining;
+            if landing {
+                h = remaining;
+            }
+            let hmin = hmin_scale * t.abs().max(span);
+
+            self.stages(rhs, p, h, sens);
+            stats.rhs_evals += 6;
+            let err = self.error_norm(h, opts);
+
+            if !err.is_finite() {
+                // A trial step that overflows is retried smaller; only when that no longer
+                // helps is it a non-finite solution.
+                stats.rejected += 1;
+                last_rejected = true;
+                last_nonfinite = true;
+                h *= NONFINITE_SHRINK;
+                if h < hmin {
+                    return Err(SolveFailure::NonFinite { t: t0 + t });
+                }
+                continue;
+            }
+            let fac11 = err.powf(expo1);
+            if err <= 1.0 {
+                let fac = (fac11 / facold.powf(beta) / SAFETY).clamp(1.0 / FAC_MAX, 1.0 / FAC_MIN);
+                facold = err.max(1e-4);
+                let mut hnew = h / fac;
+
+                if sens {
+                    self.sens_stages(h, nc);
+                    std::mem::swap(&mut self.s, &mut self.ss);
+                    self.ks.copy_within(6 * ns..7 * ns, 0);
+                }
+                let hlamb = self.stiffness_estimate(h);
+                std::mem::swap(&mut self.x, &mut self.xnew);
+                self.k.copy_within(6 * n..7 * n, 0);
+                if sens {
+                    self.jx.copy_within(6 * n * n..7 * n * n, 0);
+                    self.jp.copy_within(6 * n * np..7 * n * np, 0);
+                }
+                t = if landing { target } else { t + h };
+                stats.steps += 1;
+                last_nonfinite = false;
+
+                if self.x.iter().any(|v| v.abs() > opts.blowup) {
+                    return Err(SolveFailure::BlowUp { t: t0 + t });
+                }
+                if hlamb > STIFF_HLAMBDA {
+                    nonstiff_run = 0;
+                    stiff_hits += 1;
+                    if stiff_hits >= STIFF_COUNT {
+                        return Err(SolveFailure::Stiff { t: t0 + t });
+                    }
+                } else {
+                    nonstiff_run += 1;
+                    if nonstiff_run >= NONSTIFF_RESET {
+                        stiff_hits = 0;
+                    }
+                }
+
+                if landing {
+                    write_output(next, &self.x, &self.s[..ns], out_x, out_s, t0 + t)?;
+                    next += 1;
+                    if next == m {
+                        return Ok(());
+                    }
+                    // A step shortened to land on an output says nothing about the step the
+                    // solution allows, so do not let it shrink the next one.
+                    hnew = hnew.max(h_natural);
+                }
+                if last_rejected {
+                    hnew = hnew.min(h);
+                }
+                last_rejected = false;
+                h = hnew;
+            } else {
+                stats.rejected += 1;
+                last_rejected = true;
+                h /= (fac11 / SAFETY).min(1.0 / FAC_MIN);
+                if h < hmin {
+                    return Err(if last_nonfinite {
+                        SolveFailure::NonFinite { t: t0 + t }
+                    } else {
+                        SolveFailure::StepSizeTooSmall { t: t0 + t }
+                    });
+                }
+            }
+        }
+    }
+
+    /// Evaluate stage `i` at the state in `self.xs` (or `self.x` for stage 0, `self.xnew` for
+    /// stage 6), with the Jacobians when sensitivities are wanted.
+    fn eval_stage(&mut self, rhs: &dyn OdeRhs, p: &[f64], i: usize, sens: bool) {
+        let n = self.n;
+        let np = self.np;
+        let at = match i {
+            0 => &self.x,
+            6 => &self.xnew,
+            _ => &self.xs,
+        };
+        let k = &mut self.k[i * n..(i + 1) * n];
+        if sens {
+            rhs.rhs_jac(
+                at,
+                p,
+                &mut self.scratch,
+                k,
+                &mut self.jx[i * n * n..(i + 1) * n * n],
+                &mut self.jp[i * n * np..(i + 1) * n * np],
+            );
+        } else {
+            rhs.rhs(at, p, &mut self.scratch, k);
+        }
+    }
+
+    /// Stages 2..7 of one trial step of size h; leaves the candidate state in `xnew`.
+    fn stages(&mut self, rhs: &dyn OdeRhs, p: &[f64], h: f64, sens: bool) {
+        let n = self.n;
+        for i in 1..7 {
+            let dst = if i == 6 { &mut self.xnew } else { &mut self.xs };
+            combine(dst, &self.x, h, &A[i][..i], &self.k, n);
+            if i == 5 {
+                self.x6.copy_from_slice(&self.xs);
+            }
+            self.eval_stage(rhs, p, i, sens);
+        }
+    }
+
+    /// The RMS error norm of the embedded estimate; NaN or infinite when any value is not
+    /// finite.
+    fn error_norm(&self, h: f64, opts: &SolveOptions) -> f64 {
+        let n = self.n;
+        let mut sum = 0.0;
+        for i in 0..n {
+            let mut e = 0.0;
+            for (j, b) in BTILDE.iter().enumerate() {
+                e += b * self.k[j * n + i];
+            }
+            e *= h;
+            let sc = opts.atol + opts.rtol * self.x[i].abs().max(self.xnew[i].abs());
+            let r = e / sc;
+            sum += r * r;
+        }
+        if !all_finite(&self.xnew) || !all_finite(&self.k[6 * n..]) {
+            return f64::NAN;
+        }
+        (sum / n as f64).sqrt()
+    }
+
+    /// Hairer's estimate of |h λ| from the last two stages, both at t + h.
+    fn stiffness_estimate(&self, h: f64) -> f64 {
+        let n = self.n;
+        let mut num = 0.0;
+        let mut den = 0.0;
+        for i in 0..n {
+            let dk = self.k[6 * n + i] - self.k[5 * n + i];
+            let dx = self.xnew[i] - self.x6[i];
+            num += dk * dk;
+            den += dx * dx;
+        }
+        if den > 0.0 {
+            h.abs() * (num / den).sqrt()
+        } else {
+            0.0
+        }
+    }
+
+    /// Advance the sensitivities through the accepted step: stage sensitivities from the stored
+    /// stage Jacobians, the new S into `self.ss` (stage 7 is the solution, a_7j = b_j).
+    fn sens_stages(&mut self, h: f64, nc: usize) {
+        let ns = self.n * nc;
+        for i in 1..7 {
+            combine(
+                &mut self.ss[..ns],
+                &self.s[..ns],
+                h,
+                &A[i][..i],
+                &self.ks,
+                ns,
+            );
+            self.sens_stage_derivative(i, nc);
+        }
+    }
+
+    /// K_i = J_x(X_i) S_i + [J_p(X_i) | 0], reading S_i from `self.ss` (or `self.s` for stage 0).
+    fn sens_stage_derivative(&mut self, i: usize, nc: usize) {
+        let n = self.n;
+        let np = self.np;
+        let ns = n * nc;
+        let sstage = if i == 0 {
+            &self.s[..ns]
+        } else {
+            &self.ss[..ns]
+        };
+        let jx = &self.jx[i * n * n..(i + 1) * n * n];
+        let jp = &self.jp[i * n * np..(i + 1) * n * np];
+        let out = &mut self.ks[i * ns..(i + 1) * ns];
+        for (c, (o, col)) in out
+            .chunks_exact_mut(n)
+            .zip(sstage.chunks_exact(n))
+            .enumerate()
+        {
+            for (r, (or, jrow)) in o.iter_mut().zip(jx.chunks_exact(n)).enumerate() {
+                let mut acc = if c < np { jp[r * np + c] } else { 0.0 };
+                for (a, b) in jrow.iter().zip(col.iter()) {
+                    acc += a * b;
+                }
+                *or = acc;
+            }
+        }
+    }
+
+    /// Hairer's starting step (Hairer, Nørsett & Wanner, Solving ODE I, II.4), for order 5,
+    /// clamped to the piece's span.
+    fn initial_step(
+        &mut self,
+        rhs: &dyn OdeRhs,
+        p: &[f64],
+        opts: &SolveOptions,
+        span: f64,
+        stats: &mut SolveStats,
+    ) -> f64 {
+        let n = self.n;
+        let sc = |v: f64| opts.atol + opts.rtol * v.abs();
+        let rms = |it: &mut dyn Iterator<Item = f64>| -> f64 {
+            let s: f64 = it.map(|v| v * v).sum();
+            (s / n as f64).sqrt()
+        };
+        let x = &self.x;
+        let f0 = &self.k[..n];
+        let d0 = rms(&mut x.iter().map(|&v| v / sc(v)));
+        let d1 = rms(&mut f0.iter().zip(x.iter()).map(|(&f, &v)| f / sc(v)));
+        let mut h0 = if d0 < 1e-5 || d1 < 1e-5 {
+            1e-6
+        } else {
+            0.01 * d0 / d1
+        };
+        h0 = h0.min(span);
+        for i in 0..n {
+            self.xs[i] = self.x[i] + h0 * self.k[i];
+        }
+        // xnew serves as a temporary for f(x0 + h0 f0).
+        rhs.rhs(&self.xs, p, &mut self.scratch, &mut self.xnew);
+        stats.rhs_evals += 1;
+        let d2 = rms(&mut (0..n).map(|i| (self.xnew[i] - self.k[i]) / sc(self.x[i]))) / h0;
+        let dmax = d1.max(d2);
+        let h1 = if !dmax.is_finite() {
+            h0
+        } else if dmax <= 1e-15 {
+            (h0 * 1e-3).max(1e-6)
+        } else {
+            (0.01 / dmax).powf(1.0 / 5.0)
+        };
+        (100.0 * h0).min(h1).min(span)
+    }
+}
+
+/// out = base + h Σ_j a_j k_j over the first `len` entries, with k_j = `k[j*len..(j+1)*len]`.
+fn combine(out: &mut [f64], base: &[f64], h: f64, a: &[f64], k: &[f64], len: usize) {
+    let out = &mut out[..len];
+    out.copy_from_slice(&base[..len]);
+    for (j, &aj) in a.iter().enumerate() {
+        let c = h * aj;
+        for (o, kv) in out.iter_mut().zip(&k[j * len..(j + 1) * len]) {
+            *o += c * kv;
+        }
+    }
+}
+
+fn all_finite(v: &[f64]) -> bool {
+    v.iter().all(|x| x.is_finite())
+}
+
+/// Copy the state and sensitivities at output k; a non-finite value is a failure at time t.
+fn write_output(
+    k: usize,
+    x: &[f64],
+    s: &[f64],
+    out_x: &mut [f64],
+    out_s: &mut [f64],
+    t: f64,
+) -> Result<(), SolveFailure> {
+    if !all_finite(x) || !all_finite(s) {
+        return Err(SolveFailure::NonFinite { t });
+    }
+    let n = x.len();
+    out_x[k * n..(k + 1) * n].copy_from_slice(x);
+    let ns = s.len();
+    out_s[k * ns..(k + 1) * ns].copy_from_slice(s);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stage times (the rows of A sum to them; the solver never needs them because the system
+    /// is autonomous).
+    const C: [f64; 7] = [0.0, 0.161, 0.327, 0.9, 0.980_025_540_904_509_7, 1.0, 1.0];
+
+    /// The tableau satisfies the row-sum and the order-5 quadrature conditions, and the error
+    /// weights annihilate constants (they are a difference of two consistent methods).
+    #[test]
+    fn tableau_is_consistent() {
+        for i in 1..7 {
+            let row: f64 = A[i][..i].iter().sum();
+            assert!((row - C[i]).abs() < 1e-14, "row {i}: {row} vs {}", C[i]);
+        }
+        for q in 0..5 {
+            let s: f64 = (0..6).map(|j| A[6][j] * C[j].powi(q)).sum();
+            let want = 1.0 / (q as f64 + 1.0);
+            assert!((s - want).abs() < 1e-13, "b·c^{q} = {s}, want {want}");
+        }
+        let bt: f64 = BTILDE.iter().sum();
+        assert!(bt.abs() < 1e-14);
+    }
+}
