@@ -82,13 +82,6 @@ fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn quoted_list(names: &[&str]) -> String {
-    if names.is_empty() {
-        return "(none)".into();
-    }
-    names.join(", ")
-}
-
 /// A name as it appears in an expression, with its span in the spec file.
 struct Located {
     name: String,
@@ -892,15 +885,24 @@ fn parse_data(
                                 } else {
                                     format!("unknown name `{}` in {what}", n.name)
                                 };
-                                ck.err(
-                                    n.span.clone(),
-                                    why,
-                                    Some(format!(
-                                        "initial values may use this experiment's constants ({}) and the observed states ({})",
-                                        quoted_list(&consts),
-                                        quoted_list(&obs)
-                                    )),
-                                );
+                                let mut allowed = Vec::new();
+                                if !consts.is_empty() {
+                                    allowed.push(format!(
+                                        "this experiment's constants ({})",
+                                        consts.join(", ")
+                                    ));
+                                }
+                                if !obs.is_empty() {
+                                    allowed
+                                        .push(format!("the observed states ({})", obs.join(", ")));
+                                }
+                                let help = if allowed.is_empty() {
+                                    "no names are available here: give a number or \"fit\""
+                                        .to_string()
+                                } else {
+                                    format!("initial values may use {}", allowed.join(" and "))
+                                };
+                                ck.err(n.span.clone(), why, Some(help));
                             }
                         }
                         if ok {
