@@ -135,13 +135,14 @@ impl OdeRhs for LibraryRhs<'_> {
         jp.fill(0.0);
         for (i, theta) in p.chunks_exact(nf).enumerate() {
             f[i] = dot(theta, phi);
-            // ∂f_i/∂x = Σ_j Θ_ij ∂φ_j/∂x: accumulate rows of ∂φ/∂x.
-            let jrow = &mut jx[i * ns..(i + 1) * ns];
-            jrow.fill(0.0);
-            for (&t, drow) in theta.iter().zip(dphi.chunks_exact(ns)) {
-                for (r, &d) in jrow.iter_mut().zip(drow) {
-                    *r += t * d;
-                }
+            // ∂f_i/∂x_k = Σ_j Θ_ij ∂φ_j/∂x_k, one column of ∂φ/∂x at a time: independent
+            // accumulators, no inner loop over the (short) state dimension.
+            for (k, jik) in jx[i * ns..(i + 1) * ns].iter_mut().enumerate() {
+                *jik = theta
+                    .iter()
+                    .zip(dphi[k..].iter().step_by(ns))
+                    .map(|(t, d)| t * d)
+                    .sum();
             }
             // ∂f_i/∂Θ_kj = δ_ik φ_j: row i holds φ in the block of equation i, zeros elsewhere.
             jp[i * npar + i * nf..i * npar + (i + 1) * nf].copy_from_slice(phi);
