@@ -206,8 +206,11 @@ fn load_table(spec: &Spec, d: &DataSpec) -> Result<Table, Vec<Diagnostic>> {
                         line,
                         time_col + 1,
                         format!(
-                            "time {how}: line {line} has {} = {t}, line {prev_line} has {} = {prev}",
-                            d.time, d.time
+                            "time {how}: line {line} has {} = {}, line {prev_line} has {} = {}",
+                            d.time,
+                            crate::expr::format_number(t),
+                            d.time,
+                            crate::expr::format_number(prev)
                         ),
                         Some("times must increase strictly: sort the rows by time and merge or remove duplicate times".into()),
                     ));

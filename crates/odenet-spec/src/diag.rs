@@ -174,7 +174,8 @@ pub(crate) fn closest<'c>(word: &str, candidates: &[&'c str]) -> Option<&'c str>
     candidates
         .iter()
         .map(|c| (edit_distance(word, c), *c))
-        .filter(|&(d, c)| d > 0 && d <= 2.max(c.len() / 3))
+        // A suggestion must keep part of what was typed: `c` is not a typo of `x`.
+        .filter(|&(d, c)| d > 0 && d < word.chars().count() && d <= 2.max(c.len() / 3))
         .min_by_key(|&(d, _)| d)
         .map(|(_, c)| c)
 }
@@ -235,5 +236,7 @@ mod tests {
     fn suggestions_for_typos() {
         assert_eq!(closest("segmnt", &["segment", "stride"]), Some("segment"));
         assert_eq!(closest("zzz", &["segment", "stride"]), None);
+        assert_eq!(closest("nmae", &["name", "states"]), Some("name"));
+        assert_eq!(closest("c", &["x", "y"]), None);
     }
 }

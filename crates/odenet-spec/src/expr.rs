@@ -536,15 +536,19 @@ fn write_operand(f: &mut fmt::Formatter<'_>, e: &Expr, min: u8) -> fmt::Result {
     }
 }
 
-fn write_num(f: &mut fmt::Formatter<'_>, v: f64) -> fmt::Result {
+/// Formats a number the way a user would write it: whole numbers without a trailing `.0`,
+/// otherwise the shortest text that reads back to the same f64, switching to exponent notation
+/// for very small or large values (`1e-7`), which the parser accepts.
+pub fn format_number(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e15 {
-        // Whole numbers print without a trailing `.0`, as a user would write them.
-        write!(f, "{v:.0}")
+        format!("{v:.0}")
     } else {
-        // `Debug` is the shortest text that reads back to the same f64 and switches to
-        // exponent notation for very small or large values (`1e-7`), which the parser accepts.
-        write!(f, "{v:?}")
+        format!("{v:?}")
     }
+}
+
+fn write_num(f: &mut fmt::Formatter<'_>, v: f64) -> fmt::Result {
+    f.write_str(&format_number(v))
 }
 
 /// Infix with the fewest parentheses that parse back to the same tree.

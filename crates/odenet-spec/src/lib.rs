@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 pub use data::load_tables;
 pub use diag::sort_diagnostics;
-pub use expr::{Expr, ExprError, Func, IdentSpan, parse_expr, parse_expr_spanned};
+pub use expr::{Expr, ExprError, Func, IdentSpan, format_number, parse_expr, parse_expr_spanned};
 pub use load::MAX_POLYNOMIAL_ORDER;
 
 /// One located problem in an input file.

@@ -13,7 +13,7 @@ use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
 use crate::diag::{Source, closest, sort_diagnostics};
-use crate::expr::{Expr, Func, IdentSpan, parse_expr_spanned};
+use crate::expr::{Expr, Func, IdentSpan, format_number as num, parse_expr_spanned};
 use crate::{
     DataSpec, Diagnostic, FitConfig, InitKind, Initial, ModelSpec, ParamSpec, PruneRule, Segment,
     SolverKind, Spec,
@@ -328,19 +328,18 @@ pub(crate) fn parse_spec(text: &str, path: &Path) -> Result<Spec, Vec<Diagnostic
         diags: Vec::new(),
     };
     let (root, errors) = DeTable::parse_recoverable(text);
-    if !errors.is_empty() {
-        for e in errors {
-            let msg = format!("invalid TOML: {}", e.message().trim_end());
-            match e.span() {
-                Some(span) => ck.err(span, msg, None),
-                None => ck.err_file(msg, None),
-            }
+    // Only the first syntax error is reported: the parser's recovery after it mostly produces
+    // echoes of the same mistake at later places.
+    if let Some(e) = errors.first() {
+        let msg = format!("invalid TOML: {}", e.message().trim_end());
+        let help = Some(
+            "fix the TOML syntax here; an unclosed `[`, `{` or quote on an earlier line can also cause this".to_string(),
+        );
+        match e.span() {
+            Some(span) => ck.err(span, msg, help),
+            None => ck.err_file(msg, help),
         }
-        let mut diags = ck.diags;
-        sort_diagnostics(&mut diags);
-        // Recovery after a syntax error can report the same place twice.
-        diags.dedup();
-        return Err(diags);
+        return Err(ck.diags);
     }
     let spec = validate(&mut ck, root.get_ref(), path);
     let mut diags = ck.diags;
@@ -686,7 +685,11 @@ fn parse_param_table(ck: &mut Checker<'_>, p: &mut ParamSpec, span: Range<usize>
         if lo > hi {
             ck.err(
                 lo_span.clone(),
-                format!("parameter `{name}` has min = {lo} greater than max = {hi}"),
+                format!(
+                    "parameter `{name}` has min = {} greater than max = {}",
+                    num(*lo),
+                    num(*hi)
+                ),
                 Some("swap or correct the bounds".into()),
             );
             return;
@@ -697,8 +700,8 @@ fn parse_param_table(ck: &mut Checker<'_>, p: &mut ParamSpec, span: Range<usize>
             let below = p.min.is_some_and(|lo| x < lo);
             let above = p.max.is_some_and(|hi| x > hi);
             if below || above {
-                let lo = p.min.map_or("-inf".to_string(), |v| v.to_string());
-                let hi = p.max.map_or("inf".to_string(), |v| v.to_string());
+                let lo = p.min.map_or("-inf".to_string(), num);
+                let hi = p.max.map_or("inf".to_string(), num);
                 ck.err(
                     x_span,
                     format!(
@@ -1210,7 +1213,7 @@ fn schedule(ck: &mut Checker<'_>, v: &Value<'_>, what: &str) -> Option<(f64, f64
         if x < 0.0 {
             ck.err(
                 item.span(),
-                format!("{what} must not be negative, found {x}"),
+                format!("{what} must not be negative, found {}", num(x)),
                 None,
             );
             return None;
@@ -1324,7 +1327,7 @@ fn parse_fit(ck: &mut Checker<'_>, v: &Value<'_>) -> FitConfig {
                     } else {
                         ck.err(
                             v.span(),
-                            format!("{what} must be positive, found {x}"),
+                            format!("{what} must be positive, found {}", num(x)),
                             Some("typical values are 1e-6 (rtol) and 1e-9 (atol)".into()),
                         );
                     }
@@ -1337,7 +1340,7 @@ fn parse_fit(ck: &mut Checker<'_>, v: &Value<'_>) -> FitConfig {
                     } else {
                         ck.err(
                             v.span(),
-                            format!("`holdout` must be at least 0 and below 1, found {x}"),
+                            format!("`holdout` must be at least 0 and below 1, found {}", num(x)),
                             Some("it is the fraction of pieces kept out for model selection, e.g. 0.2".into()),
                         );
                     }
