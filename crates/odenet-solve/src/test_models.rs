@@ -87,10 +87,13 @@ pub struct LotkaVolterra;
 impl LotkaVolterra {
     /// The paper's limit-cycle case (Table 1): a closed orbit with a conserved quantity.
     pub const LIMIT_CYCLE: [f64; 6] = [1.0, -0.05, 0.0, -1.0, 0.03, 0.0];
-    /// The paper's spiral case (Table 1).
-    pub const SPIRAL: [f64; 6] = [2.0, -1.1, -0.1, -1.0, -0.1, 0.9];
-    /// The paper's over-damped case (Table 1).
+    /// The paper's "over-damped" case (Table 1). With these signs the coexistence point (1, 0.5)
+    /// is a stable focus (eigenvalues −0.5 ± 0.5i), so trajectories spiral into it. (The
+    /// table's "spiral" row, as printed, has a saddle there and blows up from nearby starts,
+    /// so it is not offered.)
     pub const OVERDAMPED: [f64; 6] = [1.5, -1.0, -1.0, -1.0, 1.0, 0.0];
+    /// The focus of [`LotkaVolterra::OVERDAMPED`].
+    pub const OVERDAMPED_EQUILIBRIUM: [f64; 2] = [1.0, 0.5];
     pub const X0: [f64; 2] = [20.0, 10.0];
 
     /// For C13 = C23 = 0 the quantity H = C22 x1 + C21 ln x1 − C12 x2 − C11 ln x2 is conserved
@@ -275,7 +278,9 @@ pub struct Robertson;
 impl Robertson {
     pub const P: [f64; 3] = [0.04, 1.0e4, 3.0e7];
     pub const X0: [f64; 3] = [1.0, 0.0, 0.0];
-    /// Published values (as in diffsol's test model, 7 digits) at t = 0.4, 4 and 40.
+    /// The values printed by SUNDIALS' cvRoberts example (also diffsol's test model) at
+    /// t = 0.4, 4 and 40. That run used rtol = 1e-4, so they are good to about 1e-3 relative
+    /// (y3 at t = 0.4 is off by 5e-4); use them as a sanity bound, not a tight reference.
     pub const KNOWN: [(f64, [f64; 3]); 3] = [
         (0.4, [9.851641e-01, 3.386242e-05, 1.480205e-02]),
         (4.0, [9.055097e-01, 2.240338e-05, 9.446793e-02]),
@@ -363,5 +368,92 @@ impl OdeRhs for Riccati {
         self.rhs(x, p, scratch, f);
         jx[0] = 2.0 * p[0] * x[0];
         jp[0] = x[0] * x[0];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every hand-written Jacobian agrees with central differences of its right-hand side.
+    #[test]
+    fn jacobians_match_finite_differences() {
+        let lib = QuadraticLibrary3::lorenz_coefficients();
+        let lib_dense: Vec<f64> = (0..30)
+            .map(|k| lib[k] + 0.1 * (k as f64 - 15.0) / 15.0)
+            .collect();
+        let cases: [(&dyn OdeRhs, &[f64], &[f64]); 7] = [
+            (&LinearDecay, &LinearDecay::P, &LinearDecay::X0),
+            (&LotkaVolterra, &LotkaVolterra::OVERDAMPED, &[1.3, 0.7]),
+            (&Lorenz, &Lorenz::P, &Lorenz::X0),
+            (&QuadraticLibrary3, &lib, &Lorenz::X0),
+            (&QuadraticLibrary3, &lib_dense, &[0.3, -1.2, 2.1]),
+            (&Robertson, &Robertson::P, &[0.9, 3e-5, 0.1]),
+            (&Riccati, &[1.3], &[0.7]),
+        ];
+        for (rhs, p, x) in cases {
+            let (n, np) = (rhs.nstates(), rhs.nparams());
+            let mut scratch = vec![0.0; rhs.scratch_len()];
+            let (mut f, mut jx, mut jp) = (vec![0.0; n], vec![0.0; n * n], vec![0.0; n * np]);
+            rhs.rhs_jac(x, p, &mut scratch, &mut f, &mut jx, &mut jp);
+            let mut g = vec![0.0; n];
+            rhs.rhs(x, p, &mut scratch, &mut g);
+            assert_eq!(f, g);
+            let (mut fp, mut fm) = (vec![0.0; n], vec![0.0; n]);
+            let scale = f.iter().fold(1.0_f64, |a, v| a.max(v.abs()));
+            for j in 0..n + np {
+                let (mut xp, mut xm, mut pp, mut pm) =
+                    (x.to_vec(), x.to_vec(), p.to_vec(), p.to_vec());
+                let base = if j < n { x[j] } else { p[j - n] };
+                let h = 1e-6 * base.abs().max(1e-3);
+                if j < n {
+                    xp[j] += h;
+                    xm[j] -= h;
+                } else {
+                    pp[j - n] += h;
+                    pm[j - n] -= h;
+                }
+                rhs.rhs(&xp, &pp, &mut scratch, &mut fp);
+                rhs.rhs(&xm, &pm, &mut scratch, &mut fm);
+                for i in 0..n {
+                    let fd = (fp[i] - fm[i]) / (2.0 * h);
+                    let an = if j < n {
+                        jx[i * n + j]
+                    } else {
+                        jp[i * np + j - n]
+                    };
+                    let tol = 1e-6 * scale / base.abs().max(1e-3);
+                    assert!(
+                        (fd - an).abs() < tol,
+                        "column {j}, row {i}: fd {fd} vs {an}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_library_with_lorenz_coefficients_is_lorenz() {
+        let lib = QuadraticLibrary3::lorenz_coefficients();
+        let mut s = [];
+        for x in [[1.0, 2.0, 3.0], [-8.0, 7.0, 27.0], [0.1, -0.2, 0.3]] {
+            let (mut a, mut b) = ([0.0; 3], [0.0; 3]);
+            QuadraticLibrary3.rhs(&x, &lib, &mut s, &mut a);
+            Lorenz.rhs(&x, &Lorenz::P, &mut s, &mut b);
+            for i in 0..3 {
+                assert!((a[i] - b[i]).abs() < 1e-12 * (1.0 + b[i].abs()));
+            }
+        }
+    }
+
+    #[test]
+    fn lorenz_equilibria_are_fixed_points() {
+        let mut s = [];
+        for sign in [1.0, -1.0] {
+            let e = Lorenz::equilibrium(&Lorenz::P, sign);
+            let mut f = [0.0; 3];
+            Lorenz.rhs(&e, &Lorenz::P, &mut s, &mut f);
+            assert!(f.iter().all(|v| v.abs() < 1e-12), "{f:?}");
+        }
     }
 }
