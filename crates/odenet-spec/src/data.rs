@@ -98,7 +98,9 @@ fn load_table(spec: &Spec, d: &DataSpec) -> Result<Table, Vec<Diagnostic>> {
     }
     // Per state: the index of its column (None for hidden states).
     let mut state_cols: Vec<Option<usize>> = vec![None; spec.states.len()];
-    for (i, col) in d.columns.iter().enumerate() {
+    // Zipping with the states (rather than indexing) keeps a hand-built, inconsistent DataSpec
+    // from causing a panic.
+    for (i, (col, state)) in d.columns.iter().zip(&spec.states).enumerate() {
         let Some(col) = col else { continue };
         match find(col) {
             Some(j) => state_cols[i] = Some(j),
@@ -106,13 +108,9 @@ fn load_table(spec: &Spec, d: &DataSpec) -> Result<Table, Vec<Diagnostic>> {
                 file,
                 1,
                 0,
-                format!(
-                    "the data file has no column `{col}` for state `{}`",
-                    spec.states[i]
-                ),
+                format!("the data file has no column `{col}` for state `{state}`"),
                 Some(format!(
-                    "its columns are: {column_list}; map the state with `columns = {{ {} = \"...\" }}`, or list it in `hidden`",
-                    spec.states[i]
+                    "its columns are: {column_list}; map the state with `columns = {{ {state} = \"...\" }}`, or list it in `hidden`"
                 )),
             )),
         }
@@ -198,10 +196,11 @@ fn load_table(spec: &Spec, d: &DataSpec) -> Result<Table, Vec<Diagnostic>> {
             }
         };
         if !t.is_nan() {
-            if let Some((prev, prev_line)) = last {
-                if t <= prev {
-                    let how = if t < prev { "decreases" } else { "repeats" };
-                    diags.push(Diagnostic::at_row(
+            if let Some((prev, prev_line)) = last
+                && t <= prev
+            {
+                let how = if t < prev { "decreases" } else { "repeats" };
+                diags.push(Diagnostic::at_row(
                         file,
                         line,
                         time_col + 1,
@@ -214,7 +213,6 @@ fn load_table(spec: &Spec, d: &DataSpec) -> Result<Table, Vec<Diagnostic>> {
                         ),
                         Some("times must increase strictly: sort the rows by time and merge or remove duplicate times".into()),
                     ));
-                }
             }
             last = Some((t, line));
         }

@@ -681,19 +681,19 @@ fn parse_param_table(ck: &mut Checker<'_>, p: &mut ParamSpec, span: Range<usize>
     p.fixed = fixed;
     p.min = min.as_ref().map(|m| m.0);
     p.max = max.as_ref().map(|m| m.0);
-    if let (Some((lo, lo_span)), Some((hi, _))) = (&min, &max) {
-        if lo > hi {
-            ck.err(
-                lo_span.clone(),
-                format!(
-                    "parameter `{name}` has min = {} greater than max = {}",
-                    num(*lo),
-                    num(*hi)
-                ),
-                Some("swap or correct the bounds".into()),
-            );
-            return;
-        }
+    if let (Some((lo, lo_span)), Some((hi, _))) = (&min, &max)
+        && lo > hi
+    {
+        ck.err(
+            lo_span.clone(),
+            format!(
+                "parameter `{name}` has min = {} greater than max = {}",
+                num(*lo),
+                num(*hi)
+            ),
+            Some("swap or correct the bounds".into()),
+        );
+        return;
     }
     match init.or(value) {
         Some((x, x_span)) => {
@@ -835,85 +835,83 @@ fn parse_data(
 
     let mut initial = vec![Initial::Observed; states.len()];
     let mut given = vec![false; states.len()];
-    if let Some(f) = initial_entry {
-        if let Some(it) = ck.table(f.value, "`initial`") {
-            for c in entries(it) {
-                let Some(i) = states.iter().position(|s| s == c.key) else {
-                    if cx.states_ok {
-                        ck.err(
-                            c.key_span.clone(),
-                            format!("initial value given for `{}`, which is not a state", c.key),
-                            Some(format!("the states are: {}", states.join(", "))),
-                        );
-                    }
-                    continue;
-                };
-                given[i] = true;
-                let what = format!("the initial value of `{}`", c.key);
-                match c.value.get_ref() {
-                    DeValue::Integer(_) | DeValue::Float(_) => {
-                        if let Some(x) = ck.number(c.value, &what) {
-                            initial[i] = Initial::Value(x);
-                        }
-                    }
-                    DeValue::String(s) if s.trim() == "fit" => initial[i] = Initial::Fit,
-                    DeValue::String(s) => {
-                        let Some(le) = ck.expression(c.value, s, &what) else {
-                            continue;
-                        };
-                        let mut ok = true;
-                        for n in &le.names {
-                            let is_const = constants.iter().any(|(c, _)| *c == n.name);
-                            let observed = states
-                                .iter()
-                                .position(|s| *s == n.name)
-                                .is_some_and(|j| !cx.hidden[j]);
-                            if !is_const && !observed {
-                                ok = false;
-                                let consts: Vec<&str> =
-                                    constants.iter().map(|(c, _)| c.as_str()).collect();
-                                let obs: Vec<&str> = states
-                                    .iter()
-                                    .zip(cx.hidden)
-                                    .filter(|&(_, &h)| !h)
-                                    .map(|(s, _)| s.as_str())
-                                    .collect();
-                                let why = if cx
-                                    .hidden
-                                    .iter()
-                                    .zip(states)
-                                    .any(|(&h, s)| h && *s == n.name)
-                                {
-                                    format!("`{}` is hidden, so it has no observed value", n.name)
-                                } else {
-                                    format!("unknown name `{}` in {what}", n.name)
-                                };
-                                let mut allowed = Vec::new();
-                                if !consts.is_empty() {
-                                    allowed.push(format!(
-                                        "this experiment's constants ({})",
-                                        consts.join(", ")
-                                    ));
-                                }
-                                if !obs.is_empty() {
-                                    allowed
-                                        .push(format!("the observed states ({})", obs.join(", ")));
-                                }
-                                let help = if allowed.is_empty() {
-                                    "no names are available here: give a number or \"fit\""
-                                        .to_string()
-                                } else {
-                                    format!("initial values may use {}", allowed.join(" and "))
-                                };
-                                ck.err(n.span.clone(), why, Some(help));
-                            }
-                        }
-                        if ok {
-                            initial[i] = Initial::Expr(le.expr);
-                        }
-                    }
-                    _ => ck.type_err(c.value, &what, "a number, an expression string or \"fit\""),
+    if let Some(f) = initial_entry
+        && let Some(it) = ck.table(f.value, "`initial`")
+    {
+        for c in entries(it) {
+            let Some(i) = states.iter().position(|s| s == c.key) else {
+                if cx.states_ok {
+                    ck.err(
+                        c.key_span.clone(),
+                        format!("initial value given for `{}`, which is not a state", c.key),
+                        Some(format!("the states are: {}", states.join(", "))),
+                    );
                 }
+                continue;
+            };
+            given[i] = true;
+            let what = format!("the initial value of `{}`", c.key);
+            match c.value.get_ref() {
+                DeValue::Integer(_) | DeValue::Float(_) => {
+                    if let Some(x) = ck.number(c.value, &what) {
+                        initial[i] = Initial::Value(x);
+                    }
+                }
+                DeValue::String(s) if s.trim() == "fit" => initial[i] = Initial::Fit,
+                DeValue::String(s) => {
+                    let Some(le) = ck.expression(c.value, s, &what) else {
+                        continue;
+                    };
+                    let mut ok = true;
+                    for n in &le.names {
+                        let is_const = constants.iter().any(|(c, _)| *c == n.name);
+                        let observed = states
+                            .iter()
+                            .position(|s| *s == n.name)
+                            .is_some_and(|j| !cx.hidden[j]);
+                        if !is_const && !observed {
+                            ok = false;
+                            let consts: Vec<&str> =
+                                constants.iter().map(|(c, _)| c.as_str()).collect();
+                            let obs: Vec<&str> = states
+                                .iter()
+                                .zip(cx.hidden)
+                                .filter(|&(_, &h)| !h)
+                                .map(|(s, _)| s.as_str())
+                                .collect();
+                            let why = if cx
+                                .hidden
+                                .iter()
+                                .zip(states)
+                                .any(|(&h, s)| h && *s == n.name)
+                            {
+                                format!("`{}` is hidden, so it has no observed value", n.name)
+                            } else {
+                                format!("unknown name `{}` in {what}", n.name)
+                            };
+                            let mut allowed = Vec::new();
+                            if !consts.is_empty() {
+                                allowed.push(format!(
+                                    "this experiment's constants ({})",
+                                    consts.join(", ")
+                                ));
+                            }
+                            if !obs.is_empty() {
+                                allowed.push(format!("the observed states ({})", obs.join(", ")));
+                            }
+                            let help = if allowed.is_empty() {
+                                "no names are available here: give a number or \"fit\"".to_string()
+                            } else {
+                                format!("initial values may use {}", allowed.join(" and "))
+                            };
+                            ck.err(n.span.clone(), why, Some(help));
+                        }
+                    }
+                    if ok {
+                        initial[i] = Initial::Expr(le.expr);
+                    }
+                }
+                _ => ck.type_err(c.value, &what, "a number, an expression string or \"fit\""),
             }
         }
     }

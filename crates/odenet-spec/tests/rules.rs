@@ -403,6 +403,28 @@ fn expression_syntax_errors_point_inside_the_string() {
 }
 
 #[test]
+fn multi_line_strings_are_located_exactly() {
+    one(
+        "states = [\"x\"]\n[params]\na = 1\n[equations]\nx = \"\"\"\na*x +\n  * 2\"\"\"\n",
+        7,
+        3,
+        "found `*` in the equation for `x`",
+    );
+}
+
+#[test]
+fn unreadable_spec_file() {
+    let d = Spec::load(Path::new("no/such/spec.toml")).unwrap_err();
+    assert_eq!(d.len(), 1);
+    assert!(
+        d[0].message.contains("cannot read the spec file"),
+        "{}",
+        d[0]
+    );
+    assert_eq!(d[0].line, 0);
+}
+
+#[test]
 fn unknown_symbols_in_equations() {
     let d = one(
         "states = [\"x\"]\n[params]\nalpha = 1\n[equations]\nx = \"alpha*x - alpah*x\"\n",
