@@ -276,3 +276,18 @@ fn lorenz_coefficients_in_the_quadratic_library_give_lorenz() {
     assert!((jp[30 + 10 + 6] - x * z).abs() < 1e-13);
     assert!(jp[30..40].iter().all(|v| v.abs() < 1e-15));
 }
+
+/// The symbolic crate names the library's terms from its own generator: both must list the
+/// monomials in the same order, or coefficients would be reported under the wrong names.
+#[test]
+fn monomial_order_agrees_with_the_symbolic_crate() {
+    for d in 0..=4 {
+        for p in 0..=5 {
+            assert_eq!(
+                monomials(d, p),
+                odenet_symbolic::monomials(d, p),
+                "d = {d}, p = {p}"
+            );
+        }
+    }
+}
