@@ -78,7 +78,8 @@ fn function_list() -> String {
 }
 
 /// A syntax error at a byte offset of the parsed text.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{message} (at byte {offset})")]
 pub struct ExprError {
     /// Byte offset into the parsed string.
     pub offset: usize,
@@ -87,14 +88,6 @@ pub struct ExprError {
     pub message: String,
     pub help: Option<String>,
 }
-
-impl fmt::Display for ExprError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (at byte {})", self.message, self.offset)
-    }
-}
-
-impl std::error::Error for ExprError {}
 
 /// One occurrence of a name in the parsed text.
 #[derive(Clone, Debug, PartialEq, Eq)]
