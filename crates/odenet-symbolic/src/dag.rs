@@ -57,9 +57,11 @@ impl Node {
     pub fn children(&self) -> impl Iterator<Item = NodeId> {
         let (a, b) = match *self {
             Node::Num(_) | Node::State(_) | Node::Param(_) | Node::Const(_) => (None, None),
-            Node::Add(a, b) | Node::Sub(a, b) | Node::Mul(a, b) | Node::Div(a, b) | Node::Pow(a, b) => {
-                (Some(a), Some(b))
-            }
+            Node::Add(a, b)
+            | Node::Sub(a, b)
+            | Node::Mul(a, b)
+            | Node::Div(a, b)
+            | Node::Pow(a, b) => (Some(a), Some(b)),
             Node::Neg(a)
             | Node::PowI(a, _)
             | Node::Exp(a)
@@ -69,6 +71,25 @@ impl Node {
             | Node::Sqrt(a) => (Some(a), None),
         };
         a.into_iter().chain(b)
+    }
+
+    /// The same operator with every child replaced by `f(child)`.
+    pub fn map_children(self, mut f: impl FnMut(NodeId) -> NodeId) -> Node {
+        match self {
+            Node::Num(_) | Node::State(_) | Node::Param(_) | Node::Const(_) => self,
+            Node::Add(a, b) => Node::Add(f(a), f(b)),
+            Node::Sub(a, b) => Node::Sub(f(a), f(b)),
+            Node::Mul(a, b) => Node::Mul(f(a), f(b)),
+            Node::Div(a, b) => Node::Div(f(a), f(b)),
+            Node::Pow(a, b) => Node::Pow(f(a), f(b)),
+            Node::Neg(a) => Node::Neg(f(a)),
+            Node::PowI(a, k) => Node::PowI(f(a), k),
+            Node::Exp(a) => Node::Exp(f(a)),
+            Node::Log(a) => Node::Log(f(a)),
+            Node::Sin(a) => Node::Sin(f(a)),
+            Node::Cos(a) => Node::Cos(f(a)),
+            Node::Sqrt(a) => Node::Sqrt(f(a)),
+        }
     }
 
     /// A hashable identity of the node (numbers by their bits), used for hash-consing.
@@ -176,7 +197,10 @@ impl Symbols {
     /// The name of a leaf node (`None` for non-leaves and out-of-range indices).
     pub fn name(&self, node: &Node) -> Option<&str> {
         fn get(v: &[String], i: u32) -> Option<&str> {
-            usize::try_from(i).ok().and_then(|i| v.get(i)).map(String::as_str)
+            usize::try_from(i)
+                .ok()
+                .and_then(|i| v.get(i))
+                .map(String::as_str)
         }
         match *node {
             Node::State(i) => get(&self.states, i),
@@ -276,7 +300,10 @@ impl Dag {
             .iter()
             .map(|e| b.add_expr(e, &resolver))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Dag { nodes: b.nodes, roots })
+        Ok(Dag {
+            nodes: b.nodes,
+            roots,
+        })
     }
 
     /// Number of nodes.
@@ -293,7 +320,10 @@ impl Dag {
     /// symbol lists, and every root is a node.
     pub fn check(&self, syms: &Symbols) -> Result<(), SymbolicError> {
         for (i, node) in self.nodes.iter().enumerate() {
-            if let Some(child) = node.children().find(|&c| usize::try_from(c).map_or(true, |c| c >= i)) {
+            if let Some(child) = node
+                .children()
+                .find(|&c| usize::try_from(c).map_or(true, |c| c >= i))
+            {
                 return Err(SymbolicError::ChildAfterParent {
                     node: i,
                     child: child as usize,
@@ -331,7 +361,13 @@ impl Dag {
     ///
     /// This is the plain, obviously-correct evaluator other stages test against; it checks
     /// every index and returns an error instead of panicking on a malformed DAG or short buffer.
-    pub fn eval_nodes(&self, x: &[f64], p: &[f64], c: &[f64], values: &mut [f64]) -> Result<(), SymbolicError> {
+    pub fn eval_nodes(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        c: &[f64],
+        values: &mut [f64],
+    ) -> Result<(), SymbolicError> {
         if values.len() != self.nodes.len() {
             return Err(SymbolicError::LengthMismatch {
                 what: "node value",
@@ -342,11 +378,13 @@ impl Dag {
         for i in 0..self.nodes.len() {
             let node = self.nodes[i];
             let leaf = |buf: &[f64], k: u32, what: &'static str| {
-                buf.get(k as usize).copied().ok_or(SymbolicError::LengthMismatch {
-                    what,
-                    expected: k as usize + 1,
-                    got: buf.len(),
-                })
+                buf.get(k as usize)
+                    .copied()
+                    .ok_or(SymbolicError::LengthMismatch {
+                        what,
+                        expected: k as usize + 1,
+                        got: buf.len(),
+                    })
             };
             let arg = |k: NodeId| -> Result<f64, SymbolicError> {
                 if (k as usize) < i {
@@ -383,7 +421,13 @@ impl Dag {
 
     /// Reference evaluator of the roots into `out` (length `roots.len()`). Allocates its node
     /// buffer: it is the independent reference for the tape, not a hot path.
-    pub fn eval(&self, x: &[f64], p: &[f64], c: &[f64], out: &mut [f64]) -> Result<(), SymbolicError> {
+    pub fn eval(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        c: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), SymbolicError> {
         if out.len() != self.roots.len() {
             return Err(SymbolicError::LengthMismatch {
                 what: "output",
@@ -394,11 +438,13 @@ impl Dag {
         let mut values = vec![0.0; self.nodes.len()];
         self.eval_nodes(x, p, c, &mut values)?;
         for (r, (o, &root)) in out.iter_mut().zip(&self.roots).enumerate() {
-            *o = *values.get(root as usize).ok_or(SymbolicError::RootOutOfRange {
-                root: r,
-                node: root as usize,
-                len: self.nodes.len(),
-            })?;
+            *o = *values
+                .get(root as usize)
+                .ok_or(SymbolicError::RootOutOfRange {
+                    root: r,
+                    node: root as usize,
+                    len: self.nodes.len(),
+                })?;
         }
         Ok(())
     }

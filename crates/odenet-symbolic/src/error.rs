@@ -4,10 +4,14 @@
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum SymbolicError {
     /// A name in an expression is none of the declared states, parameters or constants.
-    #[error("unknown name `{name}`: declare it as a state, a parameter or a constant, or fix the spelling")]
+    #[error(
+        "unknown name `{name}`: declare it as a state, a parameter or a constant, or fix the spelling"
+    )]
     UnknownName { name: String },
     /// A name is declared in two of the lists (states, parameters, constants).
-    #[error("the name `{name}` is declared both as a {first} and as a {second}: rename one of them")]
+    #[error(
+        "the name `{name}` is declared both as a {first} and as a {second}: rename one of them"
+    )]
     AmbiguousName {
         name: String,
         first: &'static str,
@@ -25,14 +29,18 @@ pub enum SymbolicError {
         help: Option<String>,
     },
     /// A buffer passed to an evaluator has the wrong length.
-    #[error("the {what} buffer has {got} entries but the DAG needs {expected}: size it from the symbols")]
+    #[error(
+        "the {what} buffer has {got} entries but the DAG needs {expected}: size it from the symbols"
+    )]
     LengthMismatch {
         what: &'static str,
         expected: usize,
         got: usize,
     },
     /// A node refers to a child that does not come before it (the DAG order is broken).
-    #[error("node {node} refers to node {child}, which does not come before it: children must precede parents")]
+    #[error(
+        "node {node} refers to node {child}, which does not come before it: children must precede parents"
+    )]
     ChildAfterParent { node: usize, child: usize },
     /// A leaf refers to a symbol index outside the symbol lists.
     #[error("node {node} refers to {kind} index {index}, but only {count} are declared")]
@@ -48,7 +56,11 @@ pub enum SymbolicError {
     ExtractionCycle,
     /// A root index is not a node of the DAG.
     #[error("root {root} points to node {node}, but the DAG has only {len} nodes")]
-    RootOutOfRange { root: usize, node: usize, len: usize },
+    RootOutOfRange {
+        root: usize,
+        node: usize,
+        len: usize,
+    },
 }
 
 impl From<odenet_spec::ExprError> for SymbolicError {

@@ -27,6 +27,8 @@ pub mod simplify;
 
 pub use dag::{Dag, Node, NodeId, Symbols};
 pub use error::SymbolicError;
-pub use library::{library_features, library_system, monomial_name, monomials, parse_monomial_name};
+pub use library::{
+    library_features, library_system, monomial_name, monomials, parse_monomial_name,
+};
 pub use print::{simplify_str, substitute_params};
-pub use simplify::{SimplifyOptions, Simplified, simplify};
+pub use simplify::{Simplified, SimplifyOptions, simplify};

@@ -47,9 +47,19 @@ pub fn monomial_name(exps: &[u32], states: &[String]) -> String {
         .iter()
         .zip(states)
         .filter(|(e, _)| **e > 0)
-        .map(|(&e, s)| if e == 1 { s.clone() } else { format!("{s}^{e}") })
+        .map(|(&e, s)| {
+            if e == 1 {
+                s.clone()
+            } else {
+                format!("{s}^{e}")
+            }
+        })
         .collect();
-    if parts.is_empty() { "1".to_string() } else { parts.join("*") }
+    if parts.is_empty() {
+        "1".to_string()
+    } else {
+        parts.join("*")
+    }
 }
 
 /// Parses a canonical monomial name back into its exponent vector. Only the canonical
@@ -72,14 +82,18 @@ pub fn parse_monomial_name(name: &str, states: &[String]) -> Option<Vec<u32>> {
 
 /// The expression of a monomial: `1`, a state, `x^k`, or a left-to-right product of those.
 pub fn monomial_expr(exps: &[u32], states: &[String]) -> Expr {
-    let mut factors = exps.iter().zip(states).filter(|(e, _)| **e > 0).map(|(&e, s)| {
-        let v = Expr::Var(s.clone());
-        if e == 1 {
-            v
-        } else {
-            Expr::Pow(Box::new(v), Box::new(Expr::Num(f64::from(e))))
-        }
-    });
+    let mut factors = exps
+        .iter()
+        .zip(states)
+        .filter(|(e, _)| **e > 0)
+        .map(|(&e, s)| {
+            let v = Expr::Var(s.clone());
+            if e == 1 {
+                v
+            } else {
+                Expr::Pow(Box::new(v), Box::new(Expr::Num(f64::from(e))))
+            }
+        });
     let Some(first) = factors.next() else {
         return Expr::Num(1.0);
     };
@@ -144,7 +158,11 @@ mod tests {
         for d in 0..=5usize {
             for p in 0..=6u32 {
                 let m = monomials(d, p);
-                assert_eq!(m.len() as u64, binomial(u64::from(p) + d as u64, u64::from(p)), "d={d} p={p}");
+                assert_eq!(
+                    m.len() as u64,
+                    binomial(u64::from(p) + d as u64, u64::from(p)),
+                    "d={d} p={p}"
+                );
                 let mut sorted = m.clone();
                 sorted.sort();
                 sorted.dedup();
@@ -158,10 +176,24 @@ mod tests {
     #[test]
     fn canonical_order_and_names() {
         let s = states(&["x", "y", "z"]);
-        let names: Vec<String> = monomials(3, 2).iter().map(|e| monomial_name(e, &s)).collect();
-        assert_eq!(names, ["1", "x", "y", "z", "x^2", "x*y", "x*z", "y^2", "y*z", "z^2"]);
-        let cubic: Vec<String> = monomials(2, 3).iter().map(|e| monomial_name(e, &s[..2])).collect();
-        assert_eq!(cubic, ["1", "x", "y", "x^2", "x*y", "y^2", "x^3", "x^2*y", "x*y^2", "y^3"]);
+        let names: Vec<String> = monomials(3, 2)
+            .iter()
+            .map(|e| monomial_name(e, &s))
+            .collect();
+        assert_eq!(
+            names,
+            ["1", "x", "y", "z", "x^2", "x*y", "x*z", "y^2", "y*z", "z^2"]
+        );
+        let cubic: Vec<String> = monomials(2, 3)
+            .iter()
+            .map(|e| monomial_name(e, &s[..2]))
+            .collect();
+        assert_eq!(
+            cubic,
+            [
+                "1", "x", "y", "x^2", "x*y", "y^2", "x^3", "x^2*y", "x*y^2", "y^3"
+            ]
+        );
         assert_eq!(monomial_name(&[2, 0, 1], &s), "x^2*z");
     }
 
@@ -177,7 +209,9 @@ mod tests {
     #[test]
     fn non_canonical_names_are_rejected() {
         let s = states(&["x", "y", "z"]);
-        for bad in ["y*x", "x^1", "x^0", "x*x", "w", "", "x*", "x^", "x^-1", "x ^2", "2*x", "1*x"] {
+        for bad in [
+            "y*x", "x^1", "x^0", "x*x", "w", "", "x*", "x^", "x^-1", "x ^2", "2*x", "1*x",
+        ] {
             assert_eq!(parse_monomial_name(bad, &s), None, "{bad:?}");
         }
     }
@@ -185,10 +219,19 @@ mod tests {
     #[test]
     fn features_are_monomials_then_extras() {
         let s = states(&["x", "y"]);
-        let extra = [Expr::Call(odenet_spec::Func::Sin, Box::new(Expr::Var("x".into())))];
+        let extra = [Expr::Call(
+            odenet_spec::Func::Sin,
+            Box::new(Expr::Var("x".into())),
+        )];
         let (exprs, names) = library_features(&s, 2, &extra);
         assert_eq!(names, ["1", "x", "y", "x^2", "x*y", "y^2", "sin(x)"]);
         assert_eq!(exprs.len(), names.len());
-        assert_eq!(exprs[4], Expr::Mul(Box::new(Expr::Var("x".into())), Box::new(Expr::Var("y".into()))));
+        assert_eq!(
+            exprs[4],
+            Expr::Mul(
+                Box::new(Expr::Var("x".into())),
+                Box::new(Expr::Var("y".into()))
+            )
+        );
     }
 }

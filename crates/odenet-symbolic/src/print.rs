@@ -15,7 +15,7 @@ use std::fmt::Write;
 use odenet_spec::{Expr, Func};
 
 use crate::error::SymbolicError;
-use crate::simplify::{SimplifyOptions, Simplified, simplify};
+use crate::simplify::{Simplified, SimplifyOptions, simplify};
 use crate::{Dag, Node, NodeId, Symbols};
 
 /// A presentation tree: what is printed, independent of the output syntax.
@@ -52,6 +52,10 @@ struct Builder<'a> {
 /// declaration order (a power right after its base), then anything else by its text.
 type FactorKey = (u8, u32, i32, String);
 
+/// Sort key of a term inside a sum: total degree in the states, the exponents (larger first,
+/// as in the canonical monomial order), the other factors' text, the whole term's text.
+type SumKey = (usize, Reverse<Vec<u32>>, String, String);
+
 impl Builder<'_> {
     fn node(&self, id: NodeId) -> Option<Node> {
         self.dag.nodes.get(id as usize).copied()
@@ -80,16 +84,16 @@ impl Builder<'_> {
     fn sum(&self, id: NodeId) -> P {
         let mut terms = Vec::new();
         self.sum_terms(id, false, &mut terms);
-        let mut keyed: Vec<(usize, Reverse<Vec<u32>>, String, String, Term)> = terms
+        let mut keyed: Vec<(SumKey, Term)> = terms
             .into_iter()
             .map(|t| {
                 let deg = t.exps.iter().map(|&e| e as usize).sum();
                 let text = to_text(&t.p, false);
-                (deg, Reverse(t.exps.clone()), t.rest.clone(), text, t)
+                ((deg, Reverse(t.exps.clone()), t.rest.clone(), text), t)
             })
             .collect();
-        keyed.sort_by(|a, b| (a.0, &a.1, &a.2, &a.3).cmp(&(b.0, &b.1, &b.2, &b.3)));
-        P::Sum(keyed.into_iter().map(|k| (k.4.neg, k.4.p)).collect())
+        keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        P::Sum(keyed.into_iter().map(|(_, t)| (t.neg, t.p)).collect())
     }
 
     fn sum_terms(&self, id: NodeId, neg: bool, out: &mut Vec<Term>) {
@@ -149,9 +153,19 @@ impl Builder<'_> {
         }
     }
 
-    fn product(&self, id: NodeId, neg: &mut bool, coefs: &mut Vec<f64>, factors: &mut Vec<(FactorKey, P)>, exps: &mut [u32]) {
+    fn product(
+        &self,
+        id: NodeId,
+        neg: &mut bool,
+        coefs: &mut Vec<f64>,
+        factors: &mut Vec<(FactorKey, P)>,
+        exps: &mut [u32],
+    ) {
         let Some(node) = self.node(id) else {
-            factors.push(((5, 0, 0, String::new()), P::Name(format!("<invalid node {id}>"))));
+            factors.push((
+                (5, 0, 0, String::new()),
+                P::Name(format!("<invalid node {id}>")),
+            ));
             return;
         };
         match node {
@@ -295,7 +309,11 @@ fn render(p: &P, latex: bool, out: &mut String) {
         }
         P::Pow(a, b) => {
             // A power as a base is parenthesised: `^` associates differently across readers.
-            let base_min = if latex && matches!(**a, P::Div(..)) { 7 } else { 6 };
+            let base_min = if latex && matches!(**a, P::Div(..)) {
+                7
+            } else {
+                6
+            };
             render_at(a, base_min, latex, out);
             if latex {
                 out.push_str("^{");
@@ -341,7 +359,11 @@ fn infix_num(v: f64) -> String {
     if v.is_nan() {
         "(0/0)".to_string()
     } else if v.is_infinite() {
-        if v > 0.0 { "(1/0)".to_string() } else { "(-1/0)".to_string() }
+        if v > 0.0 {
+            "(1/0)".to_string()
+        } else {
+            "(-1/0)".to_string()
+        }
     } else if v == 0.0 || (1e-5..1e16).contains(&v.abs()) {
         format!("{}", if v == 0.0 { 0.0 } else { v })
     } else {
@@ -352,7 +374,7 @@ fn infix_num(v: f64) -> String {
 fn latex_num(v: f64) -> String {
     let s = infix_num(v);
     match s.split_once('e') {
-        Some((mantissa, exp)) if mantissa == "1" => format!("10^{{{exp}}}"),
+        Some(("1", exp)) => format!("10^{{{exp}}}"),
         Some((mantissa, exp)) => format!("{mantissa} \\cdot 10^{{{exp}}}"),
         None if v.is_finite() => s,
         None => "\\mathrm{NaN}".to_string(),
@@ -360,9 +382,9 @@ fn latex_num(v: f64) -> String {
 }
 
 const GREEK: &[&str] = &[
-    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "mu", "nu", "xi",
-    "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma",
-    "Phi", "Psi", "Omega",
+    "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+    "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega", "Gamma",
+    "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega",
 ];
 
 /// `a10` → `a_{10}`, `m_tot` → `m_{\mathrm{tot}}`, `kcat` → `\mathrm{kcat}`, `beta` → `\beta`.
@@ -418,7 +440,11 @@ impl Dag {
 impl Simplified {
     /// Every root of the simplified system as infix, in root order.
     pub fn to_infix(&self, syms: &Symbols) -> Vec<String> {
-        self.dag.roots.iter().map(|&r| self.dag.to_infix(r, syms)).collect()
+        self.dag
+            .roots
+            .iter()
+            .map(|&r| self.dag.to_infix(r, syms))
+            .collect()
     }
 }
 
@@ -447,21 +473,34 @@ pub fn simplify_str(src: &str, latex: bool) -> Result<String, SymbolicError> {
         states: set.into_iter().collect(),
         ..Symbols::default()
     };
-    let s = simplify(std::slice::from_ref(&expr), &syms, &SimplifyOptions::default())?;
+    let s = simplify(
+        std::slice::from_ref(&expr),
+        &syms,
+        &SimplifyOptions::default(),
+    )?;
     let root = s.dag.roots.first().copied().unwrap_or_default();
-    Ok(if latex { s.dag.to_latex(root, &syms) } else { s.dag.to_infix(root, &syms) })
+    Ok(if latex {
+        s.dag.to_latex(root, &syms)
+    } else {
+        s.dag.to_infix(root, &syms)
+    })
 }
 
 /// Replaces every name that has a value by that number (names without a value stay). Simplify
 /// the result to print fitted equations with their numbers: zero terms drop out, so
 /// `a1*m + a2*m^2` with a1 = 0.5, a2 = 0 prints as `0.5*m`.
-pub fn substitute_params<'a>(exprs: &[Expr], values: impl IntoIterator<Item = (&'a str, f64)>) -> Vec<Expr> {
+pub fn substitute_params<'a>(
+    exprs: &[Expr],
+    values: impl IntoIterator<Item = (&'a str, f64)>,
+) -> Vec<Expr> {
     let map: HashMap<&str, f64> = values.into_iter().collect();
     fn go(e: &Expr, map: &HashMap<&str, f64>) -> Expr {
         let b = |x: &Expr| Box::new(go(x, map));
         match e {
             Expr::Num(v) => Expr::Num(*v),
-            Expr::Var(n) => map.get(n.as_str()).map_or_else(|| Expr::Var(n.clone()), |&v| Expr::Num(v)),
+            Expr::Var(n) => map
+                .get(n.as_str())
+                .map_or_else(|| Expr::Var(n.clone()), |&v| Expr::Num(v)),
             Expr::Neg(a) => Expr::Neg(b(a)),
             Expr::Add(x, y) => Expr::Add(b(x), b(y)),
             Expr::Sub(x, y) => Expr::Sub(b(x), b(y)),

@@ -21,7 +21,8 @@ pub type Rewrite = egg::Rewrite<Math, ConstantFold>;
 
 fn var(name: &str) -> Var {
     // The names passed here are literals of this file that all start with `?`.
-    name.parse().unwrap_or_else(|_| unreachable!("pattern variable {name} is malformed"))
+    name.parse()
+        .unwrap_or_else(|_| unreachable!("pattern variable {name} is malformed"))
 }
 
 /// The class of `?v` holds a known constant.
@@ -31,7 +32,9 @@ fn is_const(v: &str) -> impl Fn(&mut EGraph, Id, &Subst) -> bool + Send + Sync +
 }
 
 /// The class of `?v` holds a non-zero constant whose inverse is a finite number.
-fn is_invertible_const(v: &str) -> impl Fn(&mut EGraph, Id, &Subst) -> bool + Send + Sync + 'static {
+fn is_invertible_const(
+    v: &str,
+) -> impl Fn(&mut EGraph, Id, &Subst) -> bool + Send + Sync + 'static {
     let v = var(v);
     move |eg, _, subst| {
         eg[subst[v]]
@@ -202,9 +205,16 @@ mod tests {
             let Some(&(_, input, expected)) = EXAMPLES.iter().find(|e| e.0 == name) else {
                 panic!("rule {name} has no example line");
             };
-            assert!(equal_under(&only(name), input, expected), "rule {name}: {input} != {expected}");
+            assert!(
+                equal_under(&only(name), input, expected),
+                "rule {name}: {input} != {expected}"
+            );
         }
-        assert_eq!(EXAMPLES.len(), rules().len(), "an example names a rule that does not exist");
+        assert_eq!(
+            EXAMPLES.len(),
+            rules().len(),
+            "an example names a rule that does not exist"
+        );
     }
 
     #[test]
@@ -225,7 +235,10 @@ mod tests {
     #[test]
     fn guards_block_unsafe_rewrites() {
         for &(name, input, forbidden) in BLOCKED {
-            assert!(!equal_under(&only(name), input, forbidden), "rule {name} fired on {input}");
+            assert!(
+                !equal_under(&only(name), input, forbidden),
+                "rule {name} fired on {input}"
+            );
         }
     }
 

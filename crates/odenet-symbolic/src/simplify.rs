@@ -55,9 +55,12 @@ pub struct Simplified {
     pub iterations: usize,
     /// E-nodes in the final e-graph.
     pub egraph_nodes: usize,
-    /// True when extraction gave a larger DAG than the input (extraction minimises each tree,
-    /// which can lose sharing across equations) and the unsimplified DAG was kept instead.
-    pub kept_input: bool,
+    /// Number of roots kept in their unsimplified form. Extraction minimises each expression
+    /// as a tree, which can lose sharing across equations (a factored `m*(a1 + a2*m)` no longer
+    /// shares `a1*m` with a neighbour); each root is therefore taken either from the input or
+    /// from the extraction, whichever gives the smaller combined DAG, so `dag_size` is never
+    /// larger than `dag_size_before`.
+    pub roots_from_input: usize,
 }
 
 /// Extraction cost: the size of the tree, with leaves and operators 10 each, `neg` 1 (so that
@@ -112,7 +115,11 @@ fn leaf_symbol(node: &Node, syms: &Symbols) -> Symbol {
 ///
 /// Names resolve through `syms` (an unknown or doubly declared name is an error). The result
 /// has the same value as the input wherever the input is finite (see the crate docs).
-pub fn simplify(exprs: &[Expr], syms: &Symbols, opts: &SimplifyOptions) -> Result<Simplified, SymbolicError> {
+pub fn simplify(
+    exprs: &[Expr],
+    syms: &Symbols,
+    opts: &SimplifyOptions,
+) -> Result<Simplified, SymbolicError> {
     let before = Dag::from_exprs(exprs, syms)?;
     let tree_size: usize = exprs.iter().map(tree_size).sum();
 
@@ -123,8 +130,12 @@ pub fn simplify(exprs: &[Expr], syms: &Symbols, opts: &SimplifyOptions) -> Resul
     for node in &before.nodes {
         let c = |k: NodeId| ids[k as usize];
         let math = match *node {
-            Node::Num(v) => Math::Num(constant(v).ok_or(SymbolicError::NonFiniteNumber { value: v })?),
-            Node::State(_) | Node::Param(_) | Node::Const(_) => Math::Symbol(leaf_symbol(node, syms)),
+            Node::Num(v) => {
+                Math::Num(constant(v).ok_or(SymbolicError::NonFiniteNumber { value: v })?)
+            }
+            Node::State(_) | Node::Param(_) | Node::Const(_) => {
+                Math::Symbol(leaf_symbol(node, syms))
+            }
             Node::Add(a, b) => Math::Add([c(a), c(b)]),
             Node::Sub(a, b) => Math::Sub([c(a), c(b)]),
             Node::Mul(a, b) => Math::Mul([c(a), c(b)]),
@@ -152,18 +163,21 @@ pub fn simplify(exprs: &[Expr], syms: &Symbols, opts: &SimplifyOptions) -> Resul
         .with_node_limit(opts.node_limit)
         .with_time_limit(opts.time_limit)
         .run(rules());
-    let stop_reason = runner.stop_reason.as_ref().map(describe).unwrap_or_default();
+    let stop_reason = runner
+        .stop_reason
+        .as_ref()
+        .map(describe)
+        .unwrap_or_default();
     let iterations = runner.iterations.len();
     let egraph = &runner.egraph;
     let egraph_nodes = egraph.total_size();
 
     let extractor = Extractor::new(egraph, SizeCost::new(egraph));
     let resolver = Resolver::new(syms);
-    let dag = extract_dag(egraph, &extractor, &roots, &resolver)?;
+    let extracted = extract_dag(egraph, &extractor, &roots, &resolver)?;
 
     let dag_size_before = before.len();
-    let kept_input = dag.len() > dag_size_before;
-    let dag = if kept_input { before } else { dag };
+    let (dag, roots_from_input) = choose_roots(&before, &extracted);
     Ok(Simplified {
         dag_size: dag.len(),
         dag,
@@ -172,8 +186,85 @@ pub fn simplify(exprs: &[Expr], syms: &Symbols, opts: &SimplifyOptions) -> Resul
         stop_reason,
         iterations,
         egraph_nodes,
-        kept_input,
+        roots_from_input,
     })
+}
+
+/// Picks, for every root, the input form (source 0) or the extracted form (source 1) so that
+/// the combined, hash-consed DAG is small: the better of all-input and all-extracted, then
+/// single-root switches while they help (a local search; a handful of passes at most).
+fn choose_roots(input: &Dag, extracted: &Dag) -> (Dag, usize) {
+    let sources = [input, extracted];
+    let n = input.roots.len();
+    let mut best_choice = vec![1usize; n];
+    let mut best = merge(&sources, &best_choice);
+    let all_input = merge(&sources, &vec![0; n]);
+    if all_input.len() < best.len() {
+        best = all_input;
+        best_choice = vec![0; n];
+    }
+    let mut improved = true;
+    let mut passes = 0;
+    while improved && passes < 4 {
+        improved = false;
+        passes += 1;
+        for r in 0..n {
+            let mut choice = best_choice.clone();
+            choice[r] = 1 - choice[r];
+            let candidate = merge(&sources, &choice);
+            if candidate.len() < best.len() {
+                best = candidate;
+                best_choice = choice;
+                improved = true;
+            }
+        }
+    }
+    let from_input = best_choice.iter().filter(|&&c| c == 0).count();
+    (best, from_input)
+}
+
+/// Builds one hash-consed DAG whose root `r` is copied from `sources[choice[r]]`.
+fn merge(sources: &[&Dag; 2], choice: &[usize]) -> Dag {
+    let mut builder = DagBuilder::default();
+    let mut maps: [Vec<Option<NodeId>>; 2] =
+        [vec![None; sources[0].len()], vec![None; sources[1].len()]];
+    let mut roots = Vec::with_capacity(choice.len());
+    for (r, &which) in choice.iter().enumerate() {
+        let src = sources[which];
+        let root = src.roots[r];
+        roots.push(copy_subtree(src, root, &mut builder, &mut maps[which]));
+    }
+    Dag {
+        nodes: builder.nodes,
+        roots,
+    }
+}
+
+/// Copies the nodes `root` depends on (those not copied yet) into `builder`, children first.
+/// `src` is a valid DAG built by this crate, so children precede parents.
+fn copy_subtree(
+    src: &Dag,
+    root: NodeId,
+    builder: &mut DagBuilder,
+    map: &mut [Option<NodeId>],
+) -> NodeId {
+    let root = root as usize;
+    let mut need = vec![false; root + 1];
+    need[root] = true;
+    for i in (0..=root).rev() {
+        if need[i] && map[i].is_none() {
+            for c in src.nodes[i].children() {
+                need[c as usize] = true;
+            }
+        }
+    }
+    for i in 0..=root {
+        if need[i] && map[i].is_none() {
+            let node = src.nodes[i].map_children(|c| map[c as usize].unwrap_or(c));
+            map[i] = Some(builder.push(node));
+        }
+    }
+    map[root].unwrap_or_default()
 }
 
 /// Walks from the roots through the best e-node of each e-class and appends one DAG node per
@@ -193,7 +284,9 @@ fn extract_dag(
     // `PowI` and is not visited.
     let powi = |node: &Math| -> Option<(Id, i32)> {
         if let Math::Pow([a, k]) = node {
-            let k = egraph[*k].data.and_then(|k| small_integer(k.into_inner()))?;
+            let k = egraph[*k]
+                .data
+                .and_then(|k| small_integer(k.into_inner()))?;
             Some((*a, k))
         } else {
             None
@@ -222,7 +315,9 @@ fn extract_dag(
                 continue;
             }
             let c = |i: Id| -> Result<NodeId, SymbolicError> {
-                done.get(&egraph.find(i)).copied().ok_or(SymbolicError::ExtractionCycle)
+                done.get(&egraph.find(i))
+                    .copied()
+                    .ok_or(SymbolicError::ExtractionCycle)
             };
             let dag_node = match node {
                 Math::Num(v) => Node::Num(v.into_inner()),
@@ -246,7 +341,11 @@ fn extract_dag(
             done.insert(id, nid);
         }
         let root = egraph.find(root);
-        out_roots.push(done.get(&root).copied().ok_or(SymbolicError::ExtractionCycle)?);
+        out_roots.push(
+            done.get(&root)
+                .copied()
+                .ok_or(SymbolicError::ExtractionCycle)?,
+        );
     }
     Ok(Dag {
         nodes: builder.nodes,

@@ -62,10 +62,21 @@ fn sums_and_products_are_ordered() {
 
 #[test]
 fn numbers_are_exact_and_short() {
-    for v in [0.1f64, 1.0 / 3.0, 2.5e-7, 1.5e20, 123456.789, 7.0, 6.02214076e23, 1e-300] {
+    for v in [
+        0.1f64,
+        1.0 / 3.0,
+        2.5e-7,
+        1.5e20,
+        123456.789,
+        7.0,
+        6.02214076e23,
+        1e-300,
+    ] {
         let text = infix(&format!("{v:e}*x"));
         let back = parse_expr(&text).unwrap();
-        let Expr::Mul(c, _) = back else { panic!("{text}") };
+        let Expr::Mul(c, _) = back else {
+            panic!("{text}")
+        };
         let Expr::Num(c) = *c else { panic!("{text}") };
         assert_eq!(c.to_bits(), v.to_bits(), "{text}");
     }

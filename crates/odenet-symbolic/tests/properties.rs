@@ -50,7 +50,10 @@ fn syms() -> Symbols {
 fn value_and_scale(dag: &Dag, x: &[f64; 3]) -> (f64, f64) {
     let mut values = vec![0.0; dag.len()];
     dag.eval_nodes(x, &[], &[], &mut values).expect("evaluates");
-    let scale = values.iter().filter(|v| v.is_finite()).fold(1.0f64, |m, v| m.max(v.abs()));
+    let scale = values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(1.0f64, |m, v| m.max(v.abs()));
     (values[dag.roots[0] as usize], scale)
 }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use odenet_spec::{Expr, parse_expr};
 use odenet_symbolic::{
-    Dag, Node, SimplifyOptions, SymbolicError, Symbols, library_features, library_system, simplify, simplify_str, substitute_params,
+    Dag, Node, SimplifyOptions, SymbolicError, Symbols, library_features, library_system, simplify,
+    simplify_str, substitute_params,
 };
 
 fn names(v: &[&str]) -> Vec<String> {
@@ -13,7 +14,9 @@ fn names(v: &[&str]) -> Vec<String> {
 }
 
 fn parse_all(src: &[&str]) -> Vec<Expr> {
-    src.iter().map(|s| parse_expr(s).expect("test expression parses")).collect()
+    src.iter()
+        .map(|s| parse_expr(s).expect("test expression parses"))
+        .collect()
 }
 
 /// Value of every root of `dag` at a point.
@@ -25,7 +28,10 @@ fn values(dag: &Dag, x: &[f64], p: &[f64], c: &[f64]) -> Vec<f64> {
 
 #[test]
 fn acceptance_cancels_a_negated_sum() {
-    assert_eq!(simplify_str("-(a0 + a1*m) + a0 + 2*a1*m", false).unwrap(), "a1*m");
+    assert_eq!(
+        simplify_str("-(a0 + a1*m) + a0 + 2*a1*m", false).unwrap(),
+        "a1*m"
+    );
 }
 
 #[test]
@@ -91,13 +97,22 @@ fn actin_shares_the_negated_equation_and_ties_parameters() {
     let [_, root_m_big, root_m_small] = s.dag.roots[..] else {
         panic!("three roots expected");
     };
-    assert_eq!(s.dag.nodes[root_m_small as usize], Node::Neg(root_m_big), "dm/dt must be Neg(dM/dt)");
+    assert_eq!(
+        s.dag.nodes[root_m_small as usize],
+        Node::Neg(root_m_big),
+        "dm/dt must be Neg(dM/dt)"
+    );
     // Every parameter is exactly one leaf, however many equations use it.
     for j in 0..syms.params.len() as u32 {
         let count = s.dag.nodes.iter().filter(|n| **n == Node::Param(j)).count();
         assert_eq!(count, 1, "parameter a{j} appears as {count} leaves");
     }
-    assert!(s.dag_size <= s.dag_size_before, "{} > {}", s.dag_size, s.dag_size_before);
+    assert!(
+        s.dag_size <= s.dag_size_before,
+        "{} > {}",
+        s.dag_size,
+        s.dag_size_before
+    );
     assert!(s.dag_size_before < s.tree_size);
     assert!(!s.stop_reason.is_empty());
     assert!(s.iterations >= 1 && s.egraph_nodes > 0);
@@ -170,16 +185,25 @@ fn names_resolve_or_fail_with_a_typed_error() {
     );
     let e = parse_all(&["k*x"]);
     let err = Dag::from_exprs(&e, &syms).unwrap_err();
-    assert!(matches!(err, SymbolicError::AmbiguousName { ref name, .. } if name == "x"), "{err}");
+    assert!(
+        matches!(err, SymbolicError::AmbiguousName { ref name, .. } if name == "x"),
+        "{err}"
+    );
     assert!(err.to_string().contains("rename"));
     let bad = [Expr::Num(f64::NAN)];
-    assert!(matches!(Dag::from_exprs(&bad, &syms), Err(SymbolicError::NonFiniteNumber { .. })));
+    assert!(matches!(
+        Dag::from_exprs(&bad, &syms),
+        Err(SymbolicError::NonFiniteNumber { .. })
+    ));
 }
 
 #[test]
 fn parse_errors_are_typed() {
     let err = simplify_str("x + * y", false).unwrap_err();
-    assert!(matches!(err, SymbolicError::Parse { offset: 4, .. }), "{err:?}");
+    assert!(
+        matches!(err, SymbolicError::Parse { offset: 4, .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -282,7 +306,10 @@ fn fitted_equations_print_with_numbers_and_without_zero_terms() {
         let d0 = Dag::from_exprs(std::slice::from_ref(orig), &syms).unwrap();
         let x = [1.3, -0.7, 2.1];
         let (a, b) = (values(&d0, &x, &[], &[])[0], values(&d1, &x, &[], &[])[0]);
-        assert!((a - b).abs() < 1e-12 * a.abs().max(1.0), "{text}: {a} vs {b}");
+        assert!(
+            (a - b).abs() < 1e-12 * a.abs().max(1.0),
+            "{text}: {a} vs {b}"
+        );
     }
     assert_eq!(printed[2], "-2.6666666666666665*z + x*y");
 }
