@@ -293,16 +293,40 @@ fn extract_dag(
         }
     };
 
+    // The best tree of an e-class ignores what is already in the DAG. A class that is the
+    // negation of a class already built costs one node as `Neg` of it, which is never more than
+    // any other choice (only a leaf ties), so that choice wins. This is what makes
+    // dm/dt = -(dM/dt) come out as one `Neg` on top of dM/dt even when the factored forms of
+    // the two classes differ.
+    let mut chosen: HashMap<Id, Math> = HashMap::new();
+    let choose = |id: Id, done: &HashMap<Id, NodeId>| -> Math {
+        let best = extractor.find_best_node(id);
+        if best.is_leaf() {
+            return best.clone();
+        }
+        egraph[id]
+            .nodes
+            .iter()
+            .find_map(|n| match n {
+                Math::Neg(c) if done.contains_key(&egraph.find(*c)) => {
+                    Some(Math::Neg(egraph.find(*c)))
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| best.clone())
+    };
+
     for &root in roots {
         stack.push((egraph.find(root), false));
         while let Some((id, expanded)) = stack.pop() {
             if done.contains_key(&id) {
                 continue;
             }
-            let node = extractor.find_best_node(id);
             if !expanded {
+                let node = choose(id, &done);
+                chosen.insert(id, node.clone());
                 stack.push((id, true));
-                let children: Vec<Id> = match powi(node) {
+                let children: Vec<Id> = match powi(&node) {
                     Some((a, _)) => vec![a],
                     None => node.children().to_vec(),
                 };
@@ -314,6 +338,7 @@ fn extract_dag(
                 }
                 continue;
             }
+            let node = chosen.get(&id).ok_or(SymbolicError::ExtractionCycle)?;
             let c = |i: Id| -> Result<NodeId, SymbolicError> {
                 done.get(&egraph.find(i))
                     .copied()

@@ -313,3 +313,37 @@ fn fitted_equations_print_with_numbers_and_without_zero_terms() {
     }
     assert_eq!(printed[2], "-2.6666666666666665*z + x*y");
 }
+
+#[test]
+fn a_simplified_equation_is_still_shared_by_its_negation() {
+    // The cancelling pair forces the extracted (simplified) form to be chosen; the negated
+    // equation must still be one `Neg` on top of it.
+    let syms = Symbols {
+        states: names(&["P", "M", "m"]),
+        params: (0..=10).map(|i| format!("a{i}")).collect(),
+        consts: Vec::new(),
+    };
+    let exprs = parse_all(&[
+        "a4*P",
+        "a0 + a1*m + 2*a2*m^2 + a3*m*M + a8*M - a8*M",
+        "-(a0 + a1*m + 2*a2*m^2 + a3*m*M + a8*M - a8*M)",
+    ]);
+    let s = simplify(&exprs, &syms, &SimplifyOptions::default()).unwrap();
+    assert!(
+        s.dag_size < s.dag_size_before,
+        "{} vs {}: {:?} {}",
+        s.dag_size,
+        s.dag_size_before,
+        s.to_infix(&syms),
+        s.stop_reason
+    );
+    assert!(
+        !s.to_infix(&syms)[1].contains("a8"),
+        "{:?}",
+        s.to_infix(&syms)
+    );
+    assert_eq!(
+        s.dag.nodes[s.dag.roots[2] as usize],
+        Node::Neg(s.dag.roots[1])
+    );
+}
