@@ -28,6 +28,18 @@ fn piece(c: &mut Criterion) {
         let mut solver = PieceSolver::new(3, 30, opts);
         let mut x = vec![0.0; 10 * 3];
         let mut s = vec![0.0; 10 * 3 * 33];
+        let stats = solver
+            .solve(
+                &QuadraticLibrary3,
+                &p,
+                &x0,
+                &times,
+                Sens::ParamsAndInitial,
+                &mut x,
+                &mut s,
+            )
+            .expect("the Lorenz piece is well posed");
+        eprintln!("{name}: {stats:?}");
         group.bench_function(name, |b| {
             b.iter(|| {
                 solver

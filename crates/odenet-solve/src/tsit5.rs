@@ -100,7 +100,9 @@ pub(crate) struct Tsit5 {
     /// Stage Jacobians, 7 × (n × n) and 7 × (n × np), row-major each.
     jx: Vec<f64>,
     jp: Vec<f64>,
-    /// Sensitivities, n × (np + n) column blocks (`s[c * n + i]`), and their stages.
+    /// Sensitivities stored state-major (`s[i * nc + c]`, row i of the n × nc matrix S), so
+    /// that J_x·S is n² contiguous axpys of length nc and J_p's rows add in place; they are
+    /// transposed to the public column-block layout only when written out.
     s: Vec<f64>,
     ss: Vec<f64>,
     ks: Vec<f64>,
@@ -164,10 +166,10 @@ impl Tsit5 {
         self.s[..ns].fill(0.0);
         if nc > np {
             for i in 0..n {
-                self.s[(np + i) * n + i] = 1.0;
+                self.s[i * nc + np + i] = 1.0;
             }
         }
-        write_output(0, &self.x, &self.s[..ns], out_x, out_s, t0)?;
+        write_output(0, &self.x, &self.s[..ns], nc, out_x, out_s, t0)?;
         if m == 1 {
             return Ok(());
         }
@@ -269,7 +271,7 @@ impl Tsit5 {
                 }
 
                 if landing {
-                    write_output(next, &self.x, &self.s[..ns], out_x, out_s, t0 + t)?;
+                    write_output(next, &self.x, &self.s[..ns], nc, out_x, out_s, t0 + t)?;
                     next += 1;
                     if next == m {
                         return Ok(());
@@ -393,6 +395,7 @@ impl Tsit5 {
     }
 
     /// K_i = J_x(X_i) S_i + [J_p(X_i) | 0], reading S_i from `self.ss` (or `self.s` for stage 0).
+    /// Row r of K is row r of J_p (zero in the x0 columns) plus Σ_j J_x[r, j] · row j of S.
     fn sens_stage_derivative(&mut self, i: usize, nc: usize) {
         let n = self.n;
         let np = self.np;
@@ -405,17 +408,43 @@ impl Tsit5 {
         let jx = &self.jx[i * n * n..(i + 1) * n * n];
         let jp = &self.jp[i * n * np..(i + 1) * n * np];
         let out = &mut self.ks[i * ns..(i + 1) * ns];
-        for (c, (o, col)) in out
-            .chunks_exact_mut(n)
-            .zip(sstage.chunks_exact(n))
-            .enumerate()
-        {
-            for (r, (or, jrow)) in o.iter_mut().zip(jx.chunks_exact(n)).enumerate() {
-                let mut acc = if c < np { jp[r * np + c] } else { 0.0 };
-                for (a, b) in jrow.iter().zip(col.iter()) {
-                    acc += a * b;
+        for (r, (orow, jxrow)) in out.chunks_exact_mut(nc).zip(jx.chunks_exact(n)).enumerate() {
+            orow[..np].copy_from_slice(&jp[r * np..(r + 1) * np]);
+            orow[np..].fill(0.0);
+            // Up to four rows of S per pass, so the output row is loaded and stored once per
+            // four terms (one pass in all for the 3-state systems that dominate).
+            let mut j = 0;
+            while j < n {
+                let take = (n - j).min(4);
+                let row = |q: usize| &sstage[(j + q) * nc..(j + q + 1) * nc];
+                let a = &jxrow[j..j + take];
+                match *a {
+                    [a0, a1, a2, a3] => {
+                        let (s0, s1, s2, s3) = (row(0), row(1), row(2), row(3));
+                        for c in 0..nc {
+                            orow[c] += a0 * s0[c] + a1 * s1[c] + a2 * s2[c] + a3 * s3[c];
+                        }
+                    }
+                    [a0, a1, a2] => {
+                        let (s0, s1, s2) = (row(0), row(1), row(2));
+                        for c in 0..nc {
+                            orow[c] += a0 * s0[c] + a1 * s1[c] + a2 * s2[c];
+                        }
+                    }
+                    [a0, a1] => {
+                        let (s0, s1) = (row(0), row(1));
+                        for c in 0..nc {
+                            orow[c] += a0 * s0[c] + a1 * s1[c];
+                        }
+                    }
+                    _ => {
+                        let (a0, s0) = (a[0], row(0));
+                        for c in 0..nc {
+                            orow[c] += a0 * s0[c];
+                        }
+                    }
                 }
-                *or = acc;
+                j += take;
             }
         }
     }
@@ -466,13 +495,55 @@ impl Tsit5 {
 }
 
 /// out = base + h Σ_j a_j k_j over the first `len` entries, with k_j = `k[j*len..(j+1)*len]`.
+/// One fused pass per stage (the number of terms is fixed per stage), which keeps the stage
+/// sums of the 3 × 33 sensitivity matrices in registers instead of re-reading `out`.
 fn combine(out: &mut [f64], base: &[f64], h: f64, a: &[f64], k: &[f64], len: usize) {
     let out = &mut out[..len];
-    out.copy_from_slice(&base[..len]);
-    for (j, &aj) in a.iter().enumerate() {
-        let c = h * aj;
-        for (o, kv) in out.iter_mut().zip(&k[j * len..(j + 1) * len]) {
-            *o += c * kv;
+    let base = &base[..len];
+    let kj = |j: usize| &k[j * len..(j + 1) * len];
+    match *a {
+        [a0] => {
+            let (c0, k0) = (h * a0, kj(0));
+            for i in 0..len {
+                out[i] = base[i] + c0 * k0[i];
+            }
+        }
+        [a0, a1] => {
+            let (c0, c1) = (h * a0, h * a1);
+            let (k0, k1) = (kj(0), kj(1));
+            for i in 0..len {
+                out[i] = base[i] + (c0 * k0[i] + c1 * k1[i]);
+            }
+        }
+        [a0, a1, a2] => {
+            let (c0, c1, c2) = (h * a0, h * a1, h * a2);
+            let (k0, k1, k2) = (kj(0), kj(1), kj(2));
+            for i in 0..len {
+                out[i] = base[i] + (c0 * k0[i] + c1 * k1[i] + c2 * k2[i]);
+            }
+        }
+        [a0, a1, a2, a3] => {
+            let (c0, c1, c2, c3) = (h * a0, h * a1, h * a2, h * a3);
+            let (k0, k1, k2, k3) = (kj(0), kj(1), kj(2), kj(3));
+            for i in 0..len {
+                out[i] = base[i] + (c0 * k0[i] + c1 * k1[i] + c2 * k2[i] + c3 * k3[i]);
+            }
+        }
+        [a0, a1, a2, a3, a4] => {
+            let (c0, c1, c2, c3, c4) = (h * a0, h * a1, h * a2, h * a3, h * a4);
+            let (k0, k1, k2, k3, k4) = (kj(0), kj(1), kj(2), kj(3), kj(4));
+            for i in 0..len {
+                out[i] = base[i] + (c0 * k0[i] + c1 * k1[i] + c2 * k2[i] + c3 * k3[i] + c4 * k4[i]);
+            }
+        }
+        _ => {
+            out.copy_from_slice(base);
+            for (j, &aj) in a.iter().enumerate() {
+                let c = h * aj;
+                for (o, kv) in out.iter_mut().zip(kj(j)) {
+                    *o += c * kv;
+                }
+            }
         }
     }
 }
@@ -481,11 +552,13 @@ fn all_finite(v: &[f64]) -> bool {
     v.iter().all(|x| x.is_finite())
 }
 
-/// Copy the state and sensitivities at output k; a non-finite value is a failure at time t.
+/// Copy the state and the sensitivities (transposed from state-major to the public column
+/// blocks) at output k; a non-finite value is a failure at time t.
 fn write_output(
     k: usize,
     x: &[f64],
     s: &[f64],
+    nc: usize,
     out_x: &mut [f64],
     out_s: &mut [f64],
     t: f64,
@@ -495,8 +568,13 @@ fn write_output(
     }
     let n = x.len();
     out_x[k * n..(k + 1) * n].copy_from_slice(x);
-    let ns = s.len();
-    out_s[k * ns..(k + 1) * ns].copy_from_slice(s);
+    let ns = n * nc;
+    let dst = &mut out_s[k * ns..(k + 1) * ns];
+    for (i, row) in s.chunks_exact(nc.max(1)).enumerate().take(n) {
+        for (c, &v) in row.iter().enumerate() {
+            dst[c * n + i] = v;
+        }
+    }
     Ok(())
 }
 
