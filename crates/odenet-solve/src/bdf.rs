@@ -68,6 +68,11 @@ impl JacCache {
 
 /// y = A v for a row-major `rows × cols` matrix A.
 fn matvec(a: &[f64], v: &[f64], y: &mut [f64], cols: usize) {
+    if cols == 0 {
+        // A model without parameters: (∂f/∂p)·v is an empty sum.
+        y.fill(0.0);
+        return;
+    }
     for (yi, row) in y.iter_mut().zip(a.chunks_exact(cols)) {
         *yi = row.iter().zip(v).map(|(p, q)| p * q).sum();
     }

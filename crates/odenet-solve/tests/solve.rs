@@ -751,3 +751,164 @@ fn a_single_output_time_returns_the_initial_state() {
     }
     assert!(same_bits(&s, &want));
 }
+
+/// x' = −0.7 x with no parameters at all: the sensitivity to x0 is exp(−0.7 t). Pins the case
+/// np = 0, where only initial-state columns exist.
+struct FixedDecay;
+
+impl OdeRhs for FixedDecay {
+    fn nstates(&self) -> usize {
+        1
+    }
+    fn nparams(&self) -> usize {
+        0
+    }
+    fn scratch_len(&self) -> usize {
+        0
+    }
+    fn rhs(&self, x: &[f64], _p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+        f[0] = -0.7 * x[0];
+    }
+    fn rhs_jac(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        _jp: &mut [f64],
+    ) {
+        self.rhs(x, p, scratch, f);
+        jx[0] = -0.7;
+    }
+}
+
+#[test]
+fn a_model_without_parameters_has_initial_state_sensitivities() {
+    let times = [0.0, 0.5, 2.0];
+    for method in [Method::Tsit5, Method::Bdf] {
+        let sol = run(
+            &FixedDecay,
+            &[],
+            &[3.0],
+            &times,
+            Sens::ParamsAndInitial,
+            opts(method, 1e-10, 1e-12),
+        )
+        .unwrap();
+        let none = run(
+            &FixedDecay,
+            &[],
+            &[3.0],
+            &times,
+            Sens::Params,
+            opts(method, 1e-10, 1e-12),
+        )
+        .unwrap();
+        assert!(none.s.is_empty());
+        for (k, &t) in times.iter().enumerate() {
+            let e = (-0.7 * t).exp();
+            assert!((sol.x[k] - 3.0 * e).abs() < 1e-7, "{method:?} x at {t}");
+            assert!(
+                (sol.s[k] - e).abs() < 1e-6,
+                "{method:?} s at {t}: {}",
+                sol.s[k]
+            );
+        }
+    }
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// Around the paper's over-damped Lotka–Volterra case, the explicit method's
+        /// sensitivities agree with central differences for any parameters and start.
+        #[test]
+        fn tsit5_sensitivities_match_finite_differences_anywhere(
+            scale in proptest::collection::vec(0.8f64..1.2, 6),
+            x0 in proptest::collection::vec(0.5f64..2.0, 2),
+        ) {
+            let p: Vec<f64> =
+                LotkaVolterra::OVERDAMPED.iter().zip(&scale).map(|(a, b)| a * b).collect();
+            let times = linspace(0.0, 1.0, 5);
+            let fd = fd_sensitivities(&LotkaVolterra, &p, &x0, &times);
+            let sol = run(&LotkaVolterra, &p, &x0, &times, Sens::ParamsAndInitial, opts(Method::Tsit5, 1e-9, 1e-11))
+                .unwrap();
+            let e = sens_rel_err(&sol.s, &fd, 2, 8);
+            prop_assert!(e < 1e-5, "relative error {e:e}");
+        }
+    }
+}
+
+/// x' = −√x reaches x = 0 at t = 2 with an infinite slope of f, and √ of the overshoot is NaN.
+struct SqrtDrain;
+
+impl OdeRhs for SqrtDrain {
+    fn nstates(&self) -> usize {
+        1
+    }
+    fn nparams(&self) -> usize {
+        1
+    }
+    fn scratch_len(&self) -> usize {
+        0
+    }
+    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+        f[0] = -p[0] * x[0].sqrt();
+    }
+    fn rhs_jac(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        jp: &mut [f64],
+    ) {
+        self.rhs(x, p, scratch, f);
+        jx[0] = -0.5 * p[0] / x[0].sqrt();
+        jp[0] = -x[0].sqrt();
+    }
+}
+
+#[test]
+fn nan_producing_right_hand_sides_fail_cleanly() {
+    let times = [0.0, 1.0, 3.0];
+    for method in [Method::Tsit5, Method::Bdf, Method::Auto] {
+        for sens in [Sens::None, Sens::ParamsAndInitial] {
+            let r = run(
+                &SqrtDrain,
+                &[1.0],
+                &[1.0],
+                &times,
+                sens,
+                opts(method, 1e-6, 1e-9),
+            );
+            eprintln!(
+                "{method:?} {sens:?}: {:?}",
+                r.as_ref().map(|s| (s.x.clone(), s.stats))
+            );
+            match r {
+                // Before the drain empties, the solution is (1 − t/2)².
+                Ok(sol) => {
+                    assert!((sol.x[1] - 0.25).abs() < 1e-4);
+                    assert!(sol.x.iter().chain(&sol.s).all(|v| v.is_finite()));
+                }
+                Err(e) => assert!(
+                    matches!(
+                        e,
+                        SolveFailure::NonFinite { t }
+                        | SolveFailure::StepSizeTooSmall { t }
+                        | SolveFailure::BdfFailed { t }
+                        | SolveFailure::TooManySteps { t } if t > 1.9 && t <= 3.0
+                    ),
+                    "{e:?}"
+                ),
+            }
+        }
+    }
+}
