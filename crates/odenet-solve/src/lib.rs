@@ -10,6 +10,22 @@
 //! sensitivity of state i at output k with respect to column c is
 //! `sens[k * n * nc + c * n + i]`. Columns `0..np` are the parameters p of the right-hand side;
 //! with `Sens::ParamsAndInitial` columns `np..np+n` are the initial state x0.
+//!
+//! Use a [`PieceSolver`] per thread (the BDF path holds `RefCell`s and is not `Sync`) and reuse
+//! it across pieces; its results do not depend on what it solved before.
+//!
+//! The explicit method (module `tsit5`):
+//! - error norm: Hairer's RMS norm over the states only, `sqrt(mean((e_i / sc_i)²))` with
+//!   `sc_i = atol + rtol · max(|x_i|, |x_new_i|)`; the sensitivities are not error-controlled;
+//! - step control: PI (β = 0.04, Hairer's DOPRI5) by default, or the elementary controller,
+//!   see [`StepControl`]; steps are clamped to land exactly on every output time;
+//! - stiffness: Hairer's estimate |hλ| ≈ h‖k7 − k6‖ / ‖x_new − X6‖ above 3.3 on 15 accepted steps
+//!   without 6 clean ones in between → [`SolveFailure::Stiff`] (`Auto` switches to BDF instead,
+//!   as it does when the step budget runs out);
+//! - blow-up (`|x_i| > opts.blowup` after a step) and non-finite states or sensitivities are
+//!   typed failures carrying the time; a trial step that overflows is retried smaller first.
+//!
+//! The BDF method (module `bdf`) is diffsol's, with the same failure checks after every step.
 
 use odenet_tape::OdeRhs;
 

@@ -332,7 +332,7 @@ impl OdeRhs for Robertson {
     }
 }
 
-/// The Riccati equation x' = k x², p = [k], whose solution x0 / (1 − k x0 t) blows up at
+/// The Riccati equation x' = k x², `p = [k]`, whose solution x0 / (1 − k x0 t) blows up at
 /// t = 1 / (k x0): the test case for blow-up detection.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Riccati;
