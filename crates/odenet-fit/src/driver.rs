@@ -19,7 +19,7 @@ use crate::{FitError, FitResult, PathEntry, Progress};
 pub const SELECT_MARGIN: f64 = 0.05;
 /// Backward elimination beyond the last round stops once the held-out loss exceeds the best by
 /// this factor (nothing sparser can be chosen then).
-const ELIMINATION_STOP: f64 = 4.0;
+const ELIMINATION_STOP: f64 = 2.0;
 
 pub fn solve_options(spec: &Spec) -> SolveOptions {
     SolveOptions {
@@ -75,9 +75,25 @@ impl<'p, 'm> Fitter<'p, 'm> {
     }
 
     fn optimize(&mut self, active: &[usize], q0: Vec<f64>, mu: f64, pieces: &[usize]) -> (Vec<f64>, f64, bool) {
+        // L1 rounds only shape the path: a bounded number of iterations. Debiased refits
+        // (μ = 0) decide the answer: allow more.
+        let iters = if mu > 0.0 { self.spec.fit.max_iters } else { 4 * self.spec.fit.max_iters };
         let ev = Evaluator::new(self.prob, active.to_vec(), self.base.clone(), pieces.to_vec());
         let terms = self.terms(active, mu);
-        let r = minimize(&ev, &terms, q0, self.spec.fit.max_iters as u64);
+        let t = Instant::now();
+        let r = minimize(&ev, &terms, q0, iters as u64);
+        if std::env::var_os("ODENET_DEBUG").is_some() {
+            eprintln!(
+                "optimize: {} active, mu {mu:e}, {} pieces: {} iters, {} evals, {:.3} s, loss {:e}, {}",
+                active.len(),
+                pieces.len(),
+                r.iters,
+                ev.evals.load(std::sync::atomic::Ordering::Relaxed),
+                t.elapsed().as_secs_f64(),
+                r.loss,
+                r.reason
+            );
+        }
         self.failures_seen += r.failures;
         (r.q, r.loss, r.converged)
     }
@@ -358,12 +374,13 @@ pub fn run_fit(
     let l0 = fitter.loss(&active, &q, &fitter.train);
     fitter.loss_ref = if l0.is_finite() && l0 > 0.0 { l0 } else { 1.0 };
 
+    let best_hold = |c: &[(Vec<usize>, Vec<f64>, f64)]| c.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
     let mut path: Vec<PathEntry> = Vec::new();
     let mut candidates: Vec<(Vec<usize>, Vec<f64>, f64)> = Vec::new();
     let rounds = spec.fit.rounds.max(1);
     let score_pieces = if fitter.holdout.is_empty() { fitter.train.clone() } else { fitter.holdout.clone() };
 
-    let mut record = |fitter: &mut Fitter, active: &[usize], q: &[f64], mu: f64, gamma: f64,
+    let record = |fitter: &mut Fitter, active: &[usize], q: &[f64], mu: f64, gamma: f64,
                       path: &mut Vec<PathEntry>, candidates: &mut Vec<(Vec<usize>, Vec<f64>, f64)>| {
         if candidates.iter().any(|(a, _, _)| a.as_slice() == active) {
             return;
@@ -406,41 +423,49 @@ pub fn run_fit(
         }
     }
 
-    // Backward elimination past the last threshold: the sparser supports the parsimony rule may
-    // prefer, each debiased and scored.
-    let mut gamma = spec.fit.threshold.1.max(1e-4);
-    let best_hold = |c: &[(Vec<usize>, Vec<f64>, f64)]| c.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
+    // Backward elimination: drop, one at a time, the sparse term whose removal costs the least
+    // (the Wald statistic q_k² / [H⁻¹]_kk with the Gauss–Newton H, which accounts for correlated
+    // terms that cancel), step to the refit predicted by H, polish, and score on held-out pieces.
     loop {
-        let nsparse = active.iter().filter(|&&k| model.params[k].sparse).count();
-        if nsparse == 0 || gamma > 1.0 {
+        let sparse_idx: Vec<usize> =
+            (0..active.len()).filter(|&j| model.params[active[j]].sparse).collect();
+        if sparse_idx.is_empty() {
             break;
         }
-        let c = fitter.contributions(&active, &q);
-        let next = active
+        let train = fitter.train.clone();
+        let ev = Evaluator::new(&prob, active.clone(), fitter.base.clone(), train);
+        let h = ev.gauss_newton(&q);
+        let na = active.len();
+        let hm = nalgebra::DMatrix::from_row_slice(na, na, &h);
+        let ridge = (0..na).map(|i| hm[(i, i)]).fold(0.0, f64::max) * 1e-12 + f64::MIN_POSITIVE;
+        let hinv = (hm + nalgebra::DMatrix::identity(na, na) * ridge).try_inverse();
+        let Some(hinv) = hinv else { break };
+        let (j, _) = sparse_idx
             .iter()
-            .zip(&c)
-            .filter(|(k, _)| model.params[**k].sparse)
-            .map(|(_, &v)| v)
-            .filter(|&v| v >= gamma)
-            .fold(f64::INFINITY, f64::min);
-        // Raise γ just past the smallest remaining contribution (at least ×1.5).
-        gamma = (gamma * 1.5).max(next * 1.0001);
-        if !gamma.is_finite() || gamma > 1.0 {
-            break;
+            .map(|&j| (j, q[j] * q[j] / hinv[(j, j)].max(f64::MIN_POSITIVE)))
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .unwrap_or((sparse_idx[0], 0.0));
+        // Second-order refit of the others with q_j forced to zero.
+        let step = q[j] / hinv[(j, j)];
+        let mut qn: Vec<f64> = (0..na).map(|i| q[i] - step * hinv[(i, j)]).collect();
+        if qn.iter().any(|v| !v.is_finite()) {
+            qn = q.clone();
         }
-        let drop = fitter.prune_set(&active, &q, gamma);
-        let (a, v) = reduce(&active, &q, &drop);
-        if a.len() == active.len() {
-            continue;
-        }
+        let mut drop = vec![false; na];
+        drop[j] = true;
+        let dropped = active[j];
+        let (a, v) = reduce(&active, &qn, &drop);
         active = a;
         q = v;
-        record(&mut fitter, &active, &q, 0.0, gamma, &mut path, &mut candidates);
+        if std::env::var_os("ODENET_DEBUG").is_some() {
+            eprintln!("eliminate: dropped {}, {} left", model.params[dropped].name, active.len());
+        }
+        record(&mut fitter, &active, &q, 0.0, f64::NAN, &mut path, &mut candidates);
         if let Some((ca, qd, hold)) = candidates.last() {
             if ca.as_slice() == active.as_slice() {
                 q = qd.clone();
                 let best = best_hold(&candidates);
-                if !(hold.is_finite()) || *hold > best * ELIMINATION_STOP {
+                if !hold.is_finite() || *hold > best * ELIMINATION_STOP {
                     break;
                 }
             }

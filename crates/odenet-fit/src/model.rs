@@ -136,13 +136,14 @@ impl CompiledModel {
         let exponents = odenet_symbolic::library::monomials(n, order);
         let mut feature_names: Vec<String> =
             exponents.iter().map(|e| odenet_symbolic::library::monomial_name(e, states)).collect();
-        let mut features = Features::polynomial(n, order as usize);
+        let mut features =
+            Features::polynomial(n, order).map_err(|e| FitError::Model(e.to_string()))?;
         if !extra.is_empty() {
             let syms = Symbols { states: states.to_vec(), params: vec![], consts: vec![] };
             let dag = Dag::from_exprs(extra, &syms).map_err(|e| FitError::Model(e.to_string()))?;
             let tape =
                 Tape::compile(&dag, n, 0, 0).map_err(|e| FitError::Model(e.to_string()))?;
-            features = features.with_extra(tape);
+            features = features.with_extra(tape).map_err(|e| FitError::Model(e.to_string()))?;
             feature_names.extend(extra.iter().map(|e| e.to_string()));
         }
         let nf = features.nfeatures();

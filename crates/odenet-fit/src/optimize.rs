@@ -133,7 +133,7 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
     let q_start = obj.project(&q0);
     let run = || -> Result<(Vec<f64>, u64, TerminationReason), argmin::core::Error> {
         let ls = MoreThuenteLineSearch::new();
-        let mut solver = LBFGS::new(ls, 10).with_tolerance_grad(1e-9)?.with_tolerance_cost(1e-13)?;
+        let mut solver = LBFGS::new(ls, 10).with_tolerance_grad(1e-7)?.with_tolerance_cost(1e-9)?;
         if owlqn {
             solver = solver.with_l1_regularization(terms.mu)?;
         }

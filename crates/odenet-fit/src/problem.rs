@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use odenet_solve::{PieceSolver, Sens, SolveOptions};
 use odenet_spec::{Initial, Segment, Spec, Table};
-use odenet_tape::OdeRhs;
 use rayon::prelude::*;
 
 use crate::FitError;
@@ -333,8 +332,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         let mut slots = std::mem::take(&mut *self.slots.lock().expect("slots lock"));
         slots.clear();
         slots.resize(np * stride, 0.0);
-        let threads = rayon::current_num_threads().max(1);
-        let chunk = np.div_ceil(threads * 4).max(1);
+        let chunk = np.div_ceil(64).max(1);
         slots.par_chunks_mut(chunk * stride).zip(self.pieces.par_chunks(chunk)).for_each(
             |(sl, pcs)| {
                 let mut ws = self.workspace();
@@ -371,6 +369,65 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         }
         *self.slots.lock().expect("slots lock") = slots;
         out
+    }
+
+    /// The Gauss–Newton matrix of the loss, H = (2/N) Σ_labels S_iᵀ S_i (row-major na × na), at
+    /// `q`. Pieces that fail contribute nothing. Chunks are fixed (not tied to the thread count)
+    /// and summed in order, so the result is the same for any number of threads.
+    pub fn gauss_newton(&self, q: &[f64]) -> Vec<f64> {
+        let n = self.prob.nstates();
+        let na = self.active.len();
+        let chunk = self.pieces.len().div_ceil(64).max(1);
+        let parts: Vec<Vec<f64>> = self
+            .pieces
+            .par_chunks(chunk)
+            .map(|pcs| {
+                let mut h = vec![0.0; na * na];
+                let mut ws = self.workspace();
+                for &pi in pcs {
+                    let pc = self.prob.pieces[pi];
+                    let ex = &self.prob.exps[pc.exp];
+                    let rhs = self.prob.rhs(pc.exp, &self.base, &self.active);
+                    let times = &ex.t[pc.start..pc.start + pc.len];
+                    let x0 = &self.prob.x0[pi * n..(pi + 1) * n];
+                    let out_x = &mut ws.out_x[..pc.len * n];
+                    let out_s = &mut ws.out_s[..pc.len * n * na];
+                    if ws.solver.solve(&rhs, q, x0, times, Sens::Params, out_x, out_s).is_err() {
+                        continue;
+                    }
+                    for k in 1..pc.len {
+                        let s = &out_s[k * n * na..(k + 1) * n * na];
+                        for i in 0..n {
+                            if !ex.y[(pc.start + k) * n + i].is_finite() {
+                                continue;
+                            }
+                            for a in 0..na {
+                                let sa = s[a * n + i];
+                                if sa == 0.0 {
+                                    continue;
+                                }
+                                for b in 0..na {
+                                    h[a * na + b] += sa * s[b * n + i];
+                                }
+                            }
+                        }
+                    }
+                }
+                if let Ok(mut p) = self.pool.lock() {
+                    p.push(ws);
+                }
+                h
+            })
+            .collect();
+        let mut h = vec![0.0; na * na];
+        for part in &parts {
+            for (a, b) in h.iter_mut().zip(part) {
+                *a += b;
+            }
+        }
+        let scale = 2.0 / self.nlabels.max(1) as f64;
+        h.iter_mut().for_each(|v| *v *= scale);
+        h
     }
 
     /// One piece: slot = [squared-error sum, failed, used bdf, steps, gradient…].

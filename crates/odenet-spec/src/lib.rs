@@ -151,7 +151,7 @@ pub struct FitConfig {
     pub holdout: f64,
     pub seed: u64,
     pub prune: PruneRule,
-    /// L-BFGS iterations per round.
+    /// L-BFGS iterations per L1 round (debiased refits get four times as many).
     pub max_iters: usize,
 }
 
@@ -171,7 +171,7 @@ impl Default for FitConfig {
             holdout: 0.2,
             seed: 0,
             prune: PruneRule::Relative,
-            max_iters: 200,
+            max_iters: 50,
         }
     }
 }
