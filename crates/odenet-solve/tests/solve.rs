@@ -912,3 +912,30 @@ fn nan_producing_right_hand_sides_fail_cleanly() {
         }
     }
 }
+
+/// The fit gives each rayon worker its own solver, which needs `Send`.
+#[test]
+fn a_solver_can_move_to_another_thread() {
+    fn assert_send<T: Send>() {}
+    assert_send::<PieceSolver>();
+    let mut solver = PieceSolver::new(3, 3, SolveOptions::default());
+    let handle = std::thread::spawn(move || {
+        let mut x = [0.0; 6];
+        solver
+            .solve(
+                &Lorenz,
+                &Lorenz::P,
+                &Lorenz::X0,
+                &[0.0, 0.1],
+                Sens::None,
+                &mut x,
+                &mut [],
+            )
+            .map(|_| x)
+    });
+    let x = handle
+        .join()
+        .expect("the solve thread does not panic")
+        .unwrap();
+    assert!(x[3..].iter().all(|v| v.is_finite()));
+}
