@@ -50,6 +50,9 @@ pub struct Problem<'m> {
     pub solve_opts: SolveOptions,
     /// Pieces are whole experiments (hidden states with fixed initial values need it).
     pub whole: bool,
+    /// Per piece and state: the piece's initial value is profiled (an unknown fitted with the
+    /// piece, its observation a label) rather than taken as exact from noisy data.
+    pub free_start: Vec<bool>,
 }
 
 impl<'m> Problem<'m> {
@@ -142,6 +145,7 @@ impl<'m> Problem<'m> {
         let stride = spec.fit.stride.max(1);
         let mut pieces = Vec::new();
         let mut x0 = Vec::new();
+        let mut free_start = Vec::new();
         let mut xbuf = vec![0.0; n];
         for (e, ex) in exps.iter().enumerate() {
             let starts: Vec<usize> = if whole { vec![0] } else { (0..ex.rows).step_by(stride).collect() };
@@ -165,6 +169,15 @@ impl<'m> Problem<'m> {
                 }
                 pieces.push(Piece { exp: e, start, len });
                 x0.extend_from_slice(&xbuf);
+                let data = spec.data.get(e);
+                for i in 0..n {
+                    let ini = data.and_then(|d| d.initial.get(i));
+                    free_start.push(
+                        !model.hidden[i]
+                            && ex.y[start * n + i].is_finite()
+                            && matches!(ini, None | Some(Initial::Observed)),
+                    );
+                }
             }
         }
         if pieces.is_empty() {
@@ -179,6 +192,7 @@ impl<'m> Problem<'m> {
             x0,
             solve_opts,
             whole,
+            free_start,
         })
     }
 
@@ -191,19 +205,20 @@ impl<'m> Problem<'m> {
         ScaledRhs { inner: self.model.rhs(&self.exps[e].consts), scales: &self.scales, base, active }
     }
 
+    /// Number of label values of one piece (its profiled start values included).
+    pub fn piece_labels(&self, pi: usize) -> usize {
+        let n = self.nstates();
+        let p = self.pieces[pi];
+        let ex = &self.exps[p.exp];
+        let later: usize = (p.start + 1..p.start + p.len)
+            .map(|k| (0..n).filter(|&i| ex.y[k * n + i].is_finite()).count())
+            .sum();
+        later + self.free_start[pi * n..(pi + 1) * n].iter().filter(|&&f| f).count()
+    }
+
     /// Total number of label values over a set of pieces.
     pub fn label_count(&self, pieces: &[usize]) -> usize {
-        let n = self.nstates();
-        pieces
-            .iter()
-            .map(|&pi| {
-                let p = self.pieces[pi];
-                let ex = &self.exps[p.exp];
-                (p.start + 1..p.start + p.len)
-                    .map(|k| (0..n).filter(|&i| ex.y[k * n + i].is_finite()).count())
-                    .sum::<usize>()
-            })
-            .sum()
+        pieces.iter().map(|&pi| self.piece_labels(pi)).sum()
     }
 }
 
@@ -272,10 +287,19 @@ pub struct Eval {
     pub steps: usize,
 }
 
+/// Gauss–Newton iterations that profile a piece's free initial values for given parameters.
+const PROFILE_ITERS: usize = 2;
+
 struct Workspace {
+    /// Solver over the active parameters.
     solver: PieceSolver,
+    /// Solver with no parameters, for the initial-value sensitivities of the profiling steps.
+    solver0: PieceSolver,
     out_x: Vec<f64>,
     out_s: Vec<f64>,
+    x0: Vec<f64>,
+    gm: Vec<f64>,
+    gv: Vec<f64>,
 }
 
 /// Evaluates the loss over a fixed set of pieces for a fixed active set.
@@ -309,18 +333,33 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         }
     }
 
-    pub fn nactive(&self) -> usize {
-        self.active.len()
-    }
-
     fn workspace(&self) -> Workspace {
         let n = self.prob.nstates();
         let na = self.active.len();
         self.pool.lock().map(|mut p| p.pop()).ok().flatten().unwrap_or_else(|| Workspace {
             solver: PieceSolver::new(n, na, self.prob.solve_opts),
+            solver0: PieceSolver::new(n, 0, self.prob.solve_opts),
             out_x: vec![0.0; self.maxlen * n],
-            out_s: vec![0.0; self.maxlen * n * na],
+            out_s: vec![0.0; self.maxlen * n * (na + n)],
+            x0: vec![0.0; n],
+            gm: vec![0.0; n * n],
+            gv: vec![0.0; n],
         })
+    }
+
+    fn give_back(&self, ws: Workspace) {
+        if let Ok(mut p) = self.pool.lock() {
+            p.push(ws);
+        }
+    }
+
+    /// The full parameter vector in user units at the active values `q`.
+    fn full(&self, q: &[f64]) -> Vec<f64> {
+        let mut full = self.base.clone();
+        for (&k, &v) in self.active.iter().zip(q) {
+            full[k] = v * self.prob.scales.pscale[k];
+        }
+        full
     }
 
     /// Loss (and gradient when `grad`) at the active parameters `q` (normalised units).
@@ -329,6 +368,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         let na = self.active.len();
         let stride = SLOT_HEAD + if grad { na } else { 0 };
         let np = self.pieces.len();
+        let full = self.full(q);
         let mut slots = std::mem::take(&mut *self.slots.lock().expect("slots lock"));
         slots.clear();
         slots.resize(np * stride, 0.0);
@@ -337,11 +377,9 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             |(sl, pcs)| {
                 let mut ws = self.workspace();
                 for (s, &pi) in sl.chunks_mut(stride).zip(pcs) {
-                    self.piece(&mut ws, pi, q, grad, s);
+                    self.piece(&mut ws, pi, q, &full, grad, s);
                 }
-                if let Ok(mut p) = self.pool.lock() {
-                    p.push(ws);
-                }
+                self.give_back(ws);
             },
         );
         // Deterministic reduction in piece order, whatever the thread count.
@@ -371,84 +409,105 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         out
     }
 
-    /// The Gauss–Newton matrix of the loss, H = (2/N) Σ_labels S_iᵀ S_i (row-major na × na), at
-    /// `q`. Pieces that fail contribute nothing. Chunks are fixed (not tied to the thread count)
-    /// and summed in order, so the result is the same for any number of threads.
-    pub fn gauss_newton(&self, q: &[f64]) -> Vec<f64> {
-        let n = self.prob.nstates();
-        let na = self.active.len();
-        let chunk = self.pieces.len().div_ceil(64).max(1);
-        let parts: Vec<Vec<f64>> = self
-            .pieces
-            .par_chunks(chunk)
-            .map(|pcs| {
-                let mut h = vec![0.0; na * na];
-                let mut ws = self.workspace();
-                for &pi in pcs {
-                    let pc = self.prob.pieces[pi];
-                    let ex = &self.prob.exps[pc.exp];
-                    let rhs = self.prob.rhs(pc.exp, &self.base, &self.active);
-                    let times = &ex.t[pc.start..pc.start + pc.len];
-                    let x0 = &self.prob.x0[pi * n..(pi + 1) * n];
-                    let out_x = &mut ws.out_x[..pc.len * n];
-                    let out_s = &mut ws.out_s[..pc.len * n * na];
-                    if ws.solver.solve(&rhs, q, x0, times, Sens::Params, out_x, out_s).is_err() {
+    /// Profiles the free initial values of piece `pi` into `ws.x0` (Gauss–Newton on the
+    /// piece's labels plus its start observations, parameters held at `full`).
+    fn profile(&self, ws: &mut Workspace, pi: usize, full: &[f64]) {
+        let prob = self.prob;
+        let n = prob.nstates();
+        let pc = prob.pieces[pi];
+        let ex = &prob.exps[pc.exp];
+        ws.x0.copy_from_slice(&prob.x0[pi * n..(pi + 1) * n]);
+        let free = &prob.free_start[pi * n..(pi + 1) * n];
+        if !free.iter().any(|&f| f) {
+            return;
+        }
+        let rhs0 = prob.rhs(pc.exp, full, &[]);
+        let times = &ex.t[pc.start..pc.start + pc.len];
+        let y0 = &ex.y[pc.start * n..(pc.start + 1) * n];
+        for _ in 0..PROFILE_ITERS {
+            let out_x = &mut ws.out_x[..pc.len * n];
+            let out_s = &mut ws.out_s[..pc.len * n * n];
+            if ws.solver0.solve(&rhs0, &[], &ws.x0, times, Sens::ParamsAndInitial, out_x, out_s).is_err() {
+                ws.x0.copy_from_slice(&prob.x0[pi * n..(pi + 1) * n]);
+                return;
+            }
+            ws.gm.iter_mut().for_each(|v| *v = 0.0);
+            ws.gv.iter_mut().for_each(|v| *v = 0.0);
+            for i in 0..n {
+                if free[i] {
+                    ws.gm[i * n + i] += 1.0;
+                    ws.gv[i] -= ws.x0[i] - y0[i];
+                } else {
+                    // Fixed coordinates: a unit row keeps the system regular and δ_i = 0.
+                    ws.gm[i * n + i] = 1.0;
+                }
+            }
+            for k in 1..pc.len {
+                let s = &out_s[k * n * n..(k + 1) * n * n];
+                for i in 0..n {
+                    let y = ex.y[(pc.start + k) * n + i];
+                    if !y.is_finite() {
                         continue;
                     }
-                    for k in 1..pc.len {
-                        let s = &out_s[k * n * na..(k + 1) * n * na];
-                        for i in 0..n {
-                            if !ex.y[(pc.start + k) * n + i].is_finite() {
-                                continue;
-                            }
-                            for a in 0..na {
-                                let sa = s[a * n + i];
-                                if sa == 0.0 {
-                                    continue;
-                                }
-                                for b in 0..na {
-                                    h[a * na + b] += sa * s[b * n + i];
-                                }
+                    let r = out_x[k * n + i] - y;
+                    for a in 0..n {
+                        if !free[a] {
+                            continue;
+                        }
+                        let sa = s[a * n + i];
+                        ws.gv[a] -= r * sa;
+                        for b in 0..n {
+                            if free[b] {
+                                ws.gm[a * n + b] += sa * s[b * n + i];
                             }
                         }
                     }
                 }
-                if let Ok(mut p) = self.pool.lock() {
-                    p.push(ws);
+            }
+            if !solve_small(&mut ws.gm, &mut ws.gv, n) {
+                return;
+            }
+            let mut step = 0.0f64;
+            for i in 0..n {
+                if free[i] {
+                    ws.x0[i] += ws.gv[i];
+                    step = step.max(ws.gv[i].abs());
                 }
-                h
-            })
-            .collect();
-        let mut h = vec![0.0; na * na];
-        for part in &parts {
-            for (a, b) in h.iter_mut().zip(part) {
-                *a += b;
+            }
+            if !(step > 1e-10) {
+                break;
             }
         }
-        let scale = 2.0 / self.nlabels.max(1) as f64;
-        h.iter_mut().for_each(|v| *v *= scale);
-        h
     }
 
-    /// One piece: slot = [squared-error sum, failed, used bdf, steps, gradient…].
-    fn piece(&self, ws: &mut Workspace, pi: usize, q: &[f64], grad: bool, slot: &mut [f64]) {
+    /// One piece: slot = [squared-error sum, failed, used bdf, steps, gradient…]. The gradient
+    /// is the partial one at the profiled initial values, which is the total derivative of the
+    /// profiled loss (the initial values are a minimiser).
+    fn piece(&self, ws: &mut Workspace, pi: usize, q: &[f64], full: &[f64], grad: bool, slot: &mut [f64]) {
         let prob = self.prob;
         let n = prob.nstates();
         let na = self.active.len();
         let pc = prob.pieces[pi];
         let ex = &prob.exps[pc.exp];
+        self.profile(ws, pi, full);
         let rhs = prob.rhs(pc.exp, &self.base, &self.active);
         let times = &ex.t[pc.start..pc.start + pc.len];
-        let x0 = &prob.x0[pi * n..(pi + 1) * n];
         let sens = if grad { Sens::Params } else { Sens::None };
         let out_x = &mut ws.out_x[..pc.len * n];
         let out_s = &mut ws.out_s[..if grad { pc.len * n * na } else { 0 }];
-        let res = ws.solver.solve(&rhs, q, x0, times, sens, out_x, out_s);
+        let res = ws.solver.solve(&rhs, q, &ws.x0, times, sens, out_x, out_s);
         slot.iter_mut().for_each(|v| *v = 0.0);
         match res {
             Ok(stats) => {
                 slot[2] = if stats.used_bdf { 1.0 } else { 0.0 };
                 slot[3] = stats.steps as f64;
+                let free = &prob.free_start[pi * n..(pi + 1) * n];
+                for i in 0..n {
+                    if free[i] {
+                        let r = ws.x0[i] - ex.y[pc.start * n + i];
+                        slot[0] += r * r;
+                    }
+                }
                 for k in 1..pc.len {
                     let row = &ex.y[(pc.start + k) * n..(pc.start + k + 1) * n];
                     for i in 0..n {
@@ -467,12 +526,153 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                 }
             }
             Err(_) => {
-                let labels: usize = (pc.start + 1..pc.start + pc.len)
-                    .map(|k| (0..n).filter(|&i| ex.y[k * n + i].is_finite()).count())
-                    .sum();
-                slot[0] = FAILED_PIECE_PENALTY * labels as f64;
+                slot[0] = FAILED_PIECE_PENALTY * prob.piece_labels(pi) as f64;
                 slot[1] = 1.0;
             }
         }
     }
+
+    /// The Gauss–Newton matrix of the profiled loss with respect to the active parameters,
+    /// (2/N) Σ_pieces (A − B C⁻¹ Bᵀ) with A = Σ S_θᵀS_θ, B = Σ S_θᵀS_x0, C = Σ S_x0ᵀS_x0 (+ the
+    /// start labels) over the piece's labels: the Schur complement eliminates the profiled
+    /// initial values. Row-major na × na. Chunks are fixed (not tied to the thread count) and
+    /// summed in order, so the result is the same for any number of threads.
+    pub fn gauss_newton(&self, q: &[f64]) -> Vec<f64> {
+        let n = self.prob.nstates();
+        let na = self.active.len();
+        let nc = na + n;
+        let full = self.full(q);
+        let chunk = self.pieces.len().div_ceil(64).max(1);
+        let parts: Vec<Vec<f64>> = self
+            .pieces
+            .par_chunks(chunk)
+            .map(|pcs| {
+                let mut h = vec![0.0; na * na];
+                let mut m = vec![0.0; nc * nc];
+                let mut ws = self.workspace();
+                for &pi in pcs {
+                    let pc = self.prob.pieces[pi];
+                    let ex = &self.prob.exps[pc.exp];
+                    self.profile(&mut ws, pi, &full);
+                    let rhs = self.prob.rhs(pc.exp, &self.base, &self.active);
+                    let times = &ex.t[pc.start..pc.start + pc.len];
+                    let out_x = &mut ws.out_x[..pc.len * n];
+                    let out_s = &mut ws.out_s[..pc.len * n * nc];
+                    if ws.solver.solve(&rhs, q, &ws.x0, times, Sens::ParamsAndInitial, out_x, out_s).is_err() {
+                        continue;
+                    }
+                    m.iter_mut().for_each(|v| *v = 0.0);
+                    let free = &self.prob.free_start[pi * n..(pi + 1) * n];
+                    for i in 0..n {
+                        // Start labels and fixed coordinates (kept regular, decoupled).
+                        m[(na + i) * nc + na + i] = 1.0;
+                    }
+                    for k in 1..pc.len {
+                        let s = &out_s[k * n * nc..(k + 1) * n * nc];
+                        for i in 0..n {
+                            if !ex.y[(pc.start + k) * n + i].is_finite() {
+                                continue;
+                            }
+                            for a in 0..nc {
+                                if a >= na && !free[a - na] {
+                                    continue;
+                                }
+                                let sa = s[a * n + i];
+                                if sa == 0.0 {
+                                    continue;
+                                }
+                                for b in 0..nc {
+                                    if b >= na && !free[b - na] {
+                                        continue;
+                                    }
+                                    m[a * nc + b] += sa * s[b * n + i];
+                                }
+                            }
+                        }
+                    }
+                    schur_add(&m, na, n, &mut h);
+                }
+                self.give_back(ws);
+                h
+            })
+            .collect();
+        let mut h = vec![0.0; na * na];
+        for part in &parts {
+            for (a, b) in h.iter_mut().zip(part) {
+                *a += b;
+            }
+        }
+        let scale = 2.0 / self.nlabels.max(1) as f64;
+        h.iter_mut().for_each(|v| *v *= scale);
+        h
+    }
+}
+
+/// h += A − B C⁻¹ Bᵀ for m = [[A, B], [Bᵀ, C]] (sizes na and n).
+fn schur_add(m: &[f64], na: usize, n: usize, h: &mut [f64]) {
+    let nc = na + n;
+    // Solve C X = Bᵀ column by column with a small dense factorisation.
+    let mut c = vec![0.0; n * n];
+    let mut x = vec![0.0; n];
+    for a in 0..na {
+        for i in 0..n {
+            for j in 0..n {
+                c[i * n + j] = m[(na + i) * nc + na + j];
+            }
+            x[i] = m[(na + i) * nc + a];
+        }
+        let ok = solve_small(&mut c, &mut x, n);
+        for b in 0..na {
+            let mut v = m[a * nc + b];
+            if ok {
+                for i in 0..n {
+                    v -= m[b * nc + na + i] * x[i];
+                }
+            }
+            h[a * na + b] += v;
+        }
+    }
+}
+
+/// Solves the small dense system a·x = b in place (b becomes x) by Gaussian elimination with
+/// partial pivoting. Returns false for a singular or non-finite system.
+pub(crate) fn solve_small(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
+    for col in 0..n {
+        let mut piv = col;
+        for r in col + 1..n {
+            if a[r * n + col].abs() > a[piv * n + col].abs() {
+                piv = r;
+            }
+        }
+        let p = a[piv * n + col];
+        if !(p.abs() > 1e-300) || !p.is_finite() {
+            return false;
+        }
+        if piv != col {
+            for j in 0..n {
+                a.swap(col * n + j, piv * n + j);
+            }
+            b.swap(col, piv);
+        }
+        for r in col + 1..n {
+            let f = a[r * n + col] / a[col * n + col];
+            if f != 0.0 {
+                for j in col..n {
+                    a[r * n + j] -= f * a[col * n + j];
+                }
+                b[r] -= f * b[col];
+            }
+        }
+    }
+    for col in (0..n).rev() {
+        let mut v = b[col];
+        for j in col + 1..n {
+            v -= a[col * n + j] * b[j];
+        }
+        b[col] = v / a[col * n + col];
+        if !b[col].is_finite() {
+            return false;
+        }
+    }
+    true
 }
