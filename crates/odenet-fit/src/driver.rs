@@ -9,7 +9,7 @@ use odenet_spec::{InitKind, PruneRule, SolverKind, Spec, Table};
 use odenet_tape::OdeRhs;
 
 use crate::model::{CompiledModel, ModelKind};
-use crate::optimize::{Terms, minimize};
+use crate::optimize::{Terms, levenberg_marquardt, minimize};
 use crate::problem::{Evaluator, Problem, initial_state};
 use crate::regression::{integral_least_squares, is_affine};
 use crate::rng::Rng;
@@ -20,6 +20,11 @@ pub const SELECT_MARGIN: f64 = 0.05;
 /// Backward elimination beyond the last round stops once the held-out loss exceeds the best by
 /// this factor (nothing sparser can be chosen then).
 const ELIMINATION_STOP: f64 = 2.0;
+/// Terms are removed together while their joint removal is predicted to raise the training loss
+/// by less than this fraction: far below anything the held-out comparison could resolve.
+const BATCH_TOL: f64 = 1e-4;
+/// The L1 rounds shape the path on at most this many training pieces (evenly spread).
+const ROUND_PIECES: usize = 400;
 
 pub fn solve_options(spec: &Spec) -> SolveOptions {
     SolveOptions {
@@ -81,7 +86,11 @@ impl<'p, 'm> Fitter<'p, 'm> {
         let ev = Evaluator::new(self.prob, active.to_vec(), self.base.clone(), pieces.to_vec());
         let terms = self.terms(active, mu);
         let t = Instant::now();
-        let r = minimize(&ev, &terms, q0, iters as u64);
+        let r = if mu > 0.0 {
+            minimize(&ev, &terms, q0, iters as u64)
+        } else {
+            levenberg_marquardt(&ev, &terms, q0, iters as u64)
+        };
         if std::env::var_os("ODENET_DEBUG").is_some() {
             eprintln!(
                 "optimize: {} active, mu {mu:e}, {} pieces: {} iters, {} evals, {:.3} s, loss {:e}, {}",
@@ -401,11 +410,15 @@ pub fn run_fit(
         candidates.push((active.to_vec(), qd, hold));
     };
 
+    let round_pieces: Vec<usize> = if fitter.train.len() > ROUND_PIECES {
+        (0..ROUND_PIECES).map(|i| fitter.train[i * fitter.train.len() / ROUND_PIECES]).collect()
+    } else {
+        fitter.train.clone()
+    };
     for r in 0..rounds {
         let mu = geometric(spec.fit.mu.0, spec.fit.mu.1, r, rounds);
         let gamma = geometric(spec.fit.threshold.0, spec.fit.threshold.1, r, rounds);
-        let train = fitter.train.clone();
-        let (qn, loss, _) = fitter.optimize(&active, q.clone(), mu, &train);
+        let (qn, loss, _) = fitter.optimize(&active, q.clone(), mu, &round_pieces);
         q = qn;
         let drop = fitter.prune_set(&active, &q, gamma);
         let (a, v) = reduce(&active, &q, &drop);
@@ -434,31 +447,55 @@ pub fn run_fit(
         }
         let train = fitter.train.clone();
         let ev = Evaluator::new(&prob, active.clone(), fitter.base.clone(), train);
-        let h = ev.gauss_newton(&q);
+        let gn = ev.gauss_newton(&q);
         let na = active.len();
-        let hm = nalgebra::DMatrix::from_row_slice(na, na, &h);
+        let hm = nalgebra::DMatrix::from_row_slice(na, na, &gn.h);
         let ridge = (0..na).map(|i| hm[(i, i)]).fold(0.0, f64::max) * 1e-12 + f64::MIN_POSITIVE;
         let hinv = (hm + nalgebra::DMatrix::identity(na, na) * ridge).try_inverse();
         let Some(hinv) = hinv else { break };
-        let (j, _) = sparse_idx
+        let mut order: Vec<(usize, f64)> = sparse_idx
             .iter()
-            .map(|&j| (j, q[j] * q[j] / hinv[(j, j)].max(f64::MIN_POSITIVE)))
-            .min_by(|a, b| a.1.total_cmp(&b.1))
-            .unwrap_or((sparse_idx[0], 0.0));
-        // Second-order refit of the others with q_j forced to zero.
-        let step = q[j] / hinv[(j, j)];
-        let mut qn: Vec<f64> = (0..na).map(|i| q[i] - step * hinv[(i, j)]).collect();
+            .map(|&j| (j, 0.5 * q[j] * q[j] / hinv[(j, j)].max(f64::MIN_POSITIVE)))
+            .collect();
+        order.sort_by(|a, b| a.1.total_cmp(&b.1));
+        // Remove together every term whose joint removal is predicted to raise the loss by
+        // less than BATCH_TOL of it (they are all noise); always at least the cheapest one.
+        let mut set: Vec<usize> = vec![order[0].0];
+        let joint = |set: &[usize]| -> Option<(f64, nalgebra::DVector<f64>)> {
+            let m = set.len();
+            let hs = nalgebra::DMatrix::from_fn(m, m, |a, b| hinv[(set[a], set[b])]);
+            let qs = nalgebra::DVector::from_fn(m, |a, _| q[set[a]]);
+            let w = hs.lu().solve(&qs)?;
+            Some((0.5 * qs.dot(&w), w))
+        };
+        for &(j, _) in order.iter().skip(1) {
+            let mut trial = set.clone();
+            trial.push(j);
+            match joint(&trial) {
+                Some((inc, _)) if inc.is_finite() && inc <= BATCH_TOL * gn.loss => set = trial,
+                _ => break,
+            }
+        }
+        // Second-order refit of the others with q_S forced to zero.
+        let mut qn = q.clone();
+        if let Some((_, w)) = joint(&set) {
+            for (i, v) in qn.iter_mut().enumerate() {
+                *v -= set.iter().enumerate().map(|(a, &k)| hinv[(i, k)] * w[a]).sum::<f64>();
+            }
+        }
         if qn.iter().any(|v| !v.is_finite()) {
             qn = q.clone();
         }
         let mut drop = vec![false; na];
-        drop[j] = true;
-        let dropped = active[j];
+        for &k in &set {
+            drop[k] = true;
+        }
+        let dropped: Vec<&str> = set.iter().map(|&k| model.params[active[k]].name.as_str()).collect();
         let (a, v) = reduce(&active, &qn, &drop);
         active = a;
         q = v;
         if std::env::var_os("ODENET_DEBUG").is_some() {
-            eprintln!("eliminate: dropped {}, {} left", model.params[dropped].name, active.len());
+            eprintln!("eliminate: dropped {dropped:?}, {} left", active.len());
         }
         record(&mut fitter, &active, &q, 0.0, f64::NAN, &mut path, &mut candidates);
         if let Some((ca, qd, hold)) = candidates.last() {

@@ -290,6 +290,16 @@ pub struct Eval {
 /// Gauss–Newton iterations that profile a piece's free initial values for given parameters.
 const PROFILE_ITERS: usize = 2;
 
+/// Loss, gradient and Gauss–Newton matrix at one point.
+#[derive(Clone, Debug)]
+pub struct GaussNewton {
+    pub loss: f64,
+    pub failures: usize,
+    pub grad: Vec<f64>,
+    /// Row-major na × na.
+    pub h: Vec<f64>,
+}
+
 struct Workspace {
     /// Solver over the active parameters.
     solver: PieceSolver,
@@ -537,17 +547,20 @@ impl<'p, 'm> Evaluator<'p, 'm> {
     /// start labels) over the piece's labels: the Schur complement eliminates the profiled
     /// initial values. Row-major na × na. Chunks are fixed (not tied to the thread count) and
     /// summed in order, so the result is the same for any number of threads.
-    pub fn gauss_newton(&self, q: &[f64]) -> Vec<f64> {
+    pub fn gauss_newton(&self, q: &[f64]) -> GaussNewton {
+        self.evals.fetch_add(1, Ordering::Relaxed);
         let n = self.prob.nstates();
         let na = self.active.len();
         let nc = na + n;
         let full = self.full(q);
         let chunk = self.pieces.len().div_ceil(64).max(1);
+        // Each chunk: [loss sum, failures, gradient (na), H (na²)].
         let parts: Vec<Vec<f64>> = self
             .pieces
             .par_chunks(chunk)
             .map(|pcs| {
-                let mut h = vec![0.0; na * na];
+                let mut acc = vec![0.0; 2 + na + na * na];
+                let (head, h) = acc.split_at_mut(2 + na);
                 let mut m = vec![0.0; nc * nc];
                 let mut ws = self.workspace();
                 for &pi in pcs {
@@ -559,6 +572,8 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                     let out_x = &mut ws.out_x[..pc.len * n];
                     let out_s = &mut ws.out_s[..pc.len * n * nc];
                     if ws.solver.solve(&rhs, q, &ws.x0, times, Sens::ParamsAndInitial, out_x, out_s).is_err() {
+                        head[0] += FAILED_PIECE_PENALTY * self.prob.piece_labels(pi) as f64;
+                        head[1] += 1.0;
                         continue;
                     }
                     m.iter_mut().for_each(|v| *v = 0.0);
@@ -566,12 +581,22 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                     for i in 0..n {
                         // Start labels and fixed coordinates (kept regular, decoupled).
                         m[(na + i) * nc + na + i] = 1.0;
+                        if free[i] {
+                            let r = ws.x0[i] - ex.y[pc.start * n + i];
+                            head[0] += r * r;
+                        }
                     }
                     for k in 1..pc.len {
                         let s = &out_s[k * n * nc..(k + 1) * n * nc];
                         for i in 0..n {
-                            if !ex.y[(pc.start + k) * n + i].is_finite() {
+                            let y = ex.y[(pc.start + k) * n + i];
+                            if !y.is_finite() {
                                 continue;
+                            }
+                            let r = out_x[k * n + i] - y;
+                            head[0] += r * r;
+                            for c in 0..na {
+                                head[2 + c] += 2.0 * r * s[c * n + i];
                             }
                             for a in 0..nc {
                                 if a >= na && !free[a - na] {
@@ -590,21 +615,25 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                             }
                         }
                     }
-                    schur_add(&m, na, n, &mut h);
+                    schur_add(&m, na, n, h);
                 }
                 self.give_back(ws);
-                h
+                acc
             })
             .collect();
-        let mut h = vec![0.0; na * na];
+        let mut acc = vec![0.0; 2 + na + na * na];
         for part in &parts {
-            for (a, b) in h.iter_mut().zip(part) {
+            for (a, b) in acc.iter_mut().zip(part) {
                 *a += b;
             }
         }
-        let scale = 2.0 / self.nlabels.max(1) as f64;
-        h.iter_mut().for_each(|v| *v *= scale);
-        h
+        let denom = self.nlabels.max(1) as f64;
+        GaussNewton {
+            loss: acc[0] / denom,
+            failures: acc[1] as usize,
+            grad: acc[2..2 + na].iter().map(|v| v / denom).collect(),
+            h: acc[2 + na..].iter().map(|v| 2.0 * v / denom).collect(),
+        }
     }
 }
 

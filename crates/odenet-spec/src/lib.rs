@@ -171,7 +171,7 @@ impl Default for FitConfig {
             holdout: 0.2,
             seed: 0,
             prune: PruneRule::Relative,
-            max_iters: 50,
+            max_iters: 20,
         }
     }
 }
