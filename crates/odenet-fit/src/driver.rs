@@ -22,9 +22,9 @@ pub const SELECT_MARGIN: f64 = 0.05;
 const ELIMINATION_STOP: f64 = 2.0;
 /// Terms are removed together while their joint removal is predicted to raise the training loss
 /// by less than this fraction: far below anything the held-out comparison could resolve.
-const BATCH_TOL: f64 = 1e-4;
+const BATCH_TOL: f64 = 1e-3;
 /// The L1 rounds shape the path on at most this many training pieces (evenly spread).
-const ROUND_PIECES: usize = 400;
+const ROUND_PIECES: usize = 200;
 
 pub fn solve_options(spec: &Spec) -> SolveOptions {
     SolveOptions {
