@@ -539,6 +539,7 @@ pub fn run_fit(
         }
     }
     let equations = model.equation_strings(&p_clean, false);
+    let trajectories = experiment_trajectories(&prob, tables, &p_clean);
     let terms = match &model.kind {
         ModelKind::Library { feature_names, .. } => {
             let nf = feature_names.len();
@@ -577,6 +578,7 @@ pub fn run_fit(
         bdf_pieces: fin.bdf_pieces,
         time_scale: prob.scales.st,
         state_scales: prob.scales.sx.clone(),
+        trajectories,
     })
 }
 
@@ -624,4 +626,35 @@ pub fn time_gradient(
         bdf_pieces: first.bdf_pieces,
         steps: first.steps,
     })
+}
+
+/// Integrates the model with parameters `p` (user units) through every experiment from its first
+/// piece's start state.
+fn experiment_trajectories(prob: &Problem, tables: &[Table], p: &[f64]) -> Vec<crate::Trajectory> {
+    let n = prob.nstates();
+    let opts = SolveOptions { max_steps: 1_000_000, ..prob.solve_opts };
+    tables
+        .iter()
+        .enumerate()
+        .map(|(e, tb)| {
+            let times = tb.times.clone();
+            let mut states = vec![f64::NAN; times.len() * n];
+            let first = prob.pieces.iter().position(|pc| pc.exp == e && pc.start == 0);
+            let failure = match first {
+                None => Some("no piece starts at the first row".to_string()),
+                Some(pi) => {
+                    let x0: Vec<f64> =
+                        (0..n).map(|i| prob.x0[pi * n + i] * prob.scales.sx[i]).collect();
+                    match crate::simulate(prob.model, p, &prob.exps[e].consts, &x0, &times, opts) {
+                        Ok(xs) => {
+                            states = xs;
+                            None
+                        }
+                        Err(f) => Some(f.to_string()),
+                    }
+                }
+            };
+            crate::Trajectory { times, states, failure }
+        })
+        .collect()
 }

@@ -17,6 +17,7 @@ pub use driver::{GradientTiming, SELECT_MARGIN, time_gradient};
 pub use model::{CompiledModel, ModelKind, ParamInfo};
 pub use problem::FAILED_PIECE_PENALTY;
 
+
 use odenet_solve::{PieceSolver, Sens, SolveFailure, SolveOptions};
 use odenet_spec::{Spec, Table};
 
@@ -85,6 +86,19 @@ pub struct FitResult {
     pub bdf_pieces: usize,
     pub time_scale: f64,
     pub state_scales: Vec<f64>,
+    /// Per experiment: the fitted model integrated from the experiment's start through its
+    /// sample times (hidden states included), for reports and plots.
+    pub trajectories: Vec<Trajectory>,
+}
+
+/// A model trajectory at an experiment's sample times, in the user's units.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trajectory {
+    pub times: Vec<f64>,
+    /// Row-major times × states; NaN after a failure.
+    pub states: Vec<f64>,
+    /// Why the integration stopped early, if it did.
+    pub failure: Option<String>,
 }
 
 /// Fits the spec's model to its data tables.
