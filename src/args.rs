@@ -74,7 +74,8 @@ pub struct SimulateArgs {
 
 #[derive(Args, Debug)]
 pub struct SimplifyArgs {
-    /// An expression, or the path of a spec.
+    /// An expression, or the path of a spec. May start with `-`, e.g. "-(a0 + a1*m) + a0".
+    #[arg(allow_hyphen_values = true)]
     pub input: String,
     /// Print LaTeX.
     #[arg(long)]

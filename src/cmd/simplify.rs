@@ -13,6 +13,10 @@ pub fn run(a: SimplifyArgs) -> Result<u8, CliError> {
     let path = Path::new(&a.input);
     let looks_like_file = a.input.ends_with(".toml") || (path.is_file() && !a.input.contains(' '));
     if !looks_like_file {
+        // Parse here first so that a syntax error is shown with its column and a caret.
+        if let Err(e) = odenet_spec::parse_expr(&a.input) {
+            return Err(CliError::input(syntax_error(&a.input, &e)));
+        }
         let out = odenet_symbolic::simplify_str(&a.input, a.latex).map_err(|e| CliError::input(format!("error: {e}")))?;
         println!("{out}");
         return Ok(0);
@@ -48,4 +52,21 @@ pub fn run(a: SimplifyArgs) -> Result<u8, CliError> {
         }
     }
     Ok(0)
+}
+
+/// Renders a syntax error in a command-line expression with a 1-based column and a caret line.
+fn syntax_error(src: &str, e: &odenet_spec::ExprError) -> String {
+    let offset = e.offset.min(src.len());
+    let col = src.get(..offset).map_or(offset, |p| p.chars().count()) + 1;
+    let width = src.get(offset..(offset + e.len).min(src.len())).map_or(1, |t| t.chars().count().max(1));
+    let mut s = format!(
+        "error: cannot parse the expression: {}\n  --> column {col}\n   |\n   | {src}\n   | {}{}",
+        e.message,
+        " ".repeat(col - 1),
+        "^".repeat(width)
+    );
+    if let Some(h) = &e.help {
+        s.push_str(&format!("\n   = help: {h}"));
+    }
+    s
 }
