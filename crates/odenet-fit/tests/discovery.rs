@@ -1,0 +1,127 @@
+//! Discovery of known equations from noisy data generated here (the paper's Tables 1–3), with
+//! the default `[fit]` settings: exact support and the paper's accuracy.
+
+mod common;
+
+use common::*;
+
+const LV_OVERDAMPED: [&str; 2] = ["1.5*x1 - x1*x2 - x1^2", "-x2 + x1*x2"];
+const LV_CYCLE: [&str; 2] = ["x1 - 0.05*x1*x2", "-x2 + 0.03*x1*x2"];
+
+fn lv_cycle_expected() -> Vec<(&'static str, &'static str, f64)> {
+    vec![("x1", "x1", 1.0), ("x1", "x1*x2", -0.05), ("x2", "x2", -1.0), ("x2", "x1*x2", 0.03)]
+}
+
+#[test]
+fn lotka_volterra_overdamped_one_percent_noise() {
+    let t = uniform_times(10.0, 0.01);
+    let table = generate(&["x1", "x2"], &LV_OVERDAMPED, &[3.0, 2.0], &t, 0.01, 11);
+    let res = fit(&library_spec(&["x1", "x2"], 2, ""), &[table]);
+    let err = assert_support(
+        &res,
+        &[("x1", "x1", 1.5), ("x1", "x1*x2", -1.0), ("x1", "x1^2", -1.0), ("x2", "x2", -1.0), ("x2", "x1*x2", 1.0)],
+    );
+    assert!(err <= 0.06, "max relative error {err}");
+}
+
+#[test]
+fn lotka_volterra_limit_cycle_one_percent_noise() {
+    let t = uniform_times(20.0, 0.01);
+    let table = generate(&["x1", "x2"], &LV_CYCLE, &[20.0, 10.0], &t, 0.01, 12);
+    let res = fit(&library_spec(&["x1", "x2"], 2, ""), &[table]);
+    let err = assert_support(&res, &lv_cycle_expected());
+    assert!(err <= 0.06, "max relative error {err}");
+    assert!(res.converged);
+}
+
+#[test]
+fn lorenz_half_percent_noise() {
+    let t = uniform_times(10.0, 0.01);
+    let table = generate(
+        &["x", "y", "z"],
+        &["10*(y - x)", "x*(28 - z) - y", "x*y - 8/3*z"],
+        &[-8.0, 7.0, 27.0],
+        &t,
+        0.005,
+        13,
+    );
+    let res = fit(&library_spec(&["x", "y", "z"], 2, ""), &[table]);
+    let err = assert_support(
+        &res,
+        &[
+            ("x", "x", -10.0),
+            ("x", "y", 10.0),
+            ("y", "x", 28.0),
+            ("y", "y", -1.0),
+            ("y", "x*z", -1.0),
+            ("z", "z", -8.0 / 3.0),
+            ("z", "x*y", 1.0),
+        ],
+    );
+    assert!(err <= 0.01, "max relative error {err}");
+}
+
+/// The paper's Table 2: coarse sampling, where derivative-based regression fails.
+#[test]
+fn limit_cycle_sampled_every_tenth() {
+    let t = uniform_times(20.0, 0.1);
+    let table = generate(&["x1", "x2"], &LV_CYCLE, &[20.0, 10.0], &t, 0.01, 14);
+    let res = fit(&library_spec(&["x1", "x2"], 2, ""), &[table]);
+    let err = assert_support(&res, &lv_cycle_expected());
+    assert!(err <= 0.06, "max relative error {err}");
+}
+
+#[test]
+fn limit_cycle_sampled_every_half() {
+    let t = uniform_times(50.0, 0.5);
+    let table = generate(&["x1", "x2"], &LV_CYCLE, &[20.0, 10.0], &t, 0.01, 15);
+    let res = fit(&library_spec(&["x1", "x2"], 2, ""), &[table]);
+    let err = assert_support(&res, &lv_cycle_expected());
+    assert!(err <= 0.06, "max relative error {err}");
+}
+
+#[test]
+fn unequally_spaced_samples() {
+    // Gaps drawn between 0.01 and 0.09.
+    let mut rng = odenet_fit::rng::Rng::new(99);
+    let mut t = vec![0.0];
+    while *t.last().unwrap() < 20.0 {
+        let last = *t.last().unwrap();
+        t.push(last + 0.01 + 0.08 * rng.uniform());
+    }
+    let table = generate(&["x1", "x2"], &LV_CYCLE, &[20.0, 10.0], &t, 0.01, 16);
+    let res = fit(&library_spec(&["x1", "x2"], 2, ""), &[table]);
+    let err = assert_support(&res, &lv_cycle_expected());
+    assert!(err <= 0.06, "max relative error {err}");
+}
+
+#[test]
+fn ten_percent_missing_values() {
+    let t = uniform_times(20.0, 0.02);
+    let mut table = generate(&["x1", "x2"], &LV_CYCLE, &[20.0, 10.0], &t, 0.01, 17);
+    let mut rng = odenet_fit::rng::Rng::new(5);
+    let mut removed = 0;
+    for col in table.values.iter_mut() {
+        for v in col.iter_mut() {
+            if rng.uniform() < 0.1 {
+                *v = f64::NAN;
+                removed += 1;
+            }
+        }
+    }
+    assert!(removed > 150);
+    let res = fit(&library_spec(&["x1", "x2"], 2, ""), &[table]);
+    let err = assert_support(&res, &lv_cycle_expected());
+    assert!(err <= 0.06, "max relative error {err}");
+}
+
+/// Several experiments fitted together share one model.
+#[test]
+fn global_fit_over_experiments() {
+    let t = uniform_times(8.0, 0.02);
+    let a = generate(&["x1", "x2"], &LV_CYCLE, &[20.0, 10.0], &t, 0.01, 21);
+    let b = generate(&["x1", "x2"], &LV_CYCLE, &[40.0, 30.0], &t, 0.01, 22);
+    let res = fit(&library_spec(&["x1", "x2"], 2, ""), &[a, b]);
+    let err = assert_support(&res, &lv_cycle_expected());
+    assert!(err <= 0.06, "max relative error {err}");
+}
