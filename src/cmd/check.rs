@@ -119,8 +119,8 @@ pub fn describe(spec: &Spec, tables: &[odenet_spec::Table]) -> Result<String, Cl
     };
     let _ = writeln!(
         s,
-        "fit: segment {seg}, stride {}, mu {:e}..{:e}, threshold {:e}..{:e}, rounds {}, solver {:?}, rtol {:e}, atol {:e}, learn_noise {}, init {:?}, holdout {}, seed {}, prune {:?}",
-        f.stride, f.mu.0, f.mu.1, f.threshold.0, f.threshold.1, f.rounds, f.solver, f.rtol, f.atol, f.learn_noise, f.init, f.holdout, f.seed, f.prune
+        "fit: segment {seg}, stride {}, mu {:e}..{:e}, threshold {:e}..{:e}, rounds {}, solver {:?}, rtol {:e}, atol {:e}, learn_noise {}, init {:?}, holdout {}, seed {}, prune {:?}, max_iters {}",
+        f.stride, f.mu.0, f.mu.1, f.threshold.0, f.threshold.1, f.rounds, f.solver, f.rtol, f.atol, f.learn_noise, f.init, f.holdout, f.seed, f.prune, f.max_iters
     );
     let base = spec.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
     for (d, t) in spec.data.iter().zip(tables) {
