@@ -16,7 +16,10 @@ use crate::rng::Rng;
 use crate::{FitError, FitResult, PathEntry, Progress};
 
 /// A support is kept when its held-out loss is within this fraction of the best one's.
-pub const SELECT_MARGIN: f64 = 0.05;
+pub const SELECT_MARGIN: f64 = 0.0;
+/// ... or when its excess is within this many standard errors of the paired per-piece
+/// differences.
+pub const SELECT_SE: f64 = 2.0;
 /// Backward elimination beyond the last round stops once the held-out loss exceeds the best by
 /// this factor (nothing sparser can be chosen then).
 const ELIMINATION_STOP: f64 = 2.0;
@@ -388,15 +391,20 @@ pub fn run_fit(
     let mut candidates: Vec<(Vec<usize>, Vec<f64>, f64)> = Vec::new();
     let rounds = spec.fit.rounds.max(1);
     let score_pieces = if fitter.holdout.is_empty() { fitter.train.clone() } else { fitter.holdout.clone() };
+    let fitter_labels = prob.label_count(&score_pieces).max(1);
 
-    let record = |fitter: &mut Fitter, active: &[usize], q: &[f64], mu: f64, gamma: f64,
+    let mut per_piece: Vec<Vec<f64>> = Vec::new();
+    let mut record = |fitter: &mut Fitter, active: &[usize], q: &[f64], mu: f64, gamma: f64,
                       path: &mut Vec<PathEntry>, candidates: &mut Vec<(Vec<usize>, Vec<f64>, f64)>| {
         if candidates.iter().any(|(a, _, _)| a.as_slice() == active) {
             return;
         }
         let train = fitter.train.clone();
         let (qd, train_loss, _) = fitter.optimize(active, q.to_vec(), 0.0, &train);
-        let hold = fitter.loss(active, &qd, &score_pieces);
+        let ev = Evaluator::new(fitter.prob, active.to_vec(), fitter.base.clone(), score_pieces.clone());
+        let (he, per) = ev.eval_per_piece(&qd);
+        let hold = he.loss;
+        per_piece.push(per);
         let nsparse = active.iter().filter(|&&k| fitter.prob.model.params[k].sparse).count();
         path.push(PathEntry {
             mu,
@@ -510,14 +518,39 @@ pub fn run_fit(
         progress(Progress::Eliminate { active: active.len() });
     }
 
-    // Parsimony: the sparsest support whose held-out loss is within the margin of the best.
+    drop(record);
+    // Parsimony: the sparsest support whose held-out loss is not worse than the best one's by
+    // more than the margin, or by more than twice the standard error of the paired per-piece
+    // differences (a difference the held-out pieces cannot resolve).
     let best = best_hold(&candidates);
-    let chosen = candidates
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.2.is_finite() && c.2 <= best * (1.0 + SELECT_MARGIN))
-        .min_by(|a, b| a.1.0.len().cmp(&b.1.0.len()).then(a.1.2.total_cmp(&b.1.2)))
-        .map(|(i, _)| i);
+    let ibest = candidates.iter().position(|c| c.2 == best);
+    let acceptable = |i: usize| -> bool {
+        let c = &candidates[i];
+        if !c.2.is_finite() {
+            return false;
+        }
+        let excess = c.2 - best;
+        if excess <= SELECT_MARGIN * best {
+            return true;
+        }
+        let Some(ib) = ibest else { return false };
+        let (a, b) = (&per_piece[i], &per_piece[ib]);
+        let m = a.len();
+        if m < 5 || b.len() != m {
+            return false;
+        }
+        let nl = fitter_labels as f64;
+        let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| (x - y) / nl * m as f64).collect();
+        let mean = d.iter().sum::<f64>() / m as f64;
+        let var = d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (m - 1) as f64;
+        let se = (var / m as f64).sqrt();
+        mean <= SELECT_SE * se
+    };
+    let chosen = (0..candidates.len())
+        .filter(|&i| acceptable(i))
+        .min_by(|&a, &b| {
+            candidates[a].0.len().cmp(&candidates[b].0.len()).then(candidates[a].2.total_cmp(&candidates[b].2))
+        });
     let (active, q0) = match chosen {
         Some(i) => {
             path[i].selected = true;

@@ -374,6 +374,17 @@ impl<'p, 'm> Evaluator<'p, 'm> {
 
     /// Loss (and gradient when `grad`) at the active parameters `q` (normalised units).
     pub fn eval(&self, q: &[f64], grad: bool) -> Eval {
+        self.eval_inner(q, grad, None)
+    }
+
+    /// The loss at `q` and each piece's squared-error sum (in the order of `self.pieces`).
+    pub fn eval_per_piece(&self, q: &[f64]) -> (Eval, Vec<f64>) {
+        let mut per = Vec::with_capacity(self.pieces.len());
+        let e = self.eval_inner(q, false, Some(&mut per));
+        (e, per)
+    }
+
+    fn eval_inner(&self, q: &[f64], grad: bool, per_piece: Option<&mut Vec<f64>>) -> Eval {
         self.evals.fetch_add(1, Ordering::Relaxed);
         let na = self.active.len();
         let stride = SLOT_HEAD + if grad { na } else { 0 };
@@ -414,6 +425,9 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         out.loss = total / denom;
         for g in &mut out.grad {
             *g /= denom;
+        }
+        if let Some(per) = per_piece {
+            per.extend(slots.chunks(stride).map(|s| s[0]));
         }
         *self.slots.lock().expect("slots lock") = slots;
         out
