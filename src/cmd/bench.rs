@@ -10,6 +10,10 @@ use crate::CliError;
 use crate::args::BenchArgs;
 
 pub fn run(a: BenchArgs) -> Result<u8, CliError> {
+    // Flags are validated before any work, so that a bad flag prints no half table.
+    if a.threads == Some(0) {
+        return Err(CliError::input("error: --threads must be at least 1"));
+    }
     let spec = load_spec(&a.spec)?;
     let tables = load_tables(&spec)?;
     if tables.is_empty() {
