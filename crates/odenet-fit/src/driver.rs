@@ -26,6 +26,9 @@ const ELIMINATION_STOP: f64 = 2.0;
 /// Terms are removed together while their joint removal is predicted to raise the training loss
 /// by less than this fraction: far below anything the held-out comparison could resolve.
 const BATCH_TOL: f64 = 1e-3;
+/// With fewer pieces than this nothing is held out (one held-out experiment says little); the
+/// supports are then scored on the training pieces with the BIC penalty.
+const MIN_HOLDOUT_PIECES: usize = 20;
 /// The L1 rounds shape the path on at most this many training pieces (evenly spread).
 const ROUND_PIECES: usize = 200;
 
@@ -316,7 +319,7 @@ pub fn run_fit(
         let j = rng.below(i + 1);
         order.swap(i, j);
     }
-    let nhold = if order.len() >= 5 { (spec.fit.holdout * order.len() as f64).round() as usize } else { 0 };
+    let nhold = if order.len() >= MIN_HOLDOUT_PIECES { (spec.fit.holdout * order.len() as f64).round() as usize } else { 0 };
     let mut holdout: Vec<usize> = order[..nhold].to_vec();
     let mut train: Vec<usize> = order[nhold..].to_vec();
     holdout.sort_unstable();
@@ -336,12 +339,18 @@ pub fn run_fit(
 
     // Initial guess.
     let q_spec: Vec<f64> = active.iter().map(|&k| fitter.base[k] / prob.scales.pscale[k]).collect();
+    // From here on `base` holds what an inactive parameter is worth: its value when fixed, and
+    // zero once pruned (never its starting value).
+    for &k in &active {
+        fitter.base[k] = 0.0;
+    }
     let mut q: Vec<f64> = match spec.fit.init {
         InitKind::Zero => vec![0.0; active.len()],
         InitKind::Spec => q_spec.clone(),
         InitKind::Regression => q_spec.clone(),
     };
     progress(Progress::Stage("initial guess".into()));
+    let mut regressed = false;
     if spec.fit.init == InitKind::Regression
         && is_affine(&prob, &fitter.base, &active, &fitter.rows)
     {
@@ -373,11 +382,12 @@ pub fn run_fit(
             let l_spec = fitter.loss(&active, &q_spec, &fitter.train);
             if l_reg.is_finite() && !(l_spec < l_reg) {
                 q = qr;
+                regressed = true;
             }
         }
     }
-    // Parameters the initial guess set exactly to zero start pruned.
-    if spec.fit.init == InitKind::Regression && model.is_library() {
+    // Parameters the regression guess set exactly to zero (its thresholding) start pruned.
+    if regressed && model.is_library() {
         let drop: Vec<bool> = active.iter().zip(&q).map(|(&k, &v)| model.params[k].sparse && v == 0.0).collect();
         let (a, v) = reduce(&active, &q, &drop);
         active = a;
@@ -392,6 +402,7 @@ pub fn run_fit(
     let rounds = spec.fit.rounds.max(1);
     let score_pieces = if fitter.holdout.is_empty() { fitter.train.clone() } else { fitter.holdout.clone() };
     let fitter_labels = prob.label_count(&score_pieces).max(1);
+    let fitter_holdout_empty = fitter.holdout.is_empty();
 
     let mut per_piece: Vec<Vec<f64>> = Vec::new();
     let mut record = |fitter: &mut Fitter, active: &[usize], q: &[f64], mu: f64, gamma: f64,
@@ -403,7 +414,14 @@ pub fn run_fit(
         let (qd, train_loss, _) = fitter.optimize(active, q.to_vec(), 0.0, &train);
         let ev = Evaluator::new(fitter.prob, active.to_vec(), fitter.base.clone(), score_pieces.clone());
         let (he, per) = ev.eval_per_piece(&qd);
-        let hold = he.loss;
+        // With no held-out pieces, score on the training pieces with the BIC penalty
+        // (as a factor on the loss: L·N^(k/N)), so that extra terms must pay for themselves.
+        let hold = if fitter.holdout.is_empty() {
+            let nl = fitter_labels as f64;
+            he.loss * nl.powf(active.len() as f64 / nl)
+        } else {
+            he.loss
+        };
         per_piece.push(per);
         let nsparse = active.iter().filter(|&&k| fitter.prob.model.params[k].sparse).count();
         path.push(PathEntry {
@@ -534,6 +552,9 @@ pub fn run_fit(
             return true;
         }
         let Some(ib) = ibest else { return false };
+        if fitter_holdout_empty {
+            return false;
+        }
         let (a, b) = (&per_piece[i], &per_piece[ib]);
         let m = a.len();
         if m < 5 || b.len() != m {
