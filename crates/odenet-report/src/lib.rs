@@ -4,6 +4,8 @@
 //! writes anywhere itself: the CLI decides where bytes go.
 
 pub mod model_file;
+pub mod page;
+pub mod plots;
 pub mod summary;
 
 pub use model_file::{ModelFile, ModelFileError};

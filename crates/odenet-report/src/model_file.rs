@@ -8,7 +8,11 @@ pub const FORMAT: &str = "odenet-model/1";
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ModelFileError {
     #[error("not valid JSON: {message} (line {line}, column {column})")]
-    Json { message: String, line: usize, column: usize },
+    Json {
+        message: String,
+        line: usize,
+        column: usize,
+    },
     #[error("unsupported model format {found:?}; this odenet reads \"{FORMAT}\"")]
     Format { found: String },
     #[error("the model file lacks `{key}` or it has the wrong type; {help}")]
@@ -63,8 +67,13 @@ pub fn to_json(res: &FitResult, constants: &[String]) -> String {
             })
         })
         .collect();
-    let hidden: Vec<&String> =
-        res.states.iter().zip(&res.hidden).filter(|(_, h)| **h).map(|(s, _)| s).collect();
+    let hidden: Vec<&String> = res
+        .states
+        .iter()
+        .zip(&res.hidden)
+        .filter(|(_, h)| **h)
+        .map(|(s, _)| s)
+        .collect();
     let doc = json!({
         "format": FORMAT,
         "name": res.name,
@@ -103,10 +112,15 @@ impl ModelFile {
             line: e.line(),
             column: e.column(),
         })?;
-        let field = |key: &str, help: &str| ModelFileError::Field { key: key.into(), help: help.into() };
+        let field = |key: &str, help: &str| ModelFileError::Field {
+            key: key.into(),
+            help: help.into(),
+        };
         let format = v.get("format").and_then(Value::as_str).unwrap_or("");
         if format != FORMAT {
-            return Err(ModelFileError::Format { found: format.to_string() });
+            return Err(ModelFileError::Format {
+                found: format.to_string(),
+            });
         }
         let strings = |key: &str, required: bool| -> Result<Vec<String>, ModelFileError> {
             match v.get(key) {
@@ -122,12 +136,20 @@ impl ModelFile {
         let states = strings("states", true)?;
         let hidden = strings("hidden", false)?;
         let constants = strings("constants", false)?;
-        let name = v.get("name").and_then(Value::as_str).unwrap_or("model").to_string();
+        let name = v
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("model")
+            .to_string();
         let mut params = Vec::new();
         if let Some(p) = v.get("params") {
-            let obj = p.as_object().ok_or_else(|| field("params", "it must map names to numbers"))?;
+            let obj = p
+                .as_object()
+                .ok_or_else(|| field("params", "it must map names to numbers"))?;
             for (k, x) in obj {
-                let x = x.as_f64().ok_or_else(|| field(&format!("params.{k}"), "it must be a number"))?;
+                let x = x
+                    .as_f64()
+                    .ok_or_else(|| field(&format!("params.{k}"), "it must be a number"))?;
                 params.push((k.clone(), x));
             }
         }
@@ -138,10 +160,20 @@ impl ModelFile {
         let mut equations = Vec::with_capacity(states.len());
         for s in &states {
             let e = eqs.get(s).and_then(Value::as_str).ok_or_else(|| {
-                field(&format!("equations.{s}"), "every state needs an equation string")
+                field(
+                    &format!("equations.{s}"),
+                    "every state needs an equation string",
+                )
             })?;
             equations.push(e.to_string());
         }
-        Ok(ModelFile { name, states, hidden, constants, params, equations })
+        Ok(ModelFile {
+            name,
+            states,
+            hidden,
+            constants,
+            params,
+            equations,
+        })
     }
 }

@@ -45,7 +45,10 @@ pub fn fit_summary(res: &FitResult) -> String {
         }
     }
     if !res.converged {
-        let _ = writeln!(s, "warning: the fit did not converge; the best model so far is reported");
+        let _ = writeln!(
+            s,
+            "warning: the fit did not converge; the best model so far is reported"
+        );
     }
     s
 }

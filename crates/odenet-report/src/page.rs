@@ -1,0 +1,335 @@
+//! The report's index page: one self-contained HTML file (inline style, no scripts, no
+//! external assets) that shows the discovered equations, the fitted numbers, the sparsity
+//! path and the plots written next to it.
+
+use std::fmt::Write;
+
+use odenet_fit::FitResult;
+
+/// A plot shown on the page: the SVG's file name relative to the page, and its title.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlotRef {
+    pub file: String,
+    pub title: String,
+}
+
+impl PlotRef {
+    pub fn new(file: impl Into<String>, title: impl Into<String>) -> PlotRef {
+        PlotRef {
+            file: file.into(),
+            title: title.into(),
+        }
+    }
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}\
+h1{margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}\
+table{border-collapse:collapse;margin:.5em 0}td,th{padding:.2em .8em;border-bottom:1px solid #eee;text-align:left}\
+td.num{text-align:right;font-variant-numeric:tabular-nums;font-family:ui-monospace,monospace}\
+.eq{font-family:ui-monospace,monospace;font-size:1.05em}\
+.warn{color:#a00;font-weight:bold}.ok{color:#060}tr.sel{background:#fff3d6}\
+figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{color:#555}\
+pre{background:#f6f6f6;padding:.8em;overflow-x:auto}";
+
+/// The index page for a fit. `plots` are shown in order; `summary_text` is the printed
+/// summary (`summary::fit_summary`), kept on the page as plain text. Every string that comes
+/// from the user (names, equations, file names, titles) is HTML-escaped.
+pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
+    let mut h = String::new();
+    let name = esc(&res.name);
+    let _ = writeln!(
+        h,
+        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
+    );
+    let _ = writeln!(
+        h,
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    );
+    let _ = writeln!(
+        h,
+        "<title>odenet report: {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>"
+    );
+    let _ = writeln!(h, "<h1>{name}</h1>");
+    if res.converged {
+        let _ = writeln!(h, "<p class=\"ok\">The fit converged.</p>");
+    } else {
+        let _ = writeln!(
+            h,
+            "<p class=\"warn\">The fit did not converge; the best model so far is shown.</p>"
+        );
+    }
+
+    let _ = writeln!(h, "<h2>Discovered equations</h2>\n<table>");
+    for (k, (s, eq)) in res.states.iter().zip(&res.equations).enumerate() {
+        let hidden = if res.hidden.get(k).copied().unwrap_or(false) {
+            " <em>(hidden)</em>"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td class=\"eq\">d{}/dt</td><td class=\"eq\">= {}</td><td>{hidden}</td></tr>",
+            esc(s),
+            esc(eq)
+        );
+    }
+    let _ = writeln!(h, "</table>");
+
+    if let Some(terms) = &res.terms {
+        let _ = writeln!(
+            h,
+            "<h2>Terms</h2>\n<table>\n<tr><th>equation</th><th>term</th><th>coefficient</th></tr>"
+        );
+        for (s, ts) in res.states.iter().zip(terms) {
+            if ts.is_empty() {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>d{}/dt</td><td colspan=\"2\"><em>no term</em></td></tr>",
+                    esc(s)
+                );
+            }
+            for (t, v) in ts {
+                let _ = writeln!(
+                    h,
+                    "<tr><td>d{}/dt</td><td class=\"eq\">{}</td><td class=\"num\">{}</td></tr>",
+                    esc(s),
+                    esc(t),
+                    num(*v)
+                );
+            }
+        }
+        let _ = writeln!(h, "</table>");
+    } else if !res.param_names.is_empty() {
+        let _ = writeln!(
+            h,
+            "<h2>Parameters</h2>\n<table>\n<tr><th>parameter</th><th>value</th></tr>"
+        );
+        for (n, v) in res.param_names.iter().zip(&res.params) {
+            let _ = writeln!(
+                h,
+                "<tr><td class=\"eq\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(n),
+                num(*v)
+            );
+        }
+        let _ = writeln!(h, "</table>");
+    }
+
+    let _ = writeln!(h, "<h2>Fit</h2>\n<table>");
+    let mut row = |k: &str, v: String| {
+        let _ = writeln!(h, "<tr><th>{k}</th><td class=\"num\">{v}</td></tr>");
+    };
+    row("loss", sci(res.loss));
+    row(
+        "active terms",
+        format!(
+            "{} of {} free parameters",
+            res.active_terms, res.free_params
+        ),
+    );
+    row(
+        "pieces",
+        format!("{} ({} held out)", res.pieces, res.holdout_pieces),
+    );
+    row("pieces integrated with BDF", res.bdf_pieces.to_string());
+    row(
+        "solver failures",
+        format!(
+            "{} while fitting, {} with the final model",
+            res.failures_during_fit, res.failures
+        ),
+    );
+    row("time", format!("{:.3} s", res.seconds));
+    let _ = writeln!(h, "</table>");
+
+    if !res.path.is_empty() {
+        let _ = writeln!(
+            h,
+            "<h2>Sparsity path</h2>\n<p>Each support met on the way from dense to sparse, scored on \
+             held-out pieces; the highlighted one was kept: the sparsest whose held-out loss is not \
+             distinguishably worse than the best.</p>"
+        );
+        let _ = writeln!(
+            h,
+            "<table>\n<tr><th></th><th>active terms</th><th>training loss</th><th>held-out loss</th>\
+             <th>&mu;</th><th>&gamma;</th></tr>"
+        );
+        for p in &res.path {
+            let (cls, mark) = if p.selected {
+                (" class=\"sel\"", "&#9733;")
+            } else {
+                ("", "")
+            };
+            let _ = writeln!(
+                h,
+                "<tr{cls}><td>{mark}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                p.active_terms,
+                sci(p.train_loss),
+                sci(p.holdout_loss),
+                sci(p.mu),
+                sci(p.gamma)
+            );
+        }
+        let _ = writeln!(h, "</table>");
+    }
+
+    if !plots.is_empty() {
+        let _ = writeln!(h, "<h2>Plots</h2>");
+        for p in plots {
+            let (f, t) = (esc(&p.file), esc(&p.title));
+            let _ = writeln!(
+                h,
+                "<figure><a href=\"{f}\"><img src=\"{f}\" alt=\"{t}\"></a><figcaption>{t}</figcaption></figure>"
+            );
+        }
+    }
+
+    let _ = writeln!(
+        h,
+        "<h2>Printed summary</h2>\n<pre>{}</pre>\n<p><small>Written by odenet {}.</small></p>\n</body>\n</html>",
+        esc(summary_text.trim_end()),
+        env!("CARGO_PKG_VERSION")
+    );
+    h
+}
+
+/// Escapes text for HTML element content and double- or single-quoted attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// A coefficient at full precision (the shortest text that reads back to the same number).
+fn num(v: f64) -> String {
+    if v.is_finite() {
+        v.to_string()
+    } else {
+        "&mdash;".to_string()
+    }
+}
+
+fn sci(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.6e}")
+    } else {
+        "&mdash;".to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use odenet_fit::PathEntry;
+
+    pub(crate) fn result() -> FitResult {
+        FitResult {
+            name: "lv <a&b>".into(),
+            states: vec!["x".into(), "y\"".into()],
+            hidden: vec![false, true],
+            param_names: vec!["dx/dt[x]".into(), "dy\"/dt[x*y\"]".into()],
+            params: vec![1.5, -0.25],
+            library: true,
+            terms: Some(vec![vec![("x".into(), 1.5)], vec![("x*y\"".into(), -0.25)]]),
+            equations: vec!["1.5*x".into(), "-0.25*x*y < 3 & 4".into()],
+            loss: 1.25e-4,
+            active_terms: 2,
+            free_params: 12,
+            path: vec![
+                PathEntry {
+                    mu: 1e-3,
+                    gamma: 1e-4,
+                    active_terms: 12,
+                    sparse_terms: 12,
+                    train_loss: 1.0e-4,
+                    holdout_loss: 1.1e-4,
+                    selected: false,
+                },
+                PathEntry {
+                    mu: 1e-5,
+                    gamma: 1e-3,
+                    active_terms: 2,
+                    sparse_terms: 2,
+                    train_loss: 1.02e-4,
+                    holdout_loss: f64::NAN,
+                    selected: true,
+                },
+            ],
+            seconds: 0.5,
+            converged: false,
+            failures: 0,
+            failures_during_fit: 3,
+            pieces: 100,
+            holdout_pieces: 20,
+            bdf_pieces: 0,
+            time_scale: 1.0,
+            state_scales: vec![1.0, 1.0],
+            trajectories: vec![],
+        }
+    }
+
+    #[test]
+    fn page_shows_every_plot_and_escaped_equations() {
+        let res = result();
+        let plots = vec![
+            PlotRef::new("fit-1.svg", "Experiment 1: a<b>.csv"),
+            PlotRef::new("phase-1.svg", "Phase portrait"),
+            PlotRef::new("path.svg", "Sparsity path"),
+        ];
+        let html = index(&res, &plots, "summary with <tags> & stuff\n");
+        assert!(html.starts_with("<!doctype html>"));
+        assert!(html.trim_end().ends_with("</html>"));
+        for p in &plots {
+            assert!(
+                html.contains(&format!("<img src=\"{}\"", p.file)),
+                "{}",
+                p.file
+            );
+        }
+        assert!(html.contains("Experiment 1: a&lt;b&gt;.csv"));
+        assert!(html.contains("<h1>lv &lt;a&amp;b&gt;</h1>"));
+        assert!(html.contains("= 1.5*x"));
+        assert!(html.contains("= -0.25*x*y &lt; 3 &amp; 4"));
+        assert!(html.contains("dy&quot;/dt"));
+        assert!(html.contains("(hidden)"));
+        assert!(html.contains("summary with &lt;tags&gt; &amp; stuff"));
+        assert!(html.contains("did not converge"));
+        assert!(html.contains("class=\"sel\""));
+        // Nothing user-provided arrives raw, and the page loads nothing from elsewhere.
+        assert!(!html.contains("<a&b>") && !html.contains("<tags>") && !html.contains("< 3"));
+        assert!(
+            !html.contains("http://") && !html.contains("https://") && !html.contains("<script")
+        );
+        assert!(!html.contains("NaN"));
+    }
+
+    #[test]
+    fn template_mode_lists_parameters_and_no_plots_is_fine() {
+        let mut res = result();
+        res.library = false;
+        res.terms = None;
+        res.converged = true;
+        res.path.clear();
+        let html = index(&res, &[], "");
+        assert!(html.contains("<h2>Parameters</h2>"));
+        assert!(html.contains("dy&quot;/dt[x*y&quot;]"));
+        assert!(html.contains("-0.25"));
+        assert!(!html.contains("<h2>Plots</h2>") && !html.contains("<h2>Sparsity path</h2>"));
+        assert!(html.contains("The fit converged."));
+    }
+
+    #[test]
+    fn escape_covers_attribute_quotes() {
+        assert_eq!(esc("a\"b'c<d>&"), "a&quot;b&#39;c&lt;d&gt;&amp;");
+    }
+}
