@@ -712,3 +712,33 @@ fn experiment_trajectories(prob: &Problem, tables: &[Table], p: &[f64]) -> Vec<c
         })
         .collect()
 }
+
+/// Runs `f` with a closure that evaluates the loss and its exact gradient over every piece at
+/// the initial parameters (for benchmarks: the closure is the unit of work a fit repeats).
+pub fn with_loss_gradient<R>(
+    spec: &Spec,
+    tables: &[Table],
+    threads: usize,
+    f: impl FnOnce(&mut dyn FnMut() -> f64) -> R,
+) -> Result<R, FitError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .build()
+        .map_err(|e| FitError::Model(format!("cannot start {threads} threads: {e}")))?;
+    let model = CompiledModel::from_spec(spec)?;
+    let Prepared { prob, rows, base, active } = prepare(&model, spec, tables, solve_options(spec))?;
+    let mut q: Vec<f64> = active.iter().map(|&k| base[k] / prob.scales.pscale[k]).collect();
+    if model.is_library() && is_affine(&prob, &base, &active, &rows) {
+        let keep = vec![true; active.len()];
+        if let Some(qr) = integral_least_squares(&prob, &base, &active, &rows, 4, &keep) {
+            q = qr;
+        }
+    }
+    let all: Vec<usize> = (0..prob.pieces.len()).collect();
+    let ev = Evaluator::new(&prob, active, base, all);
+    let mut run = || {
+        let e = pool.install(|| ev.eval(&q, true));
+        e.loss + e.grad.iter().sum::<f64>()
+    };
+    Ok(f(&mut run))
+}

@@ -13,7 +13,7 @@ mod regression;
 pub mod rng;
 mod scaled;
 
-pub use driver::{GradientTiming, SELECT_MARGIN, time_gradient};
+pub use driver::{GradientTiming, SELECT_MARGIN, time_gradient, with_loss_gradient};
 pub use model::{CompiledModel, ModelKind, ParamInfo};
 pub use problem::FAILED_PIECE_PENALTY;
 
