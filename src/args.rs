@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "odenet", version, about = "Reveal the hidden dynamics in time-series data as explicit differential equations")]
+#[command(
+    name = "odenet",
+    version,
+    about = "Reveal the hidden dynamics in time-series data as explicit differential equations"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

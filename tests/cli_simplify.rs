@@ -51,7 +51,10 @@ fn a_spec_as_input() {
     // Tied parameters in a template: both equations are simplified together.
     let run = odenet(["simplify", "specs/valid/template-tied.toml"]);
     run.expect(0);
-    assert_eq!(run.stdout, "dx1/dt = x1*(a - b*x2)\ndx2/dt = x2*(-d + b*c*x1)\n");
+    assert_eq!(
+        run.stdout,
+        "dx1/dt = x1*(a - b*x2)\ndx2/dt = x2*(-d + b*c*x1)\n"
+    );
     // A library spec lists its candidate terms.
     let run = odenet(["simplify", "specs/valid/library-extra.toml"]);
     run.expect(0);
@@ -77,9 +80,17 @@ fn syntax_errors_point_at_the_column() {
     insta::assert_snapshot!("syntax-error-operator", run.stderr);
     // The caret sits under the offending token: the line after the echoed expression.
     let lines: Vec<&str> = run.stderr.lines().collect();
-    let echo = lines.iter().position(|l| l.ends_with("a*x - * b")).expect("the expression is echoed");
+    let echo = lines
+        .iter()
+        .position(|l| l.ends_with("a*x - * b"))
+        .expect("the expression is echoed");
     let prefix = lines[echo].len() - "a*x - * b".len();
-    assert_eq!(lines[echo + 1].find('^'), Some(prefix + 6), "{}", run.stderr);
+    assert_eq!(
+        lines[echo + 1].find('^'),
+        Some(prefix + 6),
+        "{}",
+        run.stderr
+    );
 
     odenet(["simplify", "sin(x"]).input_error(&["column 4", "unclosed `(`"]);
     odenet(["simplify", "tanh(x)"]).input_error(&[]);

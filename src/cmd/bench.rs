@@ -17,7 +17,10 @@ pub fn run(a: BenchArgs) -> Result<u8, CliError> {
     let spec = load_spec(&a.spec)?;
     let tables = load_tables(&spec)?;
     if tables.is_empty() {
-        return Err(CliError::input(format!("error: {} has no [[data]] table to time a fit on", a.spec.display())));
+        return Err(CliError::input(format!(
+            "error: {} has no [[data]] table to time a fit on",
+            a.spec.display()
+        )));
     }
     let mut kinds = Vec::new();
     for s in &a.solvers {
@@ -37,8 +40,10 @@ pub fn run(a: BenchArgs) -> Result<u8, CliError> {
         "solver", "pieces", "params", "per gradient", "steps", "failures", "bdf", "whole fit"
     );
     for (name, kind) in a.solvers.iter().zip(kinds) {
-        let timing = with_threads(a.threads, || odenet_fit::time_gradient(&spec, &tables, kind, a.reps))?
-            .map_err(|e| CliError::input(format!("error: {e}")))?;
+        let timing = with_threads(a.threads, || {
+            odenet_fit::time_gradient(&spec, &tables, kind, a.reps)
+        })?
+        .map_err(|e| CliError::input(format!("error: {e}")))?;
         let fit_time = if a.fit {
             let mut s = spec.clone();
             s.fit.solver = kind;

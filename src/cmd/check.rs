@@ -56,7 +56,10 @@ pub fn describe(spec: &Spec, tables: &[odenet_spec::Table]) -> Result<String, Cl
                 for (j, f) in feats.iter().enumerate() {
                     let pname = format!("c{i}_{j}");
                     params.push(pname.clone());
-                    let t = odenet_spec::Expr::Mul(Box::new(odenet_spec::Expr::Var(pname)), Box::new(f.clone()));
+                    let t = odenet_spec::Expr::Mul(
+                        Box::new(odenet_spec::Expr::Var(pname)),
+                        Box::new(f.clone()),
+                    );
                     sum = Some(match sum {
                         None => t,
                         Some(a) => odenet_spec::Expr::Add(Box::new(a), Box::new(t)),
@@ -64,7 +67,11 @@ pub fn describe(spec: &Spec, tables: &[odenet_spec::Table]) -> Result<String, Cl
                 }
                 eqs.push(sum.unwrap_or(odenet_spec::Expr::Num(0.0)));
             }
-            let syms = Symbols { states: spec.states.clone(), params, consts: spec.constants.clone() };
+            let syms = Symbols {
+                states: spec.states.clone(),
+                params,
+                consts: spec.constants.clone(),
+            };
             if let Ok(simp) = odenet_symbolic::simplify(&eqs, &syms, &SimplifyOptions::default()) {
                 let _ = writeln!(
                     s,
@@ -73,7 +80,11 @@ pub fn describe(spec: &Spec, tables: &[odenet_spec::Table]) -> Result<String, Cl
                 );
             }
         }
-        ModelSpec::Template { params, equations, equation_text } => {
+        ModelSpec::Template {
+            params,
+            equations,
+            equation_text,
+        } => {
             let _ = writeln!(s, "parameters:");
             for p in params {
                 let mut line = format!("  {}", p.name);
@@ -103,7 +114,13 @@ pub fn describe(spec: &Spec, tables: &[odenet_spec::Table]) -> Result<String, Cl
             let _ = writeln!(s, "equations:");
             for ((st, text), &r) in spec.states.iter().zip(equation_text).zip(&simp.dag.roots) {
                 let _ = writeln!(s, "  d{st}/dt = {text}");
-                let _ = writeln!(s, "  {:w$}   simplified: {}", "", simp.dag.to_infix(r, &syms), w = st.len() + 4);
+                let _ = writeln!(
+                    s,
+                    "  {:w$}   simplified: {}",
+                    "",
+                    simp.dag.to_infix(r, &syms),
+                    w = st.len() + 4
+                );
             }
             let _ = writeln!(
                 s,
@@ -120,12 +137,36 @@ pub fn describe(spec: &Spec, tables: &[odenet_spec::Table]) -> Result<String, Cl
     let _ = writeln!(
         s,
         "fit: segment {seg}, stride {}, mu {:e}..{:e}, threshold {:e}..{:e}, rounds {}, solver {:?}, rtol {:e}, atol {:e}, learn_noise {}, init {:?}, holdout {}, seed {}, prune {:?}, max_iters {}",
-        f.stride, f.mu.0, f.mu.1, f.threshold.0, f.threshold.1, f.rounds, f.solver, f.rtol, f.atol, f.learn_noise, f.init, f.holdout, f.seed, f.prune, f.max_iters
+        f.stride,
+        f.mu.0,
+        f.mu.1,
+        f.threshold.0,
+        f.threshold.1,
+        f.rounds,
+        f.solver,
+        f.rtol,
+        f.atol,
+        f.learn_noise,
+        f.init,
+        f.holdout,
+        f.seed,
+        f.prune,
+        f.max_iters
     );
-    let base = spec.path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    let base = spec
+        .path
+        .parent()
+        .map(|p| p.to_path_buf())
+        .unwrap_or_default();
     for (d, t) in spec.data.iter().zip(tables) {
         let shown = d.file.strip_prefix(&base).unwrap_or(&d.file);
-        let missing: usize = t.values.iter().zip(&spec.hidden).filter(|(_, h)| !**h).map(|(c, _)| c.iter().filter(|v| v.is_nan()).count()).sum();
+        let missing: usize = t
+            .values
+            .iter()
+            .zip(&spec.hidden)
+            .filter(|(_, h)| !**h)
+            .map(|(c, _)| c.iter().filter(|v| v.is_nan()).count())
+            .sum();
         let _ = write!(
             s,
             "data {}: {} rows, t from {} to {}",
@@ -139,7 +180,12 @@ pub fn describe(spec: &Spec, tables: &[odenet_spec::Table]) -> Result<String, Cl
         }
         let _ = writeln!(s);
         if !d.constants.is_empty() {
-            let cs: Vec<String> = spec.constants.iter().zip(&d.constants).map(|(k, v)| format!("{k} = {v}")).collect();
+            let cs: Vec<String> = spec
+                .constants
+                .iter()
+                .zip(&d.constants)
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
             let _ = writeln!(s, "  constants: {}", cs.join(", "));
         }
         let inits: Vec<String> = spec

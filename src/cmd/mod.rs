@@ -33,7 +33,10 @@ pub fn render(diags: &[Diagnostic]) -> String {
         s.push('\n');
     }
     let n = diags.len();
-    s.push_str(&format!("error: {n} problem{} found", if n == 1 { "" } else { "s" }));
+    s.push_str(&format!(
+        "error: {n} problem{} found",
+        if n == 1 { "" } else { "s" }
+    ));
     s
 }
 
@@ -57,7 +60,10 @@ pub fn with_threads<T: Send>(
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
                 .build()
-                .map_err(|e| CliError { message: format!("error: cannot start {n} threads: {e}"), code: 2 })?;
+                .map_err(|e| CliError {
+                    message: format!("error: cannot start {n} threads: {e}"),
+                    code: 2,
+                })?;
             Ok(pool.install(f))
         }
     }

@@ -17,13 +17,16 @@ pub fn run(a: SimplifyArgs) -> Result<u8, CliError> {
         if let Err(e) = odenet_spec::parse_expr(&a.input) {
             return Err(CliError::input(syntax_error(&a.input, &e)));
         }
-        let out = odenet_symbolic::simplify_str(&a.input, a.latex).map_err(|e| CliError::input(format!("error: {e}")))?;
+        let out = odenet_symbolic::simplify_str(&a.input, a.latex)
+            .map_err(|e| CliError::input(format!("error: {e}")))?;
         println!("{out}");
         return Ok(0);
     }
     let spec = load_spec(path)?;
     match &spec.model {
-        ModelSpec::Template { params, equations, .. } => {
+        ModelSpec::Template {
+            params, equations, ..
+        } => {
             let syms = Symbols {
                 states: spec.states.clone(),
                 params: params.iter().map(|p| p.name.clone()).collect(),
@@ -32,7 +35,11 @@ pub fn run(a: SimplifyArgs) -> Result<u8, CliError> {
             let s = odenet_symbolic::simplify(equations, &syms, &SimplifyOptions::default())
                 .map_err(|e| CliError::input(format!("error: {e}")))?;
             for (st, &r) in spec.states.iter().zip(&s.dag.roots) {
-                let e = if a.latex { s.dag.to_latex(r, &syms) } else { s.dag.to_infix(r, &syms) };
+                let e = if a.latex {
+                    s.dag.to_latex(r, &syms)
+                } else {
+                    s.dag.to_infix(r, &syms)
+                };
                 if a.latex {
                     println!("\\frac{{d{st}}}{{dt}} = {e}");
                 } else {
@@ -58,7 +65,9 @@ pub fn run(a: SimplifyArgs) -> Result<u8, CliError> {
 fn syntax_error(src: &str, e: &odenet_spec::ExprError) -> String {
     let offset = e.offset.min(src.len());
     let col = src.get(..offset).map_or(offset, |p| p.chars().count()) + 1;
-    let width = src.get(offset..(offset + e.len).min(src.len())).map_or(1, |t| t.chars().count().max(1));
+    let width = src
+        .get(offset..(offset + e.len).min(src.len()))
+        .map_or(1, |t| t.chars().count().max(1));
     let mut s = format!(
         "error: cannot parse the expression: {}\n  --> column {col}\n   |\n   | {src}\n   | {}{}",
         e.message,

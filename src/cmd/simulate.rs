@@ -18,10 +18,15 @@ struct Loaded {
 }
 
 fn load_model(path: &Path) -> Result<Loaded, CliError> {
-    let is_json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     if is_json {
         let text = std::fs::read_to_string(path).map_err(|e| {
-            CliError::input(format!("error: cannot read the model file {}: {e}", path.display()))
+            CliError::input(format!(
+                "error: cannot read the model file {}: {e}",
+                path.display()
+            ))
         })?;
         let mf = odenet_report::ModelFile::parse(&text)
             .map_err(|e| CliError::input(format!("error: {}: {e}", path.display())))?;
@@ -40,15 +45,25 @@ fn load_model(path: &Path) -> Result<Loaded, CliError> {
         let params: Vec<ParamInfo> = mf
             .params
             .iter()
-            .map(|(n, v)| ParamInfo { name: n.clone(), init: *v, fixed: true, min: None, max: None, sparse: false })
+            .map(|(n, v)| ParamInfo {
+                name: n.clone(),
+                init: *v,
+                fixed: true,
+                min: None,
+                max: None,
+                sparse: false,
+            })
             .collect();
         // Only parameters the equations use (library models carry none).
-        let used: Vec<ParamInfo> =
-            params.into_iter().filter(|p| eqs.iter().any(|e| uses(e, &p.name))).collect();
+        let used: Vec<ParamInfo> = params
+            .into_iter()
+            .filter(|p| eqs.iter().any(|e| uses(e, &p.name)))
+            .collect();
         let hidden: Vec<bool> = mf.states.iter().map(|s| mf.hidden.contains(s)).collect();
         let p = used.iter().map(|q| q.init).collect();
-        let model = CompiledModel::template(&mf.name, &mf.states, &hidden, &mf.constants, used, eqs)
-            .map_err(|e| CliError::input(format!("error: {}: {e}", path.display())))?;
+        let model =
+            CompiledModel::template(&mf.name, &mf.states, &hidden, &mf.constants, used, eqs)
+                .map_err(|e| CliError::input(format!("error: {}: {e}", path.display())))?;
         return Ok(Loaded { model, p });
     }
     let spec = load_spec(path)?;
@@ -82,13 +97,20 @@ fn assignments(items: &[String], what: &str) -> Result<Vec<(String, f64)>, CliEr
         .filter(|s| !s.trim().is_empty())
         .map(|s| {
             let (k, v) = s.split_once('=').ok_or_else(|| {
-                CliError::input(format!("error: --{what} {s:?} is not NAME=VALUE\n  = help: write e.g. --{what} x=1,y=2"))
+                CliError::input(format!(
+                    "error: --{what} {s:?} is not NAME=VALUE\n  = help: write e.g. --{what} x=1,y=2"
+                ))
             })?;
             let v: f64 = v.trim().parse().map_err(|_| {
-                CliError::input(format!("error: --{what} {s:?}: {:?} is not a number", v.trim()))
+                CliError::input(format!(
+                    "error: --{what} {s:?}: {:?} is not a number",
+                    v.trim()
+                ))
             })?;
             if !v.is_finite() {
-                return Err(CliError::input(format!("error: --{what} {s:?}: the value must be finite")));
+                return Err(CliError::input(format!(
+                    "error: --{what} {s:?}: the value must be finite"
+                )));
             }
             Ok((k.trim().to_string(), v))
         })
@@ -102,12 +124,17 @@ pub fn run(a: SimulateArgs) -> Result<u8, CliError> {
     let times: Vec<f64> = match (&a.times, a.t_end, a.dt) {
         (Some(ts), _, _) => ts.clone(),
         (None, Some(t_end), Some(dt)) => {
-            if !(dt > 0.0 && dt.is_finite()) || !(t_end > 0.0 && t_end.is_finite()) {
-                return Err(CliError::input("error: --t-end and --dt must be positive numbers"));
+            // Written so that NaN fails too.
+            if dt <= 0.0 || !dt.is_finite() || t_end <= 0.0 || !t_end.is_finite() {
+                return Err(CliError::input(
+                    "error: --t-end and --dt must be positive numbers",
+                ));
             }
             let m = (t_end / dt + 1e-9).floor() as usize;
             if m > 50_000_000 {
-                return Err(CliError::input("error: --t-end/--dt asks for more than 50 million rows"));
+                return Err(CliError::input(
+                    "error: --t-end/--dt asks for more than 50 million rows",
+                ));
             }
             (0..=m).map(|k| k as f64 * dt).collect()
         }
@@ -117,8 +144,15 @@ pub fn run(a: SimulateArgs) -> Result<u8, CliError> {
             ));
         }
     };
-    if times.len() < 2 || times.windows(2).any(|w| !(w[1] > w[0])) || times.iter().any(|t| !t.is_finite()) {
-        return Err(CliError::input("error: the output times must be finite and strictly increasing, at least two"));
+    if times.len() < 2
+        || times
+            .windows(2)
+            .any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
+        || times.iter().any(|t| !t.is_finite())
+    {
+        return Err(CliError::input(
+            "error: the output times must be finite and strictly increasing, at least two",
+        ));
     }
     let consts_given = assignments(&a.constants, "const")?;
     let mut consts = vec![f64::NAN; model.constants.len()];
@@ -152,12 +186,23 @@ pub fn run(a: SimulateArgs) -> Result<u8, CliError> {
             }
         }
     }
-    let missing: Vec<&String> = model.states.iter().zip(&x0).filter(|(_, v)| v.is_nan()).map(|(s, _)| s).collect();
+    let missing: Vec<&String> = model
+        .states
+        .iter()
+        .zip(&x0)
+        .filter(|(_, v)| v.is_nan())
+        .map(|(s, _)| s)
+        .collect();
     if !missing.is_empty() {
         return Err(CliError::input(format!(
             "error: no initial value for {}\n  = help: give every state one, e.g. --init {}",
             list(&missing.iter().map(|s| s.to_string()).collect::<Vec<_>>()),
-            model.states.iter().map(|s| format!("{s}=1")).collect::<Vec<_>>().join(",")
+            model
+                .states
+                .iter()
+                .map(|s| format!("{s}=1"))
+                .collect::<Vec<_>>()
+                .join(",")
         )));
     }
     let cols: Vec<usize> = match &a.columns {
@@ -166,23 +211,37 @@ pub fn run(a: SimulateArgs) -> Result<u8, CliError> {
             .iter()
             .map(|c| {
                 model.states.iter().position(|s| s == c).ok_or_else(|| {
-                    CliError::input(format!("error: --columns {c}: no such state (states: {})", list(&model.states)))
+                    CliError::input(format!(
+                        "error: --columns {c}: no such state (states: {})",
+                        list(&model.states)
+                    ))
                 })
             })
             .collect::<Result<_, _>>()?,
     };
-    let opts = SolveOptions { rtol: 1e-10, atol: 1e-12, max_steps: 10_000_000, blowup: 1e12, ..SolveOptions::default() };
-    let mut xs = odenet_fit::simulate(&model, &p, &consts, &x0, &times, opts).map_err(|e| CliError {
-        message: format!("error: the model could not be integrated: {e}"),
-        code: 1,
-    })?;
+    let opts = SolveOptions {
+        rtol: 1e-10,
+        atol: 1e-12,
+        max_steps: 10_000_000,
+        blowup: 1e12,
+        ..SolveOptions::default()
+    };
+    let mut xs =
+        odenet_fit::simulate(&model, &p, &consts, &x0, &times, opts).map_err(|e| CliError {
+            message: format!("error: the model could not be integrated: {e}"),
+            code: 1,
+        })?;
     if let Some(eps) = a.noise {
         if !(eps >= 0.0 && eps.is_finite()) {
-            return Err(CliError::input("error: --noise must be a non-negative number"));
+            return Err(CliError::input(
+                "error: --noise must be a non-negative number",
+            ));
         }
         let mut rng = Rng::new(a.seed);
         for i in 0..n {
-            let amp = (0..times.len()).map(|k| xs[k * n + i].abs()).fold(0.0, f64::max);
+            let amp = (0..times.len())
+                .map(|k| xs[k * n + i].abs())
+                .fold(0.0, f64::max);
             for k in 0..times.len() {
                 xs[k * n + i] += eps * amp * rng.normal();
             }

@@ -24,8 +24,18 @@ impl Run {
     /// Asserts the exit status and that nothing panicked; returns self for more checks.
     #[track_caller]
     pub fn expect(&self, code: i32) -> &Run {
-        assert!(!self.stderr.contains("panicked"), "odenet panicked:\n{}", self.stderr);
-        assert_eq!(self.code, Some(code), "unexpected exit status\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert!(
+            !self.stderr.contains("panicked"),
+            "odenet panicked:\n{}",
+            self.stderr
+        );
+        assert_eq!(
+            self.code,
+            Some(code),
+            "unexpected exit status\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
@@ -34,9 +44,17 @@ impl Run {
     #[track_caller]
     pub fn input_error(&self, needles: &[&str]) -> &Run {
         self.expect(2);
-        assert!(self.stderr.starts_with("error:"), "stderr does not start with `error:`:\n{}", self.stderr);
+        assert!(
+            self.stderr.starts_with("error:"),
+            "stderr does not start with `error:`:\n{}",
+            self.stderr
+        );
         for n in needles {
-            assert!(self.stderr.contains(n), "stderr lacks {n:?}:\n{}", self.stderr);
+            assert!(
+                self.stderr.contains(n),
+                "stderr lacks {n:?}:\n{}",
+                self.stderr
+            );
         }
         self
     }
@@ -62,7 +80,9 @@ where
 
 /// A fresh, empty scratch folder for one test (under cargo's per-target temporary folder).
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("odenet-cli").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("odenet-cli")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("cannot create a scratch folder");
     dir
@@ -83,7 +103,10 @@ pub fn tomls(dir: &str) -> Vec<PathBuf> {
 
 /// The file name of `p` without `.toml`.
 pub fn stem(p: &Path) -> String {
-    p.file_stem().expect("a file name").to_string_lossy().into_owned()
+    p.file_stem()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// A CSV in the data format: the header and the rows of numbers (an empty cell is NaN).
@@ -95,18 +118,30 @@ pub struct Csv {
 
 impl Csv {
     pub fn read(path: &Path) -> Csv {
-        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let text = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         Csv::parse(&text)
     }
 
     pub fn parse(text: &str) -> Csv {
         let mut lines = text.lines();
-        let header = lines.next().expect("an empty CSV").split(',').map(str::to_string).collect::<Vec<_>>();
+        let header = lines
+            .next()
+            .expect("an empty CSV")
+            .split(',')
+            .map(str::to_string)
+            .collect::<Vec<_>>();
         let rows = lines
             .map(|l| {
                 let row: Vec<f64> = l
                     .split(',')
-                    .map(|c| if c.is_empty() { f64::NAN } else { c.parse().unwrap_or_else(|_| panic!("bad cell {c:?}")) })
+                    .map(|c| {
+                        if c.is_empty() {
+                            f64::NAN
+                        } else {
+                            c.parse().unwrap_or_else(|_| panic!("bad cell {c:?}"))
+                        }
+                    })
                     .collect();
                 assert_eq!(row.len(), header.len(), "ragged row {l:?}");
                 row
@@ -117,7 +152,11 @@ impl Csv {
 
     /// The column called `name`.
     pub fn col(&self, name: &str) -> Vec<f64> {
-        let j = self.header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+        let j = self
+            .header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column {name}"));
         self.rows.iter().map(|r| r[j]).collect()
     }
 }
