@@ -22,31 +22,40 @@ pub fn run(a: FitArgs) -> Result<u8, CliError> {
     let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(spec.fit.rounds as u64);
         b.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b
     });
     let bar = Mutex::new(bar);
     let progress = |p: Progress| {
-        if let Ok(b) = bar.lock() {
-            if let Some(b) = b.as_ref() {
-                match p {
-                    Progress::Stage(s) => b.set_message(s),
-                    Progress::Round { round, loss, active, .. } => {
-                        b.set_position(round as u64);
-                        b.set_message(format!("loss {loss:.4e}, {active} terms"));
-                    }
-                    Progress::Eliminate { active } => b.set_message(format!("eliminating: {active} terms")),
+        if let Ok(b) = bar.lock()
+            && let Some(b) = b.as_ref()
+        {
+            match p {
+                Progress::Stage(s) => b.set_message(s),
+                Progress::Round {
+                    round,
+                    loss,
+                    active,
+                    ..
+                } => {
+                    b.set_position(round as u64);
+                    b.set_message(format!("loss {loss:.4e}, {active} terms"));
+                }
+                Progress::Eliminate { active } => {
+                    b.set_message(format!("eliminating: {active} terms"))
                 }
             }
         }
     };
     let res = with_threads(a.threads, || odenet_fit::fit(&spec, &tables, &progress))?;
-    if let Ok(b) = bar.lock() {
-        if let Some(b) = b.as_ref() {
-            b.finish_and_clear();
-        }
+    if let Ok(b) = bar.lock()
+        && let Some(b) = b.as_ref()
+    {
+        b.finish_and_clear();
     }
     let res = res.map_err(|e| CliError::input(format!("error: {e}")))?;
     print!("{}", odenet_report::summary::fit_summary(&res));
@@ -66,23 +75,70 @@ pub fn run(a: FitArgs) -> Result<u8, CliError> {
     Ok(if res.converged { 0 } else { 1 })
 }
 
+/// Writes the report folder: one SVG per plot and `index.html` showing them. The report crate
+/// renders; only this function touches files.
 fn odenet_report_dir(
     dir: &std::path::Path,
     _spec: &odenet_spec::Spec,
-    _tables: &[odenet_spec::Table],
+    tables: &[odenet_spec::Table],
     res: &odenet_fit::FitResult,
 ) -> Result<(), CliError> {
-    std::fs::create_dir_all(dir).map_err(|e| CliError {
-        message: format!("error: cannot create the report folder {}: {e}", dir.display()),
+    use odenet_report::page::PlotRef;
+    use odenet_report::plots;
+
+    let cannot = |what: &str, path: &std::path::Path, e: std::io::Error| CliError {
+        message: format!("error: cannot {what} {}: {e}", path.display()),
         code: 2,
-    })?;
-    let page = format!(
-        "<!doctype html><meta charset=utf-8><title>{0}</title><h1>{0}</h1><pre>{1}</pre>\n",
-        res.name,
-        odenet_report::summary::fit_summary(res)
-    );
-    std::fs::write(dir.join("index.html"), page).map_err(|e| CliError {
-        message: format!("error: cannot write the report: {e}"),
-        code: 2,
-    })
+    };
+    std::fs::create_dir_all(dir).map_err(|e| cannot("create the report folder", dir, e))?;
+    let no_trajectory = odenet_fit::Trajectory {
+        times: vec![],
+        states: vec![],
+        failure: None,
+    };
+    let mut files: Vec<(PlotRef, String)> = Vec::new();
+    for (k, table) in tables.iter().enumerate() {
+        let traj = res.trajectories.get(k).unwrap_or(&no_trajectory);
+        let n = k + 1;
+        let file = table
+            .file
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let svg = plots::data_vs_fit(table, traj, &res.states, &res.hidden);
+        files.push((
+            PlotRef::new(
+                format!("fit-{n}.svg"),
+                format!("Experiment {n} ({file}): data and fitted trajectory"),
+            ),
+            svg,
+        ));
+        if let Some(svg) = plots::phase_portrait(table, traj, &res.states, &res.hidden) {
+            files.push((
+                PlotRef::new(
+                    format!("phase-{n}.svg"),
+                    format!("Experiment {n} ({file}): phase portrait"),
+                ),
+                svg,
+            ));
+        }
+    }
+    if !res.path.is_empty() {
+        let svg = plots::sparsity_path(&res.path);
+        files.push((
+            PlotRef::new(
+                "path.svg",
+                "Sparsity path: training and held-out loss against active terms",
+            ),
+            svg,
+        ));
+    }
+    for (plot, svg) in &files {
+        let path = dir.join(&plot.file);
+        std::fs::write(&path, svg).map_err(|e| cannot("write the plot", &path, e))?;
+    }
+    let refs: Vec<PlotRef> = files.into_iter().map(|(p, _)| p).collect();
+    let page = odenet_report::page::index(res, &refs, &odenet_report::summary::fit_summary(res));
+    let index = dir.join("index.html");
+    std::fs::write(&index, page).map_err(|e| cannot("write the report page", &index, e))
 }

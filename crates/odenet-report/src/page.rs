@@ -120,13 +120,8 @@ pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
         let _ = writeln!(h, "<tr><th>{k}</th><td class=\"num\">{v}</td></tr>");
     };
     row("loss", sci(res.loss));
-    row(
-        "active terms",
-        format!(
-            "{} of {} free parameters",
-            res.active_terms, res.free_params
-        ),
-    );
+    row("active terms", res.active_terms.to_string());
+    row("free parameters", res.free_params.to_string());
     row(
         "pieces",
         format!("{} ({} held out)", res.pieces, res.holdout_pieces),
@@ -167,8 +162,8 @@ pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
                 p.active_terms,
                 sci(p.train_loss),
                 sci(p.holdout_loss),
-                sci(p.mu),
-                sci(p.gamma)
+                short(p.mu),
+                short(p.gamma)
             );
         }
         let _ = writeln!(h, "</table>");
@@ -216,6 +211,17 @@ fn num(v: f64) -> String {
         v.to_string()
     } else {
         "&mdash;".to_string()
+    }
+}
+
+/// A setting such as μ or γ: 3 significant digits, 0 as "0".
+fn short(v: f64) -> String {
+    if !v.is_finite() {
+        "&mdash;".to_string()
+    } else if v.abs() < f64::MIN_POSITIVE {
+        "0".to_string()
+    } else {
+        format!("{v:.2e}")
     }
 }
 

@@ -30,7 +30,7 @@ const TITLE_HEIGHT: u32 = 44;
 /// Room right of a data plot for its legend.
 const LEGEND_WIDTH: u32 = 130;
 /// More data points than this per series are thinned (every k-th point), to keep the SVG small.
-const MAX_POINTS: usize = 2000;
+const MAX_POINTS: usize = 2500;
 /// Values beyond this magnitude are treated as off-scale (a blown-up trajectory).
 const HUGE: f64 = 1e100;
 
@@ -134,8 +134,8 @@ fn time_panel(
     let shown = thin(data);
     let mut keys = Vec::new();
     if !shown.is_empty() {
-        let dot = col.mix(0.55).filled();
-        chart.draw_series(shown.iter().map(|&p| Circle::new(p, 2, dot)))?;
+        let (r, dot) = dot_style(col, shown.len());
+        chart.draw_series(shown.iter().map(|&p| Circle::new(p, r, dot)))?;
         keys.push((data_label(data.len(), shown.len()), Swatch::Dot(dot)));
     }
     let runs = clip_polyline(model, (x0, x1), (y0, y1));
@@ -230,8 +230,8 @@ pub fn phase_portrait(
         let shown = thin(&data);
         let mut keys = Vec::new();
         if !shown.is_empty() {
-            let dot = col.mix(0.5).filled();
-            chart.draw_series(shown.iter().map(|&p| Circle::new(p, 2, dot)))?;
+            let (r, dot) = dot_style(col, shown.len());
+            chart.draw_series(shown.iter().map(|&p| Circle::new(p, r, dot)))?;
             keys.push((data_label(data.len(), shown.len()), Swatch::Dot(dot)));
         }
         let runs = clip_polyline(&model, (x0, x1), (y0, y1));
@@ -641,9 +641,18 @@ fn file_label(table: &Table) -> String {
         .unwrap_or_else(|| "experiment".into())
 }
 
+/// Data points: small and translucent when dense, larger when few so the line does not hide them.
+fn dot_style(col: RGBColor, n: usize) -> (u32, ShapeStyle) {
+    if n <= 200 {
+        (4, col.mix(0.8).filled())
+    } else {
+        (2, col.mix(0.55).filled())
+    }
+}
+
 fn data_label(total: usize, shown: usize) -> String {
     if shown < total {
-        format!("data (every {}th point)", total.div_ceil(shown))
+        format!("data (1 in {})", total.div_ceil(shown))
     } else {
         "data".to_string()
     }
@@ -663,7 +672,10 @@ fn table_column(table: &Table, k: usize) -> Vec<(f64, f64)> {
 
 /// Rows of the trajectory with every state present (guards a short `states` vector).
 fn complete_rows(traj: &Trajectory, n: usize) -> usize {
-    traj.states.len().checked_div(n).map_or(0, |rows| rows.min(traj.times.len()))
+    traj.states
+        .len()
+        .checked_div(n)
+        .map_or(0, |rows| rows.min(traj.times.len()))
 }
 
 /// The trajectory of state `k` as (time, value), non-finite values kept (they split the line).
