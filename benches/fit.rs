@@ -30,7 +30,11 @@ fn whole_fit(c: &mut Criterion) {
     let mut g = c.benchmark_group("lorenz whole fit");
     g.sample_size(10);
     g.bench_function("default settings", |b| {
-        b.iter(|| odenet_fit::fit(&spec, &tables, &|_| {}).expect("fit runs").loss)
+        b.iter(|| {
+            odenet_fit::fit(&spec, &tables, &|_| {})
+                .expect("fit runs")
+                .loss
+        })
     });
     g.finish();
 }

@@ -44,7 +44,10 @@ fn actin() -> (Vec<Expr>, Symbols) {
 
 /// Operations (non-leaf nodes) of a DAG: what a tape would execute.
 fn ops(dag: &Dag) -> usize {
-    dag.nodes.iter().filter(|n| n.children().next().is_some()).count()
+    dag.nodes
+        .iter()
+        .filter(|n| n.children().next().is_some())
+        .count()
 }
 
 fn bench(c: &mut Criterion) {
@@ -70,7 +73,11 @@ fn bench(c: &mut Criterion) {
             s.iterations,
             s.egraph_nodes,
             if s.roots_from_input > 0 {
-                format!(" ({} of {} roots kept as written)", s.roots_from_input, s.dag.roots.len())
+                format!(
+                    " ({} of {} roots kept as written)",
+                    s.roots_from_input,
+                    s.dag.roots.len()
+                )
             } else {
                 String::new()
             },

@@ -36,9 +36,18 @@ fn main() {
                     println!("  {n} = {v}");
                 }
             }
-            println!("loss {:e}, {} active, {:.3} s, converged {}", r.loss, r.active_terms, r.seconds, r.converged);
+            println!(
+                "loss {:e}, {} active, {:.3} s, converged {}",
+                r.loss, r.active_terms, r.seconds, r.converged
+            );
             for p in &r.path {
-                println!("  {} {:>3} train {:e} held-out {:e}", if p.selected { "*" } else { " " }, p.active_terms, p.train_loss, p.holdout_loss);
+                println!(
+                    "  {} {:>3} train {:e} held-out {:e}",
+                    if p.selected { "*" } else { " " },
+                    p.active_terms,
+                    p.train_loss,
+                    p.holdout_loss
+                );
             }
         }
         Err(e) => {

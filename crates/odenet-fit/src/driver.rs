@@ -85,11 +85,26 @@ impl<'p, 'm> Fitter<'p, 'm> {
         }
     }
 
-    fn optimize(&mut self, active: &[usize], q0: Vec<f64>, mu: f64, pieces: &[usize]) -> (Vec<f64>, f64, bool) {
+    fn optimize(
+        &mut self,
+        active: &[usize],
+        q0: Vec<f64>,
+        mu: f64,
+        pieces: &[usize],
+    ) -> (Vec<f64>, f64, bool) {
         // L1 rounds only shape the path: a bounded number of iterations. Debiased refits
         // (μ = 0) decide the answer: allow more.
-        let iters = if mu > 0.0 { self.spec.fit.max_iters } else { 4 * self.spec.fit.max_iters };
-        let ev = Evaluator::new(self.prob, active.to_vec(), self.base.clone(), pieces.to_vec());
+        let iters = if mu > 0.0 {
+            self.spec.fit.max_iters
+        } else {
+            4 * self.spec.fit.max_iters
+        };
+        let ev = Evaluator::new(
+            self.prob,
+            active.to_vec(),
+            self.base.clone(),
+            pieces.to_vec(),
+        );
         let terms = self.terms(active, mu);
         let t = Instant::now();
         let r = if mu > 0.0 {
@@ -117,7 +132,12 @@ impl<'p, 'm> Fitter<'p, 'm> {
         if pieces.is_empty() {
             return f64::NAN;
         }
-        let ev = Evaluator::new(self.prob, active.to_vec(), self.base.clone(), pieces.to_vec());
+        let ev = Evaluator::new(
+            self.prob,
+            active.to_vec(),
+            self.base.clone(),
+            pieces.to_vec(),
+        );
         ev.eval(q, false).loss
     }
 
@@ -141,7 +161,10 @@ impl<'p, 'm> Fitter<'p, 'm> {
             let times = &ex.t[pc.start..pc.start + pc.len];
             let mut xs = vec![0.0; pc.len * n];
             let x0 = &self.prob.x0[pi * n..(pi + 1) * n];
-            if solver.solve(&rhs, q, x0, times, Sens::None, &mut xs, &mut []).is_ok() {
+            if solver
+                .solve(&rhs, q, x0, times, Sens::None, &mut xs, &mut [])
+                .is_ok()
+            {
                 for k in 0..pc.len {
                     out.push((pc.exp, xs[k * n..(k + 1) * n].to_vec()));
                 }
@@ -207,7 +230,11 @@ impl<'p, 'm> Fitter<'p, 'm> {
 
 fn geometric(a: f64, b: f64, i: usize, n: usize) -> f64 {
     if n <= 1 || a <= 0.0 || b <= 0.0 {
-        return if n <= 1 { b } else { a + (b - a) * i as f64 / (n - 1) as f64 };
+        return if n <= 1 {
+            b
+        } else {
+            a + (b - a) * i as f64 / (n - 1) as f64
+        };
     }
     a * (b / a).powf(i as f64 / (n - 1) as f64)
 }
@@ -247,7 +274,7 @@ pub(crate) fn prepare<'m>(
     for (e, tb) in tables.iter().enumerate() {
         let mut er = Vec::with_capacity(tb.times.len());
         for r in 0..tb.times.len() {
-            let ok = initial_state(&model, spec, tables, &prob.scales.sx, e, r, &mut xbuf)
+            let ok = initial_state(model, spec, tables, &prob.scales.sx, e, r, &mut xbuf)
                 && (r == 0 || (0..n).all(|i| model.hidden[i] || tb.values[i][r].is_finite()));
             er.push(ok.then(|| xbuf.clone()));
         }
@@ -288,7 +315,11 @@ pub(crate) fn prepare<'m>(
             }
         }
         for (j, &k) in active.iter().enumerate() {
-            let rms = if cnt > 0 { (sq[j] / cnt as f64).sqrt() } else { 0.0 };
+            let rms = if cnt > 0 {
+                (sq[j] / cnt as f64).sqrt()
+            } else {
+                0.0
+            };
             prob.scales.pscale[k] = if rms.is_finite() && rms > 1e-12 {
                 1.0 / rms
             } else if base[k] != 0.0 {
@@ -299,7 +330,12 @@ pub(crate) fn prepare<'m>(
         }
     }
 
-    Ok(Prepared { prob, rows, base, active })
+    Ok(Prepared {
+        prob,
+        rows,
+        base,
+        active,
+    })
 }
 
 pub fn run_fit(
@@ -309,7 +345,12 @@ pub fn run_fit(
 ) -> Result<FitResult, FitError> {
     let t_start = Instant::now();
     let model = CompiledModel::from_spec(spec)?;
-    let Prepared { prob, rows, base, mut active } = prepare(&model, spec, tables, solve_options(spec))?;
+    let Prepared {
+        prob,
+        rows,
+        base,
+        mut active,
+    } = prepare(&model, spec, tables, solve_options(spec))?;
     let n = model.nstates();
 
     // Held-out pieces.
@@ -319,7 +360,11 @@ pub fn run_fit(
         let j = rng.below(i + 1);
         order.swap(i, j);
     }
-    let nhold = if order.len() >= MIN_HOLDOUT_PIECES { (spec.fit.holdout * order.len() as f64).round() as usize } else { 0 };
+    let nhold = if order.len() >= MIN_HOLDOUT_PIECES {
+        (spec.fit.holdout * order.len() as f64).round() as usize
+    } else {
+        0
+    };
     let mut holdout: Vec<usize> = order[..nhold].to_vec();
     let mut train: Vec<usize> = order[nhold..].to_vec();
     holdout.sort_unstable();
@@ -338,7 +383,10 @@ pub fn run_fit(
     };
 
     // Initial guess.
-    let q_spec: Vec<f64> = active.iter().map(|&k| fitter.base[k] / prob.scales.pscale[k]).collect();
+    let q_spec: Vec<f64> = active
+        .iter()
+        .map(|&k| fitter.base[k] / prob.scales.pscale[k])
+        .collect();
     // From here on `base` holds what an inactive parameter is worth: its value when fixed, and
     // zero once pruned (never its starting value).
     for &k in &active {
@@ -361,7 +409,8 @@ pub fn run_fit(
         let mut keep = vec![true; active.len()];
         let mut best: Option<Vec<f64>> = None;
         for _ in 0..6 {
-            let Some(qr) = integral_least_squares(&prob, &fitter.base, &active, &fitter.rows, w, &keep)
+            let Some(qr) =
+                integral_least_squares(&prob, &fitter.base, &active, &fitter.rows, w, &keep)
             else {
                 break;
             };
@@ -380,7 +429,7 @@ pub fn run_fit(
         if let Some(qr) = best {
             let l_reg = fitter.loss(&active, &qr, &fitter.train);
             let l_spec = fitter.loss(&active, &q_spec, &fitter.train);
-            if l_reg.is_finite() && !(l_spec < l_reg) {
+            if l_reg.is_finite() && l_spec.partial_cmp(&l_reg) != Some(std::cmp::Ordering::Less) {
                 q = qr;
                 regressed = true;
             }
@@ -388,7 +437,11 @@ pub fn run_fit(
     }
     // Parameters the regression guess set exactly to zero (its thresholding) start pruned.
     if regressed && model.is_library() {
-        let drop: Vec<bool> = active.iter().zip(&q).map(|(&k, &v)| model.params[k].sparse && v == 0.0).collect();
+        let drop: Vec<bool> = active
+            .iter()
+            .zip(&q)
+            .map(|(&k, &v)| model.params[k].sparse && v == 0.0)
+            .collect();
         let (a, v) = reduce(&active, &q, &drop);
         active = a;
         q = v;
@@ -396,23 +449,38 @@ pub fn run_fit(
     let l0 = fitter.loss(&active, &q, &fitter.train);
     fitter.loss_ref = if l0.is_finite() && l0 > 0.0 { l0 } else { 1.0 };
 
-    let best_hold = |c: &[(Vec<usize>, Vec<f64>, f64)]| c.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
+    let best_hold =
+        |c: &[(Vec<usize>, Vec<f64>, f64)]| c.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
     let mut path: Vec<PathEntry> = Vec::new();
     let mut candidates: Vec<(Vec<usize>, Vec<f64>, f64)> = Vec::new();
     let rounds = spec.fit.rounds.max(1);
-    let score_pieces = if fitter.holdout.is_empty() { fitter.train.clone() } else { fitter.holdout.clone() };
+    let score_pieces = if fitter.holdout.is_empty() {
+        fitter.train.clone()
+    } else {
+        fitter.holdout.clone()
+    };
     let fitter_labels = prob.label_count(&score_pieces).max(1);
     let fitter_holdout_empty = fitter.holdout.is_empty();
 
     let mut per_piece: Vec<Vec<f64>> = Vec::new();
-    let mut record = |fitter: &mut Fitter, active: &[usize], q: &[f64], mu: f64, gamma: f64,
-                      path: &mut Vec<PathEntry>, candidates: &mut Vec<(Vec<usize>, Vec<f64>, f64)>| {
+    let mut record = |fitter: &mut Fitter,
+                      active: &[usize],
+                      q: &[f64],
+                      mu: f64,
+                      gamma: f64,
+                      path: &mut Vec<PathEntry>,
+                      candidates: &mut Vec<(Vec<usize>, Vec<f64>, f64)>| {
         if candidates.iter().any(|(a, _, _)| a.as_slice() == active) {
             return;
         }
         let train = fitter.train.clone();
         let (qd, train_loss, _) = fitter.optimize(active, q.to_vec(), 0.0, &train);
-        let ev = Evaluator::new(fitter.prob, active.to_vec(), fitter.base.clone(), score_pieces.clone());
+        let ev = Evaluator::new(
+            fitter.prob,
+            active.to_vec(),
+            fitter.base.clone(),
+            score_pieces.clone(),
+        );
         let (he, per) = ev.eval_per_piece(&qd);
         // With no held-out pieces, score on the training pieces with the BIC penalty
         // (as a factor on the loss: L·N^(k/N)), so that extra terms must pay for themselves.
@@ -423,7 +491,10 @@ pub fn run_fit(
             he.loss
         };
         per_piece.push(per);
-        let nsparse = active.iter().filter(|&&k| fitter.prob.model.params[k].sparse).count();
+        let nsparse = active
+            .iter()
+            .filter(|&&k| fitter.prob.model.params[k].sparse)
+            .count();
         path.push(PathEntry {
             mu,
             gamma,
@@ -437,7 +508,9 @@ pub fn run_fit(
     };
 
     let round_pieces: Vec<usize> = if fitter.train.len() > ROUND_PIECES {
-        (0..ROUND_PIECES).map(|i| fitter.train[i * fitter.train.len() / ROUND_PIECES]).collect()
+        (0..ROUND_PIECES)
+            .map(|i| fitter.train[i * fitter.train.len() / ROUND_PIECES])
+            .collect()
     } else {
         fitter.train.clone()
     };
@@ -451,13 +524,26 @@ pub fn run_fit(
         let changed = a.len() != active.len();
         active = a;
         q = v;
-        progress(Progress::Round { round: r + 1, rounds, loss, active: active.len() });
+        progress(Progress::Round {
+            round: r + 1,
+            rounds,
+            loss,
+            active: active.len(),
+        });
         if changed || r + 1 == rounds {
-            record(&mut fitter, &active, &q, mu, gamma, &mut path, &mut candidates);
-            if let Some((_, qd, _)) = candidates.last() {
-                if candidates.last().map(|c| c.0.as_slice()) == Some(active.as_slice()) {
-                    q = qd.clone();
-                }
+            record(
+                &mut fitter,
+                &active,
+                &q,
+                mu,
+                gamma,
+                &mut path,
+                &mut candidates,
+            );
+            if let Some((ca, qd, _)) = candidates.last()
+                && ca.as_slice() == active.as_slice()
+            {
+                q = qd.clone();
             }
         }
     }
@@ -466,8 +552,9 @@ pub fn run_fit(
     // (the Wald statistic q_k² / [H⁻¹]_kk with the Gauss–Newton H, which accounts for correlated
     // terms that cancel), step to the refit predicted by H, polish, and score on held-out pieces.
     loop {
-        let sparse_idx: Vec<usize> =
-            (0..active.len()).filter(|&j| model.params[active[j]].sparse).collect();
+        let sparse_idx: Vec<usize> = (0..active.len())
+            .filter(|&j| model.params[active[j]].sparse)
+            .collect();
         if sparse_idx.is_empty() {
             break;
         }
@@ -506,7 +593,11 @@ pub fn run_fit(
         let mut qn = q.clone();
         if let Some((_, w)) = joint(&set) {
             for (i, v) in qn.iter_mut().enumerate() {
-                *v -= set.iter().enumerate().map(|(a, &k)| hinv[(i, k)] * w[a]).sum::<f64>();
+                *v -= set
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &k)| hinv[(i, k)] * w[a])
+                    .sum::<f64>();
             }
         }
         if qn.iter().any(|v| !v.is_finite()) {
@@ -516,32 +607,44 @@ pub fn run_fit(
         for &k in &set {
             drop[k] = true;
         }
-        let dropped: Vec<&str> = set.iter().map(|&k| model.params[active[k]].name.as_str()).collect();
+        let dropped: Vec<&str> = set
+            .iter()
+            .map(|&k| model.params[active[k]].name.as_str())
+            .collect();
         let (a, v) = reduce(&active, &qn, &drop);
         active = a;
         q = v;
         if std::env::var_os("ODENET_DEBUG").is_some() {
             eprintln!("eliminate: dropped {dropped:?}, {} left", active.len());
         }
-        record(&mut fitter, &active, &q, 0.0, f64::NAN, &mut path, &mut candidates);
-        if let Some((ca, qd, hold)) = candidates.last() {
-            if ca.as_slice() == active.as_slice() {
-                q = qd.clone();
-                let best = best_hold(&candidates);
-                if !hold.is_finite() || *hold > best * ELIMINATION_STOP {
-                    break;
-                }
+        record(
+            &mut fitter,
+            &active,
+            &q,
+            0.0,
+            f64::NAN,
+            &mut path,
+            &mut candidates,
+        );
+        if let Some((ca, qd, hold)) = candidates.last()
+            && ca.as_slice() == active.as_slice()
+        {
+            q = qd.clone();
+            let best = best_hold(&candidates);
+            if !hold.is_finite() || *hold > best * ELIMINATION_STOP {
+                break;
             }
         }
-        progress(Progress::Eliminate { active: active.len() });
+        progress(Progress::Eliminate {
+            active: active.len(),
+        });
     }
 
-    drop(record);
     // Parsimony: the sparsest support whose held-out loss is not worse than the best one's by
     // more than the margin, or by more than twice the standard error of the paired per-piece
     // differences (a difference the held-out pieces cannot resolve).
     let best = best_hold(&candidates);
-    let ibest = candidates.iter().position(|c| c.2 == best);
+    let ibest = candidates.iter().position(|c| c.2.total_cmp(&best).is_eq());
     let acceptable = |i: usize| -> bool {
         let c = &candidates[i];
         if !c.2.is_finite() {
@@ -561,7 +664,11 @@ pub fn run_fit(
             return false;
         }
         let nl = fitter_labels as f64;
-        let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| (x - y) / nl * m as f64).collect();
+        let d: Vec<f64> = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y) / nl * m as f64)
+            .collect();
         let mean = d.iter().sum::<f64>() / m as f64;
         let var = d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (m - 1) as f64;
         let se = (var / m as f64).sqrt();
@@ -570,7 +677,11 @@ pub fn run_fit(
     let chosen = (0..candidates.len())
         .filter(|&i| acceptable(i))
         .min_by(|&a, &b| {
-            candidates[a].0.len().cmp(&candidates[b].0.len()).then(candidates[a].2.total_cmp(&candidates[b].2))
+            candidates[a]
+                .0
+                .len()
+                .cmp(&candidates[b].0.len())
+                .then(candidates[a].2.total_cmp(&candidates[b].2))
         });
     let (active, q0) = match chosen {
         Some(i) => {
@@ -620,7 +731,10 @@ pub fn run_fit(
         terms,
         equations,
         loss,
-        active_terms: active.iter().filter(|&&k| model.params[k].sparse || model.is_library()).count(),
+        active_terms: active
+            .iter()
+            .filter(|&&k| model.params[k].sparse || model.is_library())
+            .count(),
         free_params: active.len(),
         path,
         seconds: t_start.elapsed().as_secs_f64(),
@@ -656,8 +770,16 @@ pub fn time_gradient(
     let model = CompiledModel::from_spec(spec)?;
     let mut s2 = spec.clone();
     s2.fit.solver = solver;
-    let Prepared { prob, rows, base, active } = prepare(&model, &s2, tables, solve_options(&s2))?;
-    let mut q: Vec<f64> = active.iter().map(|&k| base[k] / prob.scales.pscale[k]).collect();
+    let Prepared {
+        prob,
+        rows,
+        base,
+        active,
+    } = prepare(&model, &s2, tables, solve_options(&s2))?;
+    let mut q: Vec<f64> = active
+        .iter()
+        .map(|&k| base[k] / prob.scales.pscale[k])
+        .collect();
     if model.is_library() && is_affine(&prob, &base, &active, &rows) {
         let keep = vec![true; active.len()];
         if let Some(qr) = integral_least_squares(&prob, &base, &active, &rows, 4, &keep) {
@@ -686,19 +808,26 @@ pub fn time_gradient(
 /// piece's start state.
 fn experiment_trajectories(prob: &Problem, tables: &[Table], p: &[f64]) -> Vec<crate::Trajectory> {
     let n = prob.nstates();
-    let opts = SolveOptions { max_steps: 1_000_000, ..prob.solve_opts };
+    let opts = SolveOptions {
+        max_steps: 1_000_000,
+        ..prob.solve_opts
+    };
     tables
         .iter()
         .enumerate()
         .map(|(e, tb)| {
             let times = tb.times.clone();
             let mut states = vec![f64::NAN; times.len() * n];
-            let first = prob.pieces.iter().position(|pc| pc.exp == e && pc.start == 0);
+            let first = prob
+                .pieces
+                .iter()
+                .position(|pc| pc.exp == e && pc.start == 0);
             let failure = match first {
                 None => Some("no piece starts at the first row".to_string()),
                 Some(pi) => {
-                    let x0: Vec<f64> =
-                        (0..n).map(|i| prob.x0[pi * n + i] * prob.scales.sx[i]).collect();
+                    let x0: Vec<f64> = (0..n)
+                        .map(|i| prob.x0[pi * n + i] * prob.scales.sx[i])
+                        .collect();
                     match crate::simulate(prob.model, p, &prob.exps[e].consts, &x0, &times, opts) {
                         Ok(xs) => {
                             states = xs;
@@ -708,7 +837,11 @@ fn experiment_trajectories(prob: &Problem, tables: &[Table], p: &[f64]) -> Vec<c
                     }
                 }
             };
-            crate::Trajectory { times, states, failure }
+            crate::Trajectory {
+                times,
+                states,
+                failure,
+            }
         })
         .collect()
 }
@@ -726,8 +859,16 @@ pub fn with_loss_gradient<R>(
         .build()
         .map_err(|e| FitError::Model(format!("cannot start {threads} threads: {e}")))?;
     let model = CompiledModel::from_spec(spec)?;
-    let Prepared { prob, rows, base, active } = prepare(&model, spec, tables, solve_options(spec))?;
-    let mut q: Vec<f64> = active.iter().map(|&k| base[k] / prob.scales.pscale[k]).collect();
+    let Prepared {
+        prob,
+        rows,
+        base,
+        active,
+    } = prepare(&model, spec, tables, solve_options(spec))?;
+    let mut q: Vec<f64> = active
+        .iter()
+        .map(|&k| base[k] / prob.scales.pscale[k])
+        .collect();
     if model.is_library() && is_affine(&prob, &base, &active, &rows) {
         let keep = vec![true; active.len()];
         if let Some(qr) = integral_least_squares(&prob, &base, &active, &rows, 4, &keep) {

@@ -17,7 +17,6 @@ pub use driver::{GradientTiming, SELECT_MARGIN, time_gradient, with_loss_gradien
 pub use model::{CompiledModel, ModelKind, ParamInfo};
 pub use problem::FAILED_PIECE_PENALTY;
 
-
 use odenet_solve::{PieceSolver, Sens, SolveFailure, SolveOptions};
 use odenet_spec::{Spec, Table};
 
@@ -25,7 +24,9 @@ use odenet_spec::{Spec, Table};
 pub enum FitError {
     #[error("the spec has no [[data]] table to fit; add one")]
     NoData,
-    #[error("no piece of the data can be integrated: every piece lacks a start value or a label; check missing values and `segment`")]
+    #[error(
+        "no piece of the data can be integrated: every piece lacks a start value or a label; check missing values and `segment`"
+    )]
     NoPieces,
     #[error("the model could not be compiled: {0}")]
     Model(String),
@@ -35,8 +36,15 @@ pub enum FitError {
 #[derive(Clone, Debug)]
 pub enum Progress {
     Stage(String),
-    Round { round: usize, rounds: usize, loss: f64, active: usize },
-    Eliminate { active: usize },
+    Round {
+        round: usize,
+        rounds: usize,
+        loss: f64,
+        active: usize,
+    },
+    Eliminate {
+        active: usize,
+    },
 }
 
 /// One support on the path from dense to sparse.

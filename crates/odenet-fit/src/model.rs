@@ -97,10 +97,17 @@ impl CompiledModel {
     /// Compiles the candidate model of a validated spec.
     pub fn from_spec(spec: &Spec) -> Result<CompiledModel, FitError> {
         match &spec.model {
-            ModelSpec::Library { order, extra } => {
-                Self::library(&spec.name, &spec.states, &spec.hidden, &spec.constants, *order, extra)
-            }
-            ModelSpec::Template { params, equations, .. } => {
+            ModelSpec::Library { order, extra } => Self::library(
+                &spec.name,
+                &spec.states,
+                &spec.hidden,
+                &spec.constants,
+                *order,
+                extra,
+            ),
+            ModelSpec::Template {
+                params, equations, ..
+            } => {
                 let params = params
                     .iter()
                     .map(|p| ParamInfo {
@@ -134,16 +141,23 @@ impl CompiledModel {
     ) -> Result<CompiledModel, FitError> {
         let n = states.len();
         let exponents = odenet_symbolic::library::monomials(n, order);
-        let mut feature_names: Vec<String> =
-            exponents.iter().map(|e| odenet_symbolic::library::monomial_name(e, states)).collect();
+        let mut feature_names: Vec<String> = exponents
+            .iter()
+            .map(|e| odenet_symbolic::library::monomial_name(e, states))
+            .collect();
         let mut features =
             Features::polynomial(n, order).map_err(|e| FitError::Model(e.to_string()))?;
         if !extra.is_empty() {
-            let syms = Symbols { states: states.to_vec(), params: vec![], consts: vec![] };
+            let syms = Symbols {
+                states: states.to_vec(),
+                params: vec![],
+                consts: vec![],
+            };
             let dag = Dag::from_exprs(extra, &syms).map_err(|e| FitError::Model(e.to_string()))?;
-            let tape =
-                Tape::compile(&dag, n, 0, 0).map_err(|e| FitError::Model(e.to_string()))?;
-            features = features.with_extra(tape).map_err(|e| FitError::Model(e.to_string()))?;
+            let tape = Tape::compile(&dag, n, 0, 0).map_err(|e| FitError::Model(e.to_string()))?;
+            features = features
+                .with_extra(tape)
+                .map_err(|e| FitError::Model(e.to_string()))?;
             feature_names.extend(extra.iter().map(|e| e.to_string()));
         }
         let nf = features.nfeatures();
@@ -166,7 +180,12 @@ impl CompiledModel {
             hidden: hidden.to_vec(),
             constants: constants.to_vec(),
             params,
-            kind: ModelKind::Library { features, feature_names, exponents, extra: extra.to_vec() },
+            kind: ModelKind::Library {
+                features,
+                feature_names,
+                exponents,
+                extra: extra.to_vec(),
+            },
         })
     }
 
@@ -233,7 +252,12 @@ impl CompiledModel {
     /// Zero library terms are left out.
     pub fn equations_with(&self, p: &[f64]) -> Vec<Expr> {
         match &self.kind {
-            ModelKind::Library { feature_names, exponents, extra, .. } => {
+            ModelKind::Library {
+                feature_names,
+                exponents,
+                extra,
+                ..
+            } => {
                 let nf = feature_names.len();
                 (0..self.nstates())
                     .map(|i| {
@@ -301,7 +325,11 @@ fn monomial_expr(exps: &[u32], states: &[String]) -> Option<Expr> {
             continue;
         }
         let v = Expr::Var(states[i].clone());
-        let f = if e == 1 { v } else { Expr::Pow(Box::new(v), Box::new(Expr::Num(e as f64))) };
+        let f = if e == 1 {
+            v
+        } else {
+            Expr::Pow(Box::new(v), Box::new(Expr::Num(e as f64)))
+        };
         out = Some(match out {
             None => f,
             Some(o) => Expr::Mul(Box::new(o), Box::new(f)),

@@ -44,11 +44,15 @@ pub struct OptResult {
     pub failures: usize,
 }
 
+/// The last point evaluated: (q, cost, gradient). argmin asks for the cost and the gradient at
+/// the same point separately; one sensitivity sweep serves both.
+type CacheEntry = (Vec<f64>, f64, Vec<f64>);
+
 struct Objective<'a, 'p, 'm> {
     ev: &'a Evaluator<'p, 'm>,
     terms: &'a Terms,
     owlqn: bool,
-    cache: Mutex<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    cache: Mutex<Option<CacheEntry>>,
 }
 
 impl Objective<'_, '_, '_> {
@@ -60,12 +64,11 @@ impl Objective<'_, '_, '_> {
     }
 
     fn cost_grad(&self, q: &[f64]) -> (f64, Vec<f64>) {
-        if let Ok(c) = self.cache.lock() {
-            if let Some((cq, cost, g)) = c.as_ref() {
-                if cq.as_slice() == q {
-                    return (*cost, g.clone());
-                }
-            }
+        if let Ok(c) = self.cache.lock()
+            && let Some((cq, cost, g)) = c.as_ref()
+            && cq.as_slice() == q
+        {
+            return (*cost, g.clone());
         }
         let qp = self.project(q);
         let ev = self.ev.eval(&qp, true);
@@ -129,11 +132,18 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
     let all_sparse = terms.sparse.iter().all(|&s| s);
     let bounded = terms.lo.iter().any(|v| v.is_finite()) || terms.hi.iter().any(|v| v.is_finite());
     let owlqn = all_sparse && terms.mu > 0.0 && !bounded;
-    let obj = Objective { ev, terms, owlqn, cache: Mutex::new(None) };
+    let obj = Objective {
+        ev,
+        terms,
+        owlqn,
+        cache: Mutex::new(None),
+    };
     let q_start = obj.project(&q0);
     let run = || -> Result<(Vec<f64>, u64, TerminationReason), argmin::core::Error> {
         let ls = MoreThuenteLineSearch::new();
-        let mut solver = LBFGS::new(ls, 10).with_tolerance_grad(1e-7)?.with_tolerance_cost(1e-9)?;
+        let mut solver = LBFGS::new(ls, 10)
+            .with_tolerance_grad(1e-7)?
+            .with_tolerance_cost(1e-9)?;
         if owlqn {
             solver = solver.with_l1_regularization(terms.mu)?;
         }
@@ -141,13 +151,24 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
             .configure(|s| s.param(q_start.clone()).max_iters(max_iters))
             .run()?;
         let st = res.state();
-        let q = st.get_best_param().cloned().unwrap_or_else(|| q_start.clone());
-        let reason = st.get_termination_reason().cloned().unwrap_or(TerminationReason::SolverConverged);
+        let q = st
+            .get_best_param()
+            .cloned()
+            .unwrap_or_else(|| q_start.clone());
+        let reason = st
+            .get_termination_reason()
+            .cloned()
+            .unwrap_or(TerminationReason::SolverConverged);
         Ok((q, st.get_iter(), reason))
     };
     let (q, iters, reason, ok) = match run() {
         Ok((q, it, reason)) => (q, it, reason, true),
-        Err(e) => (q_start.clone(), 0, TerminationReason::SolverExit(e.to_string()), false),
+        Err(e) => (
+            q_start.clone(),
+            0,
+            TerminationReason::SolverExit(e.to_string()),
+            false,
+        ),
     };
     let q = obj.project(&q);
     let fin = ev.eval(&q, false);
@@ -188,7 +209,12 @@ impl<'a, 'b, 'p, 'm> Gradient for &'b Objective<'a, 'p, 'm> {
 /// Minimises the (profiled) data loss without L1 by Levenberg–Marquardt on the Gauss–Newton
 /// matrix from the sensitivities. Least-squares refits converge in a handful of iterations
 /// where L-BFGS needs hundreds on a correlated library. Bounds are kept by projection.
-pub fn levenberg_marquardt(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> OptResult {
+pub fn levenberg_marquardt(
+    ev: &Evaluator,
+    terms: &Terms,
+    q0: Vec<f64>,
+    max_iters: u64,
+) -> OptResult {
     let na = q0.len();
     let project = |q: &mut [f64]| {
         for (k, v) in q.iter_mut().enumerate() {
@@ -199,7 +225,14 @@ pub fn levenberg_marquardt(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iter
     project(&mut q);
     if na == 0 {
         let e = ev.eval(&q, false);
-        return OptResult { q, loss: e.loss, iters: 0, converged: true, reason: "no free parameters".into(), failures: e.failures };
+        return OptResult {
+            q,
+            loss: e.loss,
+            iters: 0,
+            converged: true,
+            reason: "no free parameters".into(),
+            failures: e.failures,
+        };
     }
     let mut lambda = 1e-4;
     let mut gn = ev.gauss_newton(&q);
@@ -215,7 +248,10 @@ pub fn levenberg_marquardt(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iter
         // Inner loop: raise λ until a step lowers the loss.
         while lambda < 1e10 {
             a.copy_from_slice(&gn.h);
-            let dmax = (0..na).map(|i| gn.h[i * na + i]).fold(0.0, f64::max).max(1e-300);
+            let dmax = (0..na)
+                .map(|i| gn.h[i * na + i])
+                .fold(0.0, f64::max)
+                .max(1e-300);
             for i in 0..na {
                 a[i * na + i] += lambda * gn.h[i * na + i].max(1e-12 * dmax);
                 b[i] = -gn.grad[i];
@@ -254,5 +290,12 @@ pub fn levenberg_marquardt(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iter
         loss = gn.loss;
     }
     let fin = ev.eval(&q, false);
-    OptResult { q, loss: fin.loss, iters, converged, reason, failures: fin.failures }
+    OptResult {
+        q,
+        loss: fin.loss,
+        iters,
+        converged,
+        reason,
+        failures: fin.failures,
+    }
 }

@@ -99,10 +99,16 @@ impl<'m> Problem<'m> {
                 }
             }
         }
-        let rms_rate = if rate_n > 0 { (rate_sum / rate_n as f64).sqrt() } else { 0.0 };
+        let rms_rate = if rate_n > 0 {
+            (rate_sum / rate_n as f64).sqrt()
+        } else {
+            0.0
+        };
         let span = tables
             .iter()
-            .map(|t| t.times.last().copied().unwrap_or(0.0) - t.times.first().copied().unwrap_or(0.0))
+            .map(|t| {
+                t.times.last().copied().unwrap_or(0.0) - t.times.first().copied().unwrap_or(0.0)
+            })
             .fold(0.0f64, f64::max);
         let st = if rms_rate.is_finite() && rms_rate > 0.0 {
             1.0 / rms_rate
@@ -123,7 +129,11 @@ impl<'m> Problem<'m> {
             }
             let t0 = tb.times[0];
             exps.push(Experiment {
-                consts: spec.data.get(e).map(|d| d.constants.clone()).unwrap_or_default(),
+                consts: spec
+                    .data
+                    .get(e)
+                    .map(|d| d.constants.clone())
+                    .unwrap_or_default(),
                 t: tb.times.iter().map(|&t| (t - t0) / st).collect(),
                 y,
                 rows,
@@ -148,9 +158,17 @@ impl<'m> Problem<'m> {
         let mut free_start = Vec::new();
         let mut xbuf = vec![0.0; n];
         for (e, ex) in exps.iter().enumerate() {
-            let starts: Vec<usize> = if whole { vec![0] } else { (0..ex.rows).step_by(stride).collect() };
+            let starts: Vec<usize> = if whole {
+                vec![0]
+            } else {
+                (0..ex.rows).step_by(stride).collect()
+            };
             for start in starts {
-                let len = if whole { ex.rows } else { seg.min(ex.rows - start) };
+                let len = if whole {
+                    ex.rows
+                } else {
+                    seg.min(ex.rows - start)
+                };
                 if len < 2 {
                     continue;
                 }
@@ -162,8 +180,8 @@ impl<'m> Problem<'m> {
                     continue;
                 }
                 // A piece needs at least one label.
-                let has_label = (start + 1..start + len)
-                    .any(|k| (0..n).any(|i| ex.y[k * n + i].is_finite()));
+                let has_label =
+                    (start + 1..start + len).any(|k| (0..n).any(|i| ex.y[k * n + i].is_finite()));
                 if !has_label {
                     continue;
                 }
@@ -186,7 +204,11 @@ impl<'m> Problem<'m> {
         let npf = model.nparams();
         Ok(Problem {
             model,
-            scales: Scales { sx, st, pscale: vec![1.0; npf] },
+            scales: Scales {
+                sx,
+                st,
+                pscale: vec![1.0; npf],
+            },
             exps,
             pieces,
             x0,
@@ -202,7 +224,12 @@ impl<'m> Problem<'m> {
 
     /// The scaled right-hand side of experiment `e`.
     pub fn rhs<'a>(&'a self, e: usize, base: &'a [f64], active: &'a [usize]) -> ScaledRhs<'a> {
-        ScaledRhs { inner: self.model.rhs(&self.exps[e].consts), scales: &self.scales, base, active }
+        ScaledRhs {
+            inner: self.model.rhs(&self.exps[e].consts),
+            scales: &self.scales,
+            base,
+            active,
+        }
     }
 
     /// Number of label values of one piece (its profiled start values included).
@@ -213,7 +240,11 @@ impl<'m> Problem<'m> {
         let later: usize = (p.start + 1..p.start + p.len)
             .map(|k| (0..n).filter(|&i| ex.y[k * n + i].is_finite()).count())
             .sum();
-        later + self.free_start[pi * n..(pi + 1) * n].iter().filter(|&&f| f).count()
+        later
+            + self.free_start[pi * n..(pi + 1) * n]
+                .iter()
+                .filter(|&&f| f)
+                .count()
     }
 
     /// Total number of label values over a set of pieces.
@@ -238,7 +269,10 @@ pub(crate) fn initial_state(
     let data = spec.data.get(e);
     let consts = data.map(|d| d.constants.as_slice()).unwrap_or(&[]);
     for i in 0..n {
-        let ini = data.and_then(|d| d.initial.get(i)).cloned().unwrap_or(Initial::Observed);
+        let ini = data
+            .and_then(|d| d.initial.get(i))
+            .cloned()
+            .unwrap_or(Initial::Observed);
         let observed = tb.values[i][start];
         let v = match ini {
             Initial::Observed => observed,
@@ -327,9 +361,18 @@ pub struct Evaluator<'p, 'm> {
 }
 
 impl<'p, 'm> Evaluator<'p, 'm> {
-    pub fn new(prob: &'p Problem<'m>, active: Vec<usize>, base: Vec<f64>, pieces: Vec<usize>) -> Self {
+    pub fn new(
+        prob: &'p Problem<'m>,
+        active: Vec<usize>,
+        base: Vec<f64>,
+        pieces: Vec<usize>,
+    ) -> Self {
         let nlabels = prob.label_count(&pieces);
-        let maxlen = pieces.iter().map(|&p| prob.pieces[p].len).max().unwrap_or(0);
+        let maxlen = pieces
+            .iter()
+            .map(|&p| prob.pieces[p].len)
+            .max()
+            .unwrap_or(0);
         Evaluator {
             prob,
             active,
@@ -346,15 +389,20 @@ impl<'p, 'm> Evaluator<'p, 'm> {
     fn workspace(&self) -> Workspace {
         let n = self.prob.nstates();
         let na = self.active.len();
-        self.pool.lock().map(|mut p| p.pop()).ok().flatten().unwrap_or_else(|| Workspace {
-            solver: PieceSolver::new(n, na, self.prob.solve_opts),
-            solver0: PieceSolver::new(n, 0, self.prob.solve_opts),
-            out_x: vec![0.0; self.maxlen * n],
-            out_s: vec![0.0; self.maxlen * n * (na + n)],
-            x0: vec![0.0; n],
-            gm: vec![0.0; n * n],
-            gv: vec![0.0; n],
-        })
+        self.pool
+            .lock()
+            .map(|mut p| p.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Workspace {
+                solver: PieceSolver::new(n, na, self.prob.solve_opts),
+                solver0: PieceSolver::new(n, 0, self.prob.solve_opts),
+                out_x: vec![0.0; self.maxlen * n],
+                out_s: vec![0.0; self.maxlen * n * (na + n)],
+                x0: vec![0.0; n],
+                gm: vec![0.0; n * n],
+                gv: vec![0.0; n],
+            })
     }
 
     fn give_back(&self, ws: Workspace) {
@@ -394,17 +442,21 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         slots.clear();
         slots.resize(np * stride, 0.0);
         let chunk = np.div_ceil(64).max(1);
-        slots.par_chunks_mut(chunk * stride).zip(self.pieces.par_chunks(chunk)).for_each(
-            |(sl, pcs)| {
+        slots
+            .par_chunks_mut(chunk * stride)
+            .zip(self.pieces.par_chunks(chunk))
+            .for_each(|(sl, pcs)| {
                 let mut ws = self.workspace();
                 for (s, &pi) in sl.chunks_mut(stride).zip(pcs) {
                     self.piece(&mut ws, pi, q, &full, grad, s);
                 }
                 self.give_back(ws);
-            },
-        );
+            });
         // Deterministic reduction in piece order, whatever the thread count.
-        let mut out = Eval { grad: if grad { vec![0.0; na] } else { vec![] }, ..Eval::default() };
+        let mut out = Eval {
+            grad: if grad { vec![0.0; na] } else { vec![] },
+            ..Eval::default()
+        };
         let mut total = 0.0;
         for s in slots.chunks(stride) {
             total += s[0];
@@ -451,7 +503,19 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         for _ in 0..PROFILE_ITERS {
             let out_x = &mut ws.out_x[..pc.len * n];
             let out_s = &mut ws.out_s[..pc.len * n * n];
-            if ws.solver0.solve(&rhs0, &[], &ws.x0, times, Sens::ParamsAndInitial, out_x, out_s).is_err() {
+            if ws
+                .solver0
+                .solve(
+                    &rhs0,
+                    &[],
+                    &ws.x0,
+                    times,
+                    Sens::ParamsAndInitial,
+                    out_x,
+                    out_s,
+                )
+                .is_err()
+            {
                 ws.x0.copy_from_slice(&prob.x0[pi * n..(pi + 1) * n]);
                 return;
             }
@@ -492,13 +556,13 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                 return;
             }
             let mut step = 0.0f64;
-            for i in 0..n {
-                if free[i] {
-                    ws.x0[i] += ws.gv[i];
-                    step = step.max(ws.gv[i].abs());
+            for ((x, &d), &f) in ws.x0.iter_mut().zip(&ws.gv).zip(free) {
+                if f {
+                    *x += d;
+                    step = step.max(d.abs());
                 }
             }
-            if !(step > 1e-10) {
+            if step.partial_cmp(&1e-10) != Some(std::cmp::Ordering::Greater) {
                 break;
             }
         }
@@ -507,7 +571,15 @@ impl<'p, 'm> Evaluator<'p, 'm> {
     /// One piece: slot = [squared-error sum, failed, used bdf, steps, gradient…]. The gradient
     /// is the partial one at the profiled initial values, which is the total derivative of the
     /// profiled loss (the initial values are a minimiser).
-    fn piece(&self, ws: &mut Workspace, pi: usize, q: &[f64], full: &[f64], grad: bool, slot: &mut [f64]) {
+    fn piece(
+        &self,
+        ws: &mut Workspace,
+        pi: usize,
+        q: &[f64],
+        full: &[f64],
+        grad: bool,
+        slot: &mut [f64],
+    ) {
         let prob = self.prob;
         let n = prob.nstates();
         let na = self.active.len();
@@ -526,10 +598,10 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                 slot[2] = if stats.used_bdf { 1.0 } else { 0.0 };
                 slot[3] = stats.steps as f64;
                 let free = &prob.free_start[pi * n..(pi + 1) * n];
-                for i in 0..n {
-                    if free[i] {
-                        let r = ws.x0[i] - ex.y[pc.start * n + i];
-                        slot[0] += r * r;
+                let y0 = &ex.y[pc.start * n..(pc.start + 1) * n];
+                for ((&x, &y), &f) in ws.x0.iter().zip(y0).zip(free) {
+                    if f {
+                        slot[0] += (x - y) * (x - y);
                     }
                 }
                 for k in 1..pc.len {
@@ -585,7 +657,11 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                     let times = &ex.t[pc.start..pc.start + pc.len];
                     let out_x = &mut ws.out_x[..pc.len * n];
                     let out_s = &mut ws.out_s[..pc.len * n * nc];
-                    if ws.solver.solve(&rhs, q, &ws.x0, times, Sens::ParamsAndInitial, out_x, out_s).is_err() {
+                    if ws
+                        .solver
+                        .solve(&rhs, q, &ws.x0, times, Sens::ParamsAndInitial, out_x, out_s)
+                        .is_err()
+                    {
                         head[0] += FAILED_PIECE_PENALTY * self.prob.piece_labels(pi) as f64;
                         head[1] += 1.0;
                         continue;
@@ -688,7 +764,7 @@ pub(crate) fn solve_small(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
             }
         }
         let p = a[piv * n + col];
-        if !(p.abs() > 1e-300) || !p.is_finite() {
+        if !p.is_finite() || p.abs() <= 1e-300 {
             return false;
         }
         if piv != col {
@@ -737,10 +813,23 @@ mod tests {
         let times: Vec<f64> = (0..60).map(|k| k as f64 * 0.05).collect();
         // Noisy-looking data (not a solution): the loss is far from zero and every term matters.
         let values = vec![
-            times.iter().map(|t| 20.0 + 10.0 * (t * 1.3).sin() + 0.3 * (t * 17.0).cos()).collect(),
-            times.iter().map(|t| 15.0 + 6.0 * (t * 0.9).cos() + 0.2 * (t * 23.0).sin()).collect(),
+            times
+                .iter()
+                .map(|t| 20.0 + 10.0 * (t * 1.3).sin() + 0.3 * (t * 17.0).cos())
+                .collect(),
+            times
+                .iter()
+                .map(|t| 15.0 + 6.0 * (t * 0.9).cos() + 0.2 * (t * 23.0).sin())
+                .collect(),
         ];
-        (spec, vec![Table { file: "d.csv".into(), times, values }])
+        (
+            spec,
+            vec![Table {
+                file: "d.csv".into(),
+                times,
+                values,
+            }],
+        )
     }
 
     fn start(n: usize) -> Vec<f64> {
@@ -794,7 +883,10 @@ mod tests {
         for a in 0..na {
             assert!(gn.h[a * na + a] > 0.0);
             for b in 0..na {
-                assert!((gn.h[a * na + b] - gn.h[b * na + a]).abs() <= 1e-9 * gn.h[a * na + a].abs().max(1e-12));
+                assert!(
+                    (gn.h[a * na + b] - gn.h[b * na + a]).abs()
+                        <= 1e-9 * gn.h[a * na + a].abs().max(1e-12)
+                );
             }
         }
     }
@@ -809,11 +901,18 @@ mod tests {
         let ev = Evaluator::new(&prep.prob, prep.active.clone(), prep.base.clone(), pieces);
         let q = start(prep.active.len());
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().expect("pool");
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
             pool.install(|| {
                 let e = ev.eval(&q, true);
                 let gn = ev.gauss_newton(&q);
-                (e.loss.to_bits(), e.grad.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), gn.h.iter().map(|v| v.to_bits()).collect::<Vec<_>>())
+                (
+                    e.loss.to_bits(),
+                    e.grad.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    gn.h.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                )
             })
         };
         let one = run(1);

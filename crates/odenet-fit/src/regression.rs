@@ -11,7 +11,12 @@ use odenet_tape::OdeRhs;
 use crate::problem::Problem;
 
 /// Is the scaled model affine in the active parameters? Checked numerically at a few states.
-pub fn is_affine(prob: &Problem, base: &[f64], active: &[usize], rows: &[Vec<Option<Vec<f64>>>]) -> bool {
+pub fn is_affine(
+    prob: &Problem,
+    base: &[f64],
+    active: &[usize],
+    rows: &[Vec<Option<Vec<f64>>>],
+) -> bool {
     let n = prob.nstates();
     let na = active.len();
     let mut checked = 0;
@@ -28,7 +33,8 @@ pub fn is_affine(prob: &Problem, base: &[f64], active: &[usize], rows: &[Vec<Opt
             for i in 0..n {
                 let lin: f64 = f0[i] + (0..na).map(|k| jq[i * na + k] * q1[k]).sum::<f64>();
                 let scale = 1.0 + f1[i].abs() + lin.abs();
-                if !((f1[i] - lin).abs() <= 1e-8 * scale) {
+                let d = (f1[i] - lin).abs();
+                if d.is_nan() || d > 1e-8 * scale {
                     return false;
                 }
             }
@@ -90,13 +96,17 @@ pub fn integral_least_squares(
                 continue;
             }
             a.iter_mut().for_each(|v| *v = 0.0);
-            let (Some(xa), Some(xb)) = (&er[k], &er[k + w]) else { continue };
+            let (Some(xa), Some(xb)) = (&er[k], &er[k + w]) else {
+                continue;
+            };
             for i in 0..n {
                 b[i] = xb[i] - xa[i];
             }
             for j in k..k + w {
                 let dt = ex.t[j + 1] - ex.t[j];
-                let (Some((f0a, jqa)), Some((f0b, jqb))) = (&lin[j], &lin[j + 1]) else { continue };
+                let (Some((f0a, jqa)), Some((f0b, jqb))) = (&lin[j], &lin[j + 1]) else {
+                    continue;
+                };
                 for i in 0..n {
                     b[i] -= 0.5 * dt * (f0a[i] + f0b[i]);
                     for (c, &kk) in idx.iter().enumerate() {
@@ -127,7 +137,11 @@ pub fn integral_least_squares(
     for i in 0..m {
         g[(i, i)] += ridge;
     }
-    let sol = g.clone().cholesky().map(|c| c.solve(&h)).or_else(|| g.lu().solve(&h))?;
+    let sol = g
+        .clone()
+        .cholesky()
+        .map(|c| c.solve(&h))
+        .or_else(|| g.lu().solve(&h))?;
     let mut q = vec![0.0; na];
     for (c, &k) in idx.iter().enumerate() {
         q[k] = if sol[c].is_finite() { sol[c] } else { 0.0 };

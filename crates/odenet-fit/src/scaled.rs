@@ -30,7 +30,10 @@ pub struct ScaledRhs<'a> {
 }
 
 impl ScaledRhs<'_> {
-    fn split<'s>(&self, scratch: &'s mut [f64]) -> (&'s mut [f64], &'s mut [f64], &'s mut [f64], &'s mut [f64]) {
+    fn split<'s>(
+        &self,
+        scratch: &'s mut [f64],
+    ) -> (&'s mut [f64], &'s mut [f64], &'s mut [f64], &'s mut [f64]) {
         let n = self.scales.sx.len();
         let npf = self.base.len();
         let (inner, rest) = scratch.split_at_mut(self.inner.scratch_len());

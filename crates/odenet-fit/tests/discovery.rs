@@ -9,7 +9,12 @@ const LV_OVERDAMPED: [&str; 2] = ["1.5*x1 - x1*x2 - x1^2", "-x2 + x1*x2"];
 const LV_CYCLE: [&str; 2] = ["x1 - 0.05*x1*x2", "-x2 + 0.03*x1*x2"];
 
 fn lv_cycle_expected() -> Vec<(&'static str, &'static str, f64)> {
-    vec![("x1", "x1", 1.0), ("x1", "x1*x2", -0.05), ("x2", "x2", -1.0), ("x2", "x1*x2", 0.03)]
+    vec![
+        ("x1", "x1", 1.0),
+        ("x1", "x1*x2", -0.05),
+        ("x2", "x2", -1.0),
+        ("x2", "x1*x2", 0.03),
+    ]
 }
 
 #[test]
@@ -19,7 +24,13 @@ fn lotka_volterra_overdamped_one_percent_noise() {
     let res = fit(&library_spec(&["x1", "x2"], 2, ""), &[table]);
     let err = assert_support(
         &res,
-        &[("x1", "x1", 1.5), ("x1", "x1*x2", -1.0), ("x1", "x1^2", -1.0), ("x2", "x2", -1.0), ("x2", "x1*x2", 1.0)],
+        &[
+            ("x1", "x1", 1.5),
+            ("x1", "x1*x2", -1.0),
+            ("x1", "x1^2", -1.0),
+            ("x2", "x2", -1.0),
+            ("x2", "x1*x2", 1.0),
+        ],
     );
     assert!(err <= 0.06, "max relative error {err}");
 }
