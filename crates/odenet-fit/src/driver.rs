@@ -15,9 +15,11 @@ use crate::regression::{integral_least_squares, is_affine};
 use crate::rng::Rng;
 use crate::{FitError, FitResult, PathEntry, Progress};
 
-/// A support is kept when its held-out loss is within this fraction of the best one's.
-pub const SELECT_MARGIN: f64 = 0.0;
-/// ... or when its excess is within this many standard errors of the paired per-piece
+/// A support is acceptable when its held-out loss exceeds the best one's by at most this
+/// fraction (a model with a few spurious small terms fits noisy data slightly better than the
+/// true one) …
+pub const SELECT_MARGIN: f64 = 0.01;
+/// … or when its excess is within this many standard errors of the paired per-piece
 /// differences.
 pub const SELECT_SE: f64 = 2.0;
 /// Backward elimination beyond the last round stops once the held-out loss exceeds the best by
