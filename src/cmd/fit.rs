@@ -133,6 +133,17 @@ fn odenet_report_dir(
             svg,
         ));
     }
+    if let Some(nz) = &res.noise {
+        for (i, st) in res.states.iter().enumerate() {
+            let Some(values) = nz.values.get(i).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            files.push((
+                PlotRef::new(format!("noise-{st}.svg"), format!("Learned noise of {st}")),
+                plots::noise_histogram(values, &format!("learned noise e({st})")),
+            ));
+        }
+    }
     for (plot, svg) in &files {
         let path = dir.join(&plot.file);
         std::fs::write(&path, svg).map_err(|e| cannot("write the plot", &path, e))?;

@@ -9,8 +9,8 @@ use odenet_spec::{InitKind, PruneRule, SolverKind, Spec, Table};
 use odenet_tape::OdeRhs;
 
 use crate::model::{CompiledModel, ModelKind};
-use crate::optimize::{Terms, levenberg_marquardt, minimize};
-use crate::problem::{Evaluator, Problem, initial_state};
+use crate::optimize::{Terms, lbfgs_smooth, levenberg_marquardt, minimize};
+use crate::problem::{Evaluator, NoiseEvaluator, Problem, initial_state};
 use crate::regression::{integral_least_squares, is_affine};
 use crate::rng::Rng;
 use crate::{FitError, FitResult, PathEntry, Progress};
@@ -347,6 +347,17 @@ pub fn run_fit(
 ) -> Result<FitResult, FitError> {
     let t_start = Instant::now();
     let model = CompiledModel::from_spec(spec)?;
+    // Learned noise: estimate e jointly with the dense model first, then discover the equations
+    // on the denoised data y − e, and finally learn e again jointly with the chosen model.
+    let denoised;
+    let raw_tables = tables;
+    let tables: &[Table] = if spec.fit.learn_noise {
+        progress(Progress::Stage("learning the noise".into()));
+        denoised = learn_noise_dense(&model, spec, raw_tables)?;
+        &denoised
+    } else {
+        raw_tables
+    };
     let Prepared {
         prob,
         rows,
@@ -698,7 +709,23 @@ pub fn run_fit(
     let (qf, loss, converged) = fitter.optimize(&active, q0, 0.0, &all);
     let ev = Evaluator::new(&prob, active.clone(), fitter.base.clone(), all.clone());
     let fin = ev.eval(&qf, false);
-    let p = fitter.user(&active, &qf);
+    let mut p = fitter.user(&active, &qf);
+    let mut noise = None;
+    if spec.fit.learn_noise {
+        if std::env::var_os("ODENET_DEBUG").is_some() {
+            eprintln!(
+                "before the final noise refit: {:?}",
+                model.equation_strings(&p, false)
+            );
+        }
+        progress(Progress::Stage(
+            "learning the noise with the chosen model".into(),
+        ));
+        if let Some((pj, nz)) = learn_noise_final(&model, spec, raw_tables, &active, &p)? {
+            p = pj;
+            noise = Some(nz);
+        }
+    }
     let mut p_clean = p.clone();
     for (k, v) in p_clean.iter_mut().enumerate() {
         if !model.params[k].fixed && !active.contains(&k) {
@@ -706,7 +733,7 @@ pub fn run_fit(
         }
     }
     let equations = model.equation_strings(&p_clean, false);
-    let trajectories = experiment_trajectories(&prob, tables, &p_clean);
+    let trajectories = experiment_trajectories(&prob, raw_tables, &p_clean);
     let terms = match &model.kind {
         ModelKind::Library { feature_names, .. } => {
             let nf = feature_names.len();
@@ -749,6 +776,7 @@ pub fn run_fit(
         time_scale: prob.scales.st,
         state_scales: prob.scales.sx.clone(),
         trajectories,
+        noise,
     })
 }
 
@@ -884,4 +912,184 @@ pub fn with_loss_gradient<R>(
         e.loss + e.grad.iter().sum::<f64>()
     };
     Ok(f(&mut run))
+}
+
+/// Iterations of the joint (θ, e) L-BFGS.
+const NOISE_ITERS: u64 = 400;
+
+/// The initial guess of a fit, in normalised units: the integral-form regression when the model is
+/// affine in its parameters, else the spec's starting values.
+fn initial_guess(prep: &Prepared, spec: &Spec) -> Vec<f64> {
+    let prob = &prep.prob;
+    let q_spec: Vec<f64> = prep
+        .active
+        .iter()
+        .map(|&k| prep.base[k] / prob.scales.pscale[k])
+        .collect();
+    if spec.fit.init != InitKind::Regression
+        || !is_affine(prob, &prep.base, &prep.active, &prep.rows)
+    {
+        return q_spec;
+    }
+    let w = match spec.fit.segment {
+        odenet_spec::Segment::Points(m) => (m - 1).max(1),
+        odenet_spec::Segment::Whole => 4,
+    };
+    let keep = vec![true; prep.active.len()];
+    integral_least_squares(prob, &prep.base, &prep.active, &prep.rows, w, &keep).unwrap_or(q_spec)
+}
+
+/// L-BFGS over (θ, e) on the raw data from `q0` — or over e alone with θ held at `q0` when
+/// `fix_q` — returning (q, e) in normalised/scaled units.
+fn joint_noise(
+    prob: &Problem,
+    active: &[usize],
+    base: &[f64],
+    q0: Vec<f64>,
+    fix_q: bool,
+) -> (Vec<f64>, Vec<f64>) {
+    let mut ne = NoiseEvaluator::new(prob, active.to_vec(), base.to_vec());
+    let na = active.len();
+    if fix_q {
+        // With θ known, e is estimated from every label a value takes part in; a unit prior
+        // only regularises values with few labels (a heavier one would shrink e).
+        ne.lambda = 1.0;
+        let f = |e: &[f64]| {
+            let r = ne.eval(&q0, e, true);
+            (r.loss, r.ge)
+        };
+        let (e, _, _, _) = lbfgs_smooth(&f, vec![0.0; ne.noise_len()], NOISE_ITERS);
+        return (q0, e);
+    }
+    let mut z0 = q0;
+    z0.resize(na + ne.noise_len(), 0.0);
+    let f = |z: &[f64]| {
+        let (q, e) = z.split_at(na);
+        let r = ne.eval(q, e, true);
+        let mut g = r.gq;
+        g.extend_from_slice(&r.ge);
+        (r.loss, g)
+    };
+    let (z, _, _, _) = lbfgs_smooth(&f, z0, NOISE_ITERS);
+    let (q, e) = z.split_at(na);
+    (q.to_vec(), e.to_vec())
+}
+
+/// Learns the noise with the dense candidate model and returns the denoised tables.
+fn learn_noise_dense(
+    model: &CompiledModel,
+    spec: &Spec,
+    tables: &[Table],
+) -> Result<Vec<Table>, FitError> {
+    let prep = prepare(model, spec, tables, solve_options(spec))?;
+    let mut base = prep.base.clone();
+    let q0 = initial_guess(&prep, spec);
+    for &k in &prep.active {
+        base[k] = 0.0;
+    }
+    let all: Vec<usize> = (0..prep.prob.pieces.len()).collect();
+    let ev = Evaluator::new(&prep.prob, prep.active.clone(), base.clone(), all);
+    let terms = dense_terms(&prep, model);
+    let q = levenberg_marquardt(&ev, &terms, q0, 50).q;
+    let (_, e) = joint_noise(&prep.prob, &prep.active, &base, q, false);
+    Ok(denoise(&prep.prob, tables, &e))
+}
+
+fn dense_terms(prep: &Prepared, model: &CompiledModel) -> Terms {
+    let ps = &prep.prob.scales.pscale;
+    Terms {
+        mu: 0.0,
+        sparse: prep
+            .active
+            .iter()
+            .map(|&k| model.params[k].sparse)
+            .collect(),
+        lo: prep
+            .active
+            .iter()
+            .map(|&k| model.params[k].min.map_or(f64::NEG_INFINITY, |v| v / ps[k]))
+            .collect(),
+        hi: prep
+            .active
+            .iter()
+            .map(|&k| model.params[k].max.map_or(f64::INFINITY, |v| v / ps[k]))
+            .collect(),
+        loss_ref: 1.0,
+    }
+}
+
+/// y − e in the user's units.
+fn denoise(prob: &Problem, tables: &[Table], e: &[f64]) -> Vec<Table> {
+    let n = prob.nstates();
+    let mut off = 0;
+    tables
+        .iter()
+        .map(|tb| {
+            let mut t = tb.clone();
+            for (i, col) in t.values.iter_mut().enumerate() {
+                for (k, v) in col.iter_mut().enumerate() {
+                    if v.is_finite() {
+                        *v -= e[(off + k) * n + i] * prob.scales.sx[i];
+                    }
+                }
+            }
+            off += tb.times.len();
+            t
+        })
+        .collect()
+}
+
+/// Learns the noise e of the raw data for the chosen model; returns the parameters in user units
+/// and the learned noise.
+fn learn_noise_final(
+    model: &CompiledModel,
+    spec: &Spec,
+    tables: &[Table],
+    active: &[usize],
+    p: &[f64],
+) -> Result<Option<(Vec<f64>, crate::LearnedNoise)>, FitError> {
+    let prep = prepare(model, spec, tables, solve_options(spec))?;
+    let prob = &prep.prob;
+    let mut base = p.to_vec();
+    for &k in active {
+        base[k] = 0.0;
+    }
+    let q0: Vec<f64> = active
+        .iter()
+        .map(|&k| p[k] / prob.scales.pscale[k])
+        .collect();
+    // θ stays as discovered on the denoised data (a joint refit with the prior shrinks e and
+    // biases θ); e is learned for it.
+    let (q, e) = joint_noise(prob, active, &base, q0, true);
+    let mut pj = base.clone();
+    for (&k, &v) in active.iter().zip(&q) {
+        pj[k] = v * prob.scales.pscale[k];
+    }
+    if pj.iter().any(|v| !v.is_finite()) {
+        return Ok(None);
+    }
+    let n = prob.nstates();
+    let mut values = vec![Vec::new(); n];
+    let mut off = 0;
+    for tb in tables {
+        for (i, col) in tb.values.iter().enumerate() {
+            for (k, v) in col.iter().enumerate() {
+                if v.is_finite() {
+                    values[i].push(e[(off + k) * n + i] * prob.scales.sx[i]);
+                }
+            }
+        }
+        off += tb.times.len();
+    }
+    let sd = values
+        .iter()
+        .map(|v| {
+            if v.len() < 2 {
+                return f64::NAN;
+            }
+            let m = v.iter().sum::<f64>() / v.len() as f64;
+            (v.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (v.len() - 1) as f64).sqrt()
+        })
+        .collect();
+    Ok(Some((pj, crate::LearnedNoise { sd, values })))
 }

@@ -97,6 +97,17 @@ pub struct FitResult {
     /// Per experiment: the fitted model integrated from the experiment's start through its
     /// sample times (hidden states included), for reports and plots.
     pub trajectories: Vec<Trajectory>,
+    /// With `learn_noise`: the learned noise e per state (user units).
+    pub noise: Option<LearnedNoise>,
+}
+
+/// The noise learned with the final model (`learn_noise = true`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LearnedNoise {
+    /// Standard deviation per state.
+    pub sd: Vec<f64>,
+    /// Per state, the learned e of every observed value (experiments in order).
+    pub values: Vec<Vec<f64>>,
 }
 
 /// A model trajectory at an experiment's sample times, in the user's units.

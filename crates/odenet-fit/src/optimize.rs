@@ -299,3 +299,83 @@ pub fn levenberg_marquardt(
         failures: fin.failures,
     }
 }
+
+/// A smooth objective given as a closure returning (cost, gradient), for argmin's L-BFGS.
+struct Smooth<'a> {
+    f: &'a (dyn Fn(&[f64]) -> (f64, Vec<f64>) + Sync),
+    cache: Mutex<Option<CacheEntry>>,
+}
+
+impl Smooth<'_> {
+    fn cost_grad(&self, z: &[f64]) -> (f64, Vec<f64>) {
+        if let Ok(c) = self.cache.lock()
+            && let Some((cz, cost, g)) = c.as_ref()
+            && cz.as_slice() == z
+        {
+            return (*cost, g.clone());
+        }
+        let (mut cost, mut g) = (self.f)(z);
+        if !cost.is_finite() {
+            cost = f64::MAX / 4.0;
+            g.iter_mut().for_each(|v| *v = 0.0);
+        }
+        if let Ok(mut c) = self.cache.lock() {
+            *c = Some((z.to_vec(), cost, g.clone()));
+        }
+        (cost, g)
+    }
+}
+
+impl CostFunction for &Smooth<'_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, z: &Vec<f64>) -> Result<f64, argmin::core::Error> {
+        Ok(self.cost_grad(z).0)
+    }
+}
+
+impl Gradient for &Smooth<'_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, z: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.cost_grad(z).1)
+    }
+}
+
+/// Minimises a smooth function with argmin's L-BFGS; returns the best point, its cost, the
+/// iterations and whether it converged.
+pub fn lbfgs_smooth(
+    f: &(dyn Fn(&[f64]) -> (f64, Vec<f64>) + Sync),
+    z0: Vec<f64>,
+    max_iters: u64,
+) -> (Vec<f64>, f64, u64, bool) {
+    let obj = Smooth {
+        f,
+        cache: Mutex::new(None),
+    };
+    let run = || -> Result<(Vec<f64>, f64, u64, TerminationReason), argmin::core::Error> {
+        let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
+            .with_tolerance_grad(1e-10)?
+            .with_tolerance_cost(1e-12)?;
+        let res = Executor::new(&obj, solver)
+            .configure(|s| s.param(z0.clone()).max_iters(max_iters))
+            .run()?;
+        let st = res.state();
+        let z = st.get_best_param().cloned().unwrap_or_else(|| z0.clone());
+        let reason = st
+            .get_termination_reason()
+            .cloned()
+            .unwrap_or(TerminationReason::SolverConverged);
+        Ok((z, st.get_best_cost(), st.get_iter(), reason))
+    };
+    match run() {
+        Ok((z, c, it, reason)) => {
+            let ok = !matches!(reason, TerminationReason::MaxItersReached);
+            (z, c, it, ok)
+        }
+        Err(_) => {
+            let c = obj.cost_grad(&z0).0;
+            (z0, c, 0, false)
+        }
+    }
+}

@@ -937,3 +937,183 @@ mod tests {
         assert!(e.grad.iter().all(|g| g.is_finite()));
     }
 }
+
+/// Learned noise (DESIGN.md step 6, the paper's eq. 4): every observed value y gets a noise
+/// parameter e; pieces start at y − e and are compared with y − e. A Gaussian prior λ·Σe² (in
+/// the same units as the mismatch) keeps the problem well posed: without it, any trajectory of
+/// any model could absorb the data into e.
+pub struct NoiseEvaluator<'p, 'm> {
+    pub prob: &'p Problem<'m>,
+    pub active: Vec<usize>,
+    pub base: Vec<f64>,
+    pub pieces: Vec<usize>,
+    /// Global index of each experiment's first row in the noise vector (rows × n).
+    pub row_offset: Vec<usize>,
+    pub nrows: usize,
+    /// Weight of the prior: the mean number of times a value is a label, so that prior and
+    /// mismatch weigh each observation alike.
+    pub lambda: f64,
+    nlabels: usize,
+    maxlen: usize,
+}
+
+/// Loss and gradient of the learned-noise problem.
+pub struct NoiseEval {
+    pub loss: f64,
+    pub gq: Vec<f64>,
+    pub ge: Vec<f64>,
+}
+
+impl<'p, 'm> NoiseEvaluator<'p, 'm> {
+    pub fn new(prob: &'p Problem<'m>, active: Vec<usize>, base: Vec<f64>) -> Self {
+        let n = prob.nstates();
+        let mut row_offset = Vec::with_capacity(prob.exps.len());
+        let mut nrows = 0;
+        for ex in &prob.exps {
+            row_offset.push(nrows);
+            nrows += ex.rows;
+        }
+        let pieces: Vec<usize> = (0..prob.pieces.len()).collect();
+        let nlabels: usize = pieces
+            .iter()
+            .map(|&pi| {
+                let pc = prob.pieces[pi];
+                let ex = &prob.exps[pc.exp];
+                (pc.start + 1..pc.start + pc.len)
+                    .map(|k| (0..n).filter(|&i| ex.y[k * n + i].is_finite()).count())
+                    .sum::<usize>()
+            })
+            .sum();
+        let observed: usize = prob
+            .exps
+            .iter()
+            .map(|ex| ex.y.iter().filter(|v| v.is_finite()).count())
+            .sum();
+        let lambda = (nlabels as f64 / observed.max(1) as f64).max(1.0);
+        let maxlen = prob.pieces.iter().map(|p| p.len).max().unwrap_or(0);
+        NoiseEvaluator {
+            prob,
+            active,
+            base,
+            pieces,
+            row_offset,
+            nrows,
+            lambda,
+            nlabels,
+            maxlen,
+        }
+    }
+
+    /// Length of the noise vector (rows × n, scaled units; entries of missing values unused).
+    pub fn noise_len(&self) -> usize {
+        self.nrows * self.prob.nstates()
+    }
+
+    pub fn eval(&self, q: &[f64], e: &[f64], grad: bool) -> NoiseEval {
+        let prob = self.prob;
+        let n = prob.nstates();
+        let na = self.active.len();
+        let local = self.maxlen * n;
+        let stride = 2 + if grad { na + local } else { 0 };
+        let np = self.pieces.len();
+        let mut slots = vec![0.0; np * stride];
+        let chunk = np.div_ceil(64).max(1);
+        slots
+            .par_chunks_mut(chunk * stride)
+            .zip(self.pieces.par_chunks(chunk))
+            .for_each(|(sl, pcs)| {
+                let mut solver = PieceSolver::new(n, na, prob.solve_opts);
+                let mut out_x = vec![0.0; self.maxlen * n];
+                let mut out_s = vec![0.0; if grad { self.maxlen * n * (na + n) } else { 0 }];
+                let mut x0 = vec![0.0; n];
+                for (slot, &pi) in sl.chunks_mut(stride).zip(pcs) {
+                    let pc = prob.pieces[pi];
+                    let ex = &prob.exps[pc.exp];
+                    let off = self.row_offset[pc.exp];
+                    let free = &prob.free_start[pi * n..(pi + 1) * n];
+                    for i in 0..n {
+                        x0[i] = prob.x0[pi * n + i];
+                        if free[i] {
+                            x0[i] -= e[(off + pc.start) * n + i];
+                        }
+                    }
+                    let rhs = prob.rhs(pc.exp, &self.base, &self.active);
+                    let times = &ex.t[pc.start..pc.start + pc.len];
+                    let sens = if grad {
+                        Sens::ParamsAndInitial
+                    } else {
+                        Sens::None
+                    };
+                    let nc = na + n;
+                    let ox = &mut out_x[..pc.len * n];
+                    let os = &mut out_s[..if grad { pc.len * n * nc } else { 0 }];
+                    match solver.solve(&rhs, q, &x0, times, sens, ox, os) {
+                        Err(_) => {
+                            slot[0] = FAILED_PIECE_PENALTY * prob.piece_labels(pi) as f64;
+                            slot[1] = 1.0;
+                        }
+                        Ok(_) => {
+                            for k in 1..pc.len {
+                                for i in 0..n {
+                                    let y = ex.y[(pc.start + k) * n + i];
+                                    if !y.is_finite() {
+                                        continue;
+                                    }
+                                    let ek = e[(off + pc.start + k) * n + i];
+                                    let r = ox[k * n + i] - (y - ek);
+                                    slot[0] += r * r;
+                                    if grad {
+                                        let s = &os[k * n * nc..(k + 1) * n * nc];
+                                        for c in 0..na {
+                                            slot[2 + c] += 2.0 * r * s[c * n + i];
+                                        }
+                                        // The label's own noise, and the start's through x0 = y − e.
+                                        slot[2 + na + k * n + i] += 2.0 * r;
+                                        for j in 0..n {
+                                            if free[j] {
+                                                slot[2 + na + j] -= 2.0 * r * s[(na + j) * n + i];
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            });
+        let mut loss = 0.0;
+        let mut gq = vec![0.0; if grad { na } else { 0 }];
+        let mut ge = vec![0.0; if grad { e.len() } else { 0 }];
+        for (s, &pi) in slots.chunks(stride).zip(&self.pieces) {
+            loss += s[0];
+            if grad {
+                for (g, v) in gq.iter_mut().zip(&s[2..2 + na]) {
+                    *g += v;
+                }
+                let pc = prob.pieces[pi];
+                let base_row = (self.row_offset[pc.exp] + pc.start) * n;
+                for (j, v) in s[2 + na..2 + na + pc.len * n].iter().enumerate() {
+                    ge[base_row + j] += v;
+                }
+            }
+        }
+        // The prior on every observed value's noise.
+        for (ex, &off) in prob.exps.iter().zip(&self.row_offset) {
+            for (j, y) in ex.y.iter().enumerate() {
+                if y.is_finite() {
+                    let v = e[off * n + j];
+                    loss += self.lambda * v * v;
+                    if grad {
+                        ge[off * n + j] += 2.0 * self.lambda * v;
+                    }
+                }
+            }
+        }
+        let denom = self.nlabels.max(1) as f64;
+        NoiseEval {
+            loss: loss / denom,
+            gq: gq.into_iter().map(|v| v / denom).collect(),
+            ge: ge.into_iter().map(|v| v / denom).collect(),
+        }
+    }
+}

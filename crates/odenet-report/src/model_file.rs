@@ -67,6 +67,24 @@ pub fn to_json(res: &FitResult, constants: &[String]) -> String {
             })
         })
         .collect();
+    let mut noise = Map::new();
+    if let Some(nz) = &res.noise {
+        let mut sd = Map::new();
+        let mut values = Map::new();
+        for (i, st) in res.states.iter().enumerate() {
+            if let Some(v) = nz.sd.get(i) {
+                sd.insert(st.clone(), finite(*v));
+            }
+            if let Some(v) = nz.values.get(i) {
+                values.insert(
+                    st.clone(),
+                    Value::Array(v.iter().map(|x| finite(*x)).collect()),
+                );
+            }
+        }
+        noise.insert("sd".into(), Value::Object(sd));
+        noise.insert("values".into(), Value::Object(values));
+    }
     let hidden: Vec<&String> = res
         .states
         .iter()
@@ -83,6 +101,7 @@ pub fn to_json(res: &FitResult, constants: &[String]) -> String {
         "params": Value::Object(params),
         "equations": Value::Object(equations),
         "terms": Value::Object(terms),
+        "noise": if res.noise.is_some() { Value::Object(noise) } else { Value::Null },
         "fit": {
             "loss": finite(res.loss),
             "active_terms": res.active_terms,

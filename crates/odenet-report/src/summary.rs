@@ -12,6 +12,16 @@ pub fn fit_summary(res: &FitResult) -> String {
     for (st, eq) in res.states.iter().zip(&res.equations) {
         let _ = writeln!(s, "  d{st:<w$}/dt = {eq}");
     }
+    if let Some(nz) = &res.noise {
+        let sds: Vec<String> = res
+            .states
+            .iter()
+            .zip(&nz.sd)
+            .filter(|(_, v)| v.is_finite())
+            .map(|(st, v)| format!("{st} {v:.4e}"))
+            .collect();
+        let _ = writeln!(s, "learned noise (sd): {}", sds.join(", "));
+    }
     if !res.library {
         let _ = writeln!(s, "parameters:");
         let pw = res.param_names.iter().map(|x| x.len()).max().unwrap_or(1);
