@@ -733,7 +733,7 @@ pub fn run_fit(
         }
     }
     let equations = model.equation_strings(&p_clean, false);
-    let trajectories = experiment_trajectories(&prob, raw_tables, &p_clean);
+    let trajectories = experiment_trajectories(&prob, raw_tables, &p_clean, &ev, &qf);
     let terms = match &model.kind {
         ModelKind::Library { feature_names, .. } => {
             let nf = feature_names.len();
@@ -836,7 +836,13 @@ pub fn time_gradient(
 
 /// Integrates the model with parameters `p` (user units) through every experiment from its first
 /// piece's start state.
-fn experiment_trajectories(prob: &Problem, tables: &[Table], p: &[f64]) -> Vec<crate::Trajectory> {
+fn experiment_trajectories(
+    prob: &Problem,
+    tables: &[Table],
+    p: &[f64],
+    ev: &Evaluator,
+    q: &[f64],
+) -> Vec<crate::Trajectory> {
     let n = prob.nstates();
     let opts = SolveOptions {
         max_steps: 1_000_000,
@@ -855,9 +861,9 @@ fn experiment_trajectories(prob: &Problem, tables: &[Table], p: &[f64]) -> Vec<c
             let failure = match first {
                 None => Some("no piece starts at the first row".to_string()),
                 Some(pi) => {
-                    let x0: Vec<f64> = (0..n)
-                        .map(|i| prob.x0[pi * n + i] * prob.scales.sx[i])
-                        .collect();
+                    // Start where the fit starts: the profiled initial value of the first piece.
+                    let xs0 = ev.profiled_start(pi, q);
+                    let x0: Vec<f64> = (0..n).map(|i| xs0[i] * prob.scales.sx[i]).collect();
                     match crate::simulate(prob.model, p, &prob.exps[e].consts, &x0, &times, opts) {
                         Ok(xs) => {
                             states = xs;

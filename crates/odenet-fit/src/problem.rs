@@ -485,6 +485,16 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         out
     }
 
+    /// The initial state of piece `pi` as the fit sees it at `q` (profiled; scaled units).
+    pub fn profiled_start(&self, pi: usize, q: &[f64]) -> Vec<f64> {
+        let full = self.full(q);
+        let mut ws = self.workspace();
+        self.profile(&mut ws, pi, &full);
+        let x0 = ws.x0.clone();
+        self.give_back(ws);
+        x0
+    }
+
     /// Profiles the free initial values of piece `pi` into `ws.x0` (Gauss–Newton on the
     /// piece's labels plus its start observations, parameters held at `full`).
     fn profile(&self, ws: &mut Workspace, pi: usize, full: &[f64]) {
