@@ -734,6 +734,33 @@ pub fn run_fit(
     }
     let equations = model.equation_strings(&p_clean, false);
     let trajectories = experiment_trajectories(&prob, raw_tables, &p_clean, &ev, &qf);
+    let fitted_initial: Vec<Vec<(String, f64)>> = (0..raw_tables.len())
+        .map(|e| {
+            let Some(pi) = prob
+                .pieces
+                .iter()
+                .position(|pc| pc.exp == e && pc.start == 0)
+            else {
+                return vec![];
+            };
+            let fit_states: Vec<usize> = (0..n)
+                .filter(|&i| {
+                    spec.data
+                        .get(e)
+                        .and_then(|d| d.initial.get(i))
+                        .is_some_and(|ini| matches!(ini, odenet_spec::Initial::Fit))
+                })
+                .collect();
+            if fit_states.is_empty() {
+                return vec![];
+            }
+            let x0 = ev.profiled_start(pi, &qf);
+            fit_states
+                .into_iter()
+                .map(|i| (model.states[i].clone(), x0[i] * prob.scales.sx[i]))
+                .collect()
+        })
+        .collect();
     let terms = match &model.kind {
         ModelKind::Library { feature_names, .. } => {
             let nf = feature_names.len();
@@ -760,10 +787,7 @@ pub fn run_fit(
         terms,
         equations,
         loss,
-        active_terms: active
-            .iter()
-            .filter(|&&k| model.params[k].sparse || model.is_library())
-            .count(),
+        active_terms: active.len(),
         free_params: active.len(),
         path,
         seconds: t_start.elapsed().as_secs_f64(),
@@ -777,6 +801,7 @@ pub fn run_fit(
         state_scales: prob.scales.sx.clone(),
         trajectories,
         noise,
+        fitted_initial,
     })
 }
 

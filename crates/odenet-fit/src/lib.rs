@@ -99,6 +99,9 @@ pub struct FitResult {
     pub trajectories: Vec<Trajectory>,
     /// With `learn_noise`: the learned noise e per state (user units).
     pub noise: Option<LearnedNoise>,
+    /// Per experiment: the fitted initial values of the states whose `initial` is `"fit"`
+    /// (state name, value in user units).
+    pub fitted_initial: Vec<Vec<(String, f64)>>,
 }
 
 /// The noise learned with the final model (`learn_noise = true`).

@@ -53,6 +53,9 @@ pub struct Problem<'m> {
     /// Per piece and state: the piece's initial value is profiled (an unknown fitted with the
     /// piece, its observation a label) rather than taken as exact from noisy data.
     pub free_start: Vec<bool>,
+    /// Per piece and state: the start value is observed and counts as a label of the profile
+    /// (false for a `"fit"` initial value, a per-experiment unknown with no observation).
+    pub start_label: Vec<bool>,
 }
 
 impl<'m> Problem<'m> {
@@ -156,6 +159,7 @@ impl<'m> Problem<'m> {
         let mut pieces = Vec::new();
         let mut x0 = Vec::new();
         let mut free_start = Vec::new();
+        let mut start_label = Vec::new();
         let mut xbuf = vec![0.0; n];
         for (e, ex) in exps.iter().enumerate() {
             let starts: Vec<usize> = if whole {
@@ -190,11 +194,12 @@ impl<'m> Problem<'m> {
                 let data = spec.data.get(e);
                 for i in 0..n {
                     let ini = data.and_then(|d| d.initial.get(i));
-                    free_start.push(
-                        !model.hidden[i]
-                            && ex.y[start * n + i].is_finite()
-                            && matches!(ini, None | Some(Initial::Observed)),
-                    );
+                    let labelled = !model.hidden[i]
+                        && ex.y[start * n + i].is_finite()
+                        && matches!(ini, None | Some(Initial::Observed));
+                    let fitted = start == 0 && matches!(ini, Some(Initial::Fit));
+                    start_label.push(labelled);
+                    free_start.push(labelled || fitted);
                 }
             }
         }
@@ -215,6 +220,7 @@ impl<'m> Problem<'m> {
             solve_opts,
             whole,
             free_start,
+            start_label,
         })
     }
 
@@ -241,7 +247,7 @@ impl<'m> Problem<'m> {
             .map(|k| (0..n).filter(|&i| ex.y[k * n + i].is_finite()).count())
             .sum();
         later
-            + self.free_start[pi * n..(pi + 1) * n]
+            + self.start_label[pi * n..(pi + 1) * n]
                 .iter()
                 .filter(|&&f| f)
                 .count()
@@ -289,12 +295,13 @@ pub(crate) fn initial_state(
                 };
                 ex.eval(&lookup).unwrap_or(f64::NAN)
             }
-            // Fitted initial values start from the observation or zero; the fit moves them.
+            // Fitted initial values start from the observation, or from one state scale
+            // (zero would be a fixed point of many models); the fit moves them.
             Initial::Fit => {
                 if observed.is_finite() {
                     observed
                 } else {
-                    0.0
+                    sx[i]
                 }
             }
         };
@@ -323,6 +330,8 @@ pub struct Eval {
 
 /// Gauss–Newton iterations that profile a piece's free initial values for given parameters.
 const PROFILE_ITERS: usize = 2;
+/// Gauss–Newton iterations (at most) for pieces with a fitted, unobserved initial value.
+const PROFILE_ITERS_FITTED: usize = 30;
 
 /// Loss, gradient and Gauss–Newton matrix at one point.
 #[derive(Clone, Debug)]
@@ -510,7 +519,16 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         let rhs0 = prob.rhs(pc.exp, full, &[]);
         let times = &ex.t[pc.start..pc.start + pc.len];
         let y0 = &ex.y[pc.start * n..(pc.start + 1) * n];
-        for _ in 0..PROFILE_ITERS {
+        // Observed starts are near their optimum (two steps suffice); a fitted initial value
+        // with no observation may start far away: iterate it to convergence.
+        let labelled = &prob.start_label[pi * n..(pi + 1) * n];
+        let unobserved = free.iter().zip(labelled).any(|(&f, &l)| f && !l);
+        let iters = if unobserved {
+            PROFILE_ITERS_FITTED
+        } else {
+            PROFILE_ITERS
+        };
+        for _ in 0..iters {
             let out_x = &mut ws.out_x[..pc.len * n];
             let out_s = &mut ws.out_s[..pc.len * n * n];
             if ws
@@ -532,9 +550,13 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             ws.gm.iter_mut().for_each(|v| *v = 0.0);
             ws.gv.iter_mut().for_each(|v| *v = 0.0);
             for i in 0..n {
-                if free[i] {
+                if labelled[i] {
                     ws.gm[i * n + i] += 1.0;
                     ws.gv[i] -= ws.x0[i] - y0[i];
+                } else if free[i] {
+                    // A fitted initial value with no observation: only the trajectory informs
+                    // it; a tiny ridge keeps an unidentifiable one from running away.
+                    ws.gm[i * n + i] += 1e-9;
                 } else {
                     // Fixed coordinates: a unit row keeps the system regular and δ_i = 0.
                     ws.gm[i * n + i] = 1.0;
@@ -607,9 +629,9 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             Ok(stats) => {
                 slot[2] = if stats.used_bdf { 1.0 } else { 0.0 };
                 slot[3] = stats.steps as f64;
-                let free = &prob.free_start[pi * n..(pi + 1) * n];
+                let labelled = &prob.start_label[pi * n..(pi + 1) * n];
                 let y0 = &ex.y[pc.start * n..(pc.start + 1) * n];
-                for ((&x, &y), &f) in ws.x0.iter().zip(y0).zip(free) {
+                for ((&x, &y), &f) in ws.x0.iter().zip(y0).zip(labelled) {
                     if f {
                         slot[0] += (x - y) * (x - y);
                     }
@@ -678,10 +700,13 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                     }
                     m.iter_mut().for_each(|v| *v = 0.0);
                     let free = &self.prob.free_start[pi * n..(pi + 1) * n];
+                    let labelled = &self.prob.start_label[pi * n..(pi + 1) * n];
                     for i in 0..n {
-                        // Start labels and fixed coordinates (kept regular, decoupled).
-                        m[(na + i) * nc + na + i] = 1.0;
-                        if free[i] {
+                        // Start labels, and fixed coordinates (kept regular, decoupled); a
+                        // fitted initial value without observation gets only a tiny ridge.
+                        m[(na + i) * nc + na + i] =
+                            if free[i] && !labelled[i] { 1e-9 } else { 1.0 };
+                        if labelled[i] {
                             let r = ws.x0[i] - ex.y[pc.start * n + i];
                             head[0] += r * r;
                         }

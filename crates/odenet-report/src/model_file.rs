@@ -102,6 +102,11 @@ pub fn to_json(res: &FitResult, constants: &[String]) -> String {
         "equations": Value::Object(equations),
         "terms": Value::Object(terms),
         "noise": if res.noise.is_some() { Value::Object(noise) } else { Value::Null },
+        "fitted_initial": res
+            .fitted_initial
+            .iter()
+            .map(|v| Value::Object(v.iter().map(|(s, x)| (s.clone(), finite(*x))).collect()))
+            .collect::<Vec<_>>(),
         "fit": {
             "loss": finite(res.loss),
             "active_terms": res.active_terms,

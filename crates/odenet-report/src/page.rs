@@ -281,6 +281,8 @@ mod tests {
             time_scale: 1.0,
             state_scales: vec![1.0, 1.0],
             trajectories: vec![],
+            noise: None,
+            fitted_initial: vec![],
         }
     }
 

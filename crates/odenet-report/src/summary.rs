@@ -12,6 +12,17 @@ pub fn fit_summary(res: &FitResult) -> String {
     for (st, eq) in res.states.iter().zip(&res.equations) {
         let _ = writeln!(s, "  d{st:<w$}/dt = {eq}");
     }
+    for (e, vals) in res.fitted_initial.iter().enumerate() {
+        if !vals.is_empty() {
+            let v: Vec<String> = vals.iter().map(|(s, x)| format!("{s}(0) = {x}")).collect();
+            let _ = writeln!(
+                s,
+                "experiment {}: fitted initial values {}",
+                e + 1,
+                v.join(", ")
+            );
+        }
+    }
     if let Some(nz) = &res.noise {
         let sds: Vec<String> = res
             .states
