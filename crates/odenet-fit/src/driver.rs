@@ -58,6 +58,7 @@ struct Fitter<'p, 'm> {
     rows: Vec<Vec<Option<Vec<f64>>>>,
     loss_ref: f64,
     failures_seen: usize,
+    first_round: bool,
 }
 
 impl<'p, 'm> Fitter<'p, 'm> {
@@ -97,7 +98,11 @@ impl<'p, 'm> Fitter<'p, 'm> {
         // L1 rounds only shape the path: a bounded number of iterations. Debiased refits
         // (μ = 0) decide the answer: allow more.
         let iters = if mu > 0.0 {
-            self.spec.fit.max_iters
+            if self.first_round {
+                10 * self.spec.fit.max_iters
+            } else {
+                self.spec.fit.max_iters
+            }
         } else {
             4 * self.spec.fit.max_iters
         };
@@ -393,6 +398,7 @@ pub fn run_fit(
         rows,
         loss_ref: 1.0,
         failures_seen: 0,
+        first_round: false,
     };
 
     // Initial guess.
@@ -530,7 +536,11 @@ pub fn run_fit(
     for r in 0..rounds {
         let mu = geometric(spec.fit.mu.0, spec.fit.mu.1, r, rounds);
         let gamma = geometric(spec.fit.threshold.0, spec.fit.threshold.1, r, rounds);
+        // Without a regression guess the first round starts maybe far from any minimum: let it
+        // converge before anything is pruned (a term still near its zero start would go).
+        fitter.first_round = r == 0 && !regressed;
         let (qn, loss, _) = fitter.optimize(&active, q.clone(), mu, &round_pieces);
+        fitter.first_round = false;
         q = qn;
         let drop = fitter.prune_set(&active, &q, gamma);
         let (a, v) = reduce(&active, &q, &drop);
