@@ -300,9 +300,12 @@ pub fn levenberg_marquardt(
     }
 }
 
+/// A smooth function: z ↦ (cost, gradient).
+pub type SmoothFn<'a> = dyn Fn(&[f64]) -> (f64, Vec<f64>) + Sync + 'a;
+
 /// A smooth objective given as a closure returning (cost, gradient), for argmin's L-BFGS.
 struct Smooth<'a> {
-    f: &'a (dyn Fn(&[f64]) -> (f64, Vec<f64>) + Sync),
+    f: &'a SmoothFn<'a>,
     cache: Mutex<Option<CacheEntry>>,
 }
 
@@ -344,11 +347,7 @@ impl Gradient for &Smooth<'_> {
 
 /// Minimises a smooth function with argmin's L-BFGS; returns the best point, its cost, the
 /// iterations and whether it converged.
-pub fn lbfgs_smooth(
-    f: &(dyn Fn(&[f64]) -> (f64, Vec<f64>) + Sync),
-    z0: Vec<f64>,
-    max_iters: u64,
-) -> (Vec<f64>, f64, u64, bool) {
+pub fn lbfgs_smooth(f: &SmoothFn<'_>, z0: Vec<f64>, max_iters: u64) -> (Vec<f64>, f64, u64, bool) {
     let obj = Smooth {
         f,
         cache: Mutex::new(None),

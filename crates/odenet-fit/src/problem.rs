@@ -831,148 +831,6 @@ pub(crate) fn solve_small(a: &mut [f64], b: &mut [f64], n: usize) -> bool {
     true
 }
 
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::*;
-    use crate::driver::{prepare, solve_options};
-    use crate::model::CompiledModel;
-
-    fn lv_problem_inputs() -> (Spec, Vec<Table>) {
-        let spec = Spec::from_str(
-            "states = [\"x1\", \"x2\"]\n[library]\npolynomial = 2\n[fit]\nrtol = 1e-10\natol = 1e-12\n",
-            Path::new("t.toml"),
-        )
-        .expect("spec");
-        let times: Vec<f64> = (0..60).map(|k| k as f64 * 0.05).collect();
-        // Noisy-looking data (not a solution): the loss is far from zero and every term matters.
-        let values = vec![
-            times
-                .iter()
-                .map(|t| 20.0 + 10.0 * (t * 1.3).sin() + 0.3 * (t * 17.0).cos())
-                .collect(),
-            times
-                .iter()
-                .map(|t| 15.0 + 6.0 * (t * 0.9).cos() + 0.2 * (t * 23.0).sin())
-                .collect(),
-        ];
-        (
-            spec,
-            vec![Table {
-                file: "d.csv".into(),
-                times,
-                values,
-            }],
-        )
-    }
-
-    fn start(n: usize) -> Vec<f64> {
-        (0..n).map(|k| 0.3 * ((k as f64) * 0.7).sin()).collect()
-    }
-
-    /// The exact gradient of the profiled loss against central finite differences of the loss.
-    #[test]
-    fn gradient_matches_finite_differences() {
-        let (spec, tables) = lv_problem_inputs();
-        let model = CompiledModel::from_spec(&spec).expect("model");
-        let prep = prepare(&model, &spec, &tables, solve_options(&spec)).expect("prepare");
-        let pieces: Vec<usize> = (0..prep.prob.pieces.len()).collect();
-        let ev = Evaluator::new(&prep.prob, prep.active.clone(), prep.base.clone(), pieces);
-        let q = start(prep.active.len());
-        let e = ev.eval(&q, true);
-        assert_eq!(e.failures, 0);
-        for k in 0..q.len() {
-            let h = 1e-5;
-            let mut qp = q.clone();
-            let mut qm = q.clone();
-            qp[k] += h;
-            qm[k] -= h;
-            let fd = (ev.eval(&qp, false).loss - ev.eval(&qm, false).loss) / (2.0 * h);
-            let scale = fd.abs().max(e.grad[k].abs()).max(1e-3 * e.loss);
-            assert!(
-                (fd - e.grad[k]).abs() <= 2e-4 * scale,
-                "coordinate {k}: exact {} finite differences {fd}",
-                e.grad[k]
-            );
-        }
-    }
-
-    /// The Gauss–Newton pass returns the same loss and gradient as the plain evaluation.
-    #[test]
-    fn gauss_newton_pass_agrees_with_eval() {
-        let (spec, tables) = lv_problem_inputs();
-        let model = CompiledModel::from_spec(&spec).expect("model");
-        let prep = prepare(&model, &spec, &tables, solve_options(&spec)).expect("prepare");
-        let pieces: Vec<usize> = (0..prep.prob.pieces.len()).collect();
-        let ev = Evaluator::new(&prep.prob, prep.active.clone(), prep.base.clone(), pieces);
-        let q = start(prep.active.len());
-        let e = ev.eval(&q, true);
-        let gn = ev.gauss_newton(&q);
-        assert!((gn.loss - e.loss).abs() <= 1e-12 * e.loss);
-        for (a, b) in gn.grad.iter().zip(&e.grad) {
-            assert!((a - b).abs() <= 1e-10 * (a.abs() + b.abs() + 1e-12));
-        }
-        // Symmetric and positive on the diagonal.
-        let na = q.len();
-        for a in 0..na {
-            assert!(gn.h[a * na + a] > 0.0);
-            for b in 0..na {
-                assert!(
-                    (gn.h[a * na + b] - gn.h[b * na + a]).abs()
-                        <= 1e-9 * gn.h[a * na + a].abs().max(1e-12)
-                );
-            }
-        }
-    }
-
-    /// Results do not depend on the number of threads.
-    #[test]
-    fn identical_for_any_thread_count() {
-        let (spec, tables) = lv_problem_inputs();
-        let model = CompiledModel::from_spec(&spec).expect("model");
-        let prep = prepare(&model, &spec, &tables, solve_options(&spec)).expect("prepare");
-        let pieces: Vec<usize> = (0..prep.prob.pieces.len()).collect();
-        let ev = Evaluator::new(&prep.prob, prep.active.clone(), prep.base.clone(), pieces);
-        let q = start(prep.active.len());
-        let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .expect("pool");
-            pool.install(|| {
-                let e = ev.eval(&q, true);
-                let gn = ev.gauss_newton(&q);
-                (
-                    e.loss.to_bits(),
-                    e.grad.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                    gn.h.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                )
-            })
-        };
-        let one = run(1);
-        assert_eq!(one, run(2));
-        assert_eq!(one, run(3));
-    }
-
-    /// A parameter that makes pieces blow up yields a finite, counted penalty, not a crash.
-    #[test]
-    fn failed_pieces_are_penalised_and_counted() {
-        let (spec, tables) = lv_problem_inputs();
-        let model = CompiledModel::from_spec(&spec).expect("model");
-        let prep = prepare(&model, &spec, &tables, solve_options(&spec)).expect("prepare");
-        let pieces: Vec<usize> = (0..prep.prob.pieces.len()).collect();
-        let ev = Evaluator::new(&prep.prob, prep.active.clone(), prep.base.clone(), pieces);
-        // Large positive quadratic self-interaction: finite-time blow-up within a piece.
-        let mut q = vec![0.0; prep.active.len()];
-        q[3] = 1e4;
-        let e = ev.eval(&q, true);
-        assert!(e.failures > 0);
-        assert!(e.loss.is_finite() && e.loss > 1.0);
-        assert!(e.grad.iter().all(|g| g.is_finite()));
-    }
-}
-
 /// Learned noise (DESIGN.md step 6, the paper's eq. 4): every observed value y gets a noise
 /// parameter e; pieces start at y − e and are compared with y − e. A Gaussian prior λ·Σe² (in
 /// the same units as the mismatch) keeps the problem well posed: without it, any trajectory of
@@ -1150,5 +1008,147 @@ impl<'p, 'm> NoiseEvaluator<'p, 'm> {
             gq: gq.into_iter().map(|v| v / denom).collect(),
             ge: ge.into_iter().map(|v| v / denom).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::driver::{prepare, solve_options};
+    use crate::model::CompiledModel;
+
+    fn lv_problem_inputs() -> (Spec, Vec<Table>) {
+        let spec = Spec::from_str(
+            "states = [\"x1\", \"x2\"]\n[library]\npolynomial = 2\n[fit]\nrtol = 1e-10\natol = 1e-12\n",
+            Path::new("t.toml"),
+        )
+        .expect("spec");
+        let times: Vec<f64> = (0..60).map(|k| k as f64 * 0.05).collect();
+        // Noisy-looking data (not a solution): the loss is far from zero and every term matters.
+        let values = vec![
+            times
+                .iter()
+                .map(|t| 20.0 + 10.0 * (t * 1.3).sin() + 0.3 * (t * 17.0).cos())
+                .collect(),
+            times
+                .iter()
+                .map(|t| 15.0 + 6.0 * (t * 0.9).cos() + 0.2 * (t * 23.0).sin())
+                .collect(),
+        ];
+        (
+            spec,
+            vec![Table {
+                file: "d.csv".into(),
+                times,
+                values,
+            }],
+        )
+    }
+
+    fn start(n: usize) -> Vec<f64> {
+        (0..n).map(|k| 0.3 * ((k as f64) * 0.7).sin()).collect()
+    }
+
+    /// The exact gradient of the profiled loss against central finite differences of the loss.
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let (spec, tables) = lv_problem_inputs();
+        let model = CompiledModel::from_spec(&spec).expect("model");
+        let prep = prepare(&model, &spec, &tables, solve_options(&spec)).expect("prepare");
+        let pieces: Vec<usize> = (0..prep.prob.pieces.len()).collect();
+        let ev = Evaluator::new(&prep.prob, prep.active.clone(), prep.base.clone(), pieces);
+        let q = start(prep.active.len());
+        let e = ev.eval(&q, true);
+        assert_eq!(e.failures, 0);
+        for k in 0..q.len() {
+            let h = 1e-5;
+            let mut qp = q.clone();
+            let mut qm = q.clone();
+            qp[k] += h;
+            qm[k] -= h;
+            let fd = (ev.eval(&qp, false).loss - ev.eval(&qm, false).loss) / (2.0 * h);
+            let scale = fd.abs().max(e.grad[k].abs()).max(1e-3 * e.loss);
+            assert!(
+                (fd - e.grad[k]).abs() <= 2e-4 * scale,
+                "coordinate {k}: exact {} finite differences {fd}",
+                e.grad[k]
+            );
+        }
+    }
+
+    /// The Gauss–Newton pass returns the same loss and gradient as the plain evaluation.
+    #[test]
+    fn gauss_newton_pass_agrees_with_eval() {
+        let (spec, tables) = lv_problem_inputs();
+        let model = CompiledModel::from_spec(&spec).expect("model");
+        let prep = prepare(&model, &spec, &tables, solve_options(&spec)).expect("prepare");
+        let pieces: Vec<usize> = (0..prep.prob.pieces.len()).collect();
+        let ev = Evaluator::new(&prep.prob, prep.active.clone(), prep.base.clone(), pieces);
+        let q = start(prep.active.len());
+        let e = ev.eval(&q, true);
+        let gn = ev.gauss_newton(&q);
+        assert!((gn.loss - e.loss).abs() <= 1e-12 * e.loss);
+        for (a, b) in gn.grad.iter().zip(&e.grad) {
+            assert!((a - b).abs() <= 1e-10 * (a.abs() + b.abs() + 1e-12));
+        }
+        // Symmetric and positive on the diagonal.
+        let na = q.len();
+        for a in 0..na {
+            assert!(gn.h[a * na + a] > 0.0);
+            for b in 0..na {
+                assert!(
+                    (gn.h[a * na + b] - gn.h[b * na + a]).abs()
+                        <= 1e-9 * gn.h[a * na + a].abs().max(1e-12)
+                );
+            }
+        }
+    }
+
+    /// Results do not depend on the number of threads.
+    #[test]
+    fn identical_for_any_thread_count() {
+        let (spec, tables) = lv_problem_inputs();
+        let model = CompiledModel::from_spec(&spec).expect("model");
+        let prep = prepare(&model, &spec, &tables, solve_options(&spec)).expect("prepare");
+        let pieces: Vec<usize> = (0..prep.prob.pieces.len()).collect();
+        let ev = Evaluator::new(&prep.prob, prep.active.clone(), prep.base.clone(), pieces);
+        let q = start(prep.active.len());
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .expect("pool");
+            pool.install(|| {
+                let e = ev.eval(&q, true);
+                let gn = ev.gauss_newton(&q);
+                (
+                    e.loss.to_bits(),
+                    e.grad.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    gn.h.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                )
+            })
+        };
+        let one = run(1);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(3));
+    }
+
+    /// A parameter that makes pieces blow up yields a finite, counted penalty, not a crash.
+    #[test]
+    fn failed_pieces_are_penalised_and_counted() {
+        let (spec, tables) = lv_problem_inputs();
+        let model = CompiledModel::from_spec(&spec).expect("model");
+        let prep = prepare(&model, &spec, &tables, solve_options(&spec)).expect("prepare");
+        let pieces: Vec<usize> = (0..prep.prob.pieces.len()).collect();
+        let ev = Evaluator::new(&prep.prob, prep.active.clone(), prep.base.clone(), pieces);
+        // Large positive quadratic self-interaction: finite-time blow-up within a piece.
+        let mut q = vec![0.0; prep.active.len()];
+        q[3] = 1e4;
+        let e = ev.eval(&q, true);
+        assert!(e.failures > 0);
+        assert!(e.loss.is_finite() && e.loss > 1.0);
+        assert!(e.grad.iter().all(|g| g.is_finite()));
     }
 }
