@@ -275,6 +275,16 @@ pub(crate) fn prepare<'m>(
     let mut prob = Problem::new(model, spec, tables, opts)?;
     let n = model.nstates();
     let npf = model.nparams();
+    // States with no observation anywhere (hidden, or simply not in any file) are known only
+    // through their initial rules and the model.
+    let unobserved: Vec<bool> = (0..n)
+        .map(|i| {
+            model.hidden[i]
+                || tables
+                    .iter()
+                    .all(|tb| tb.values[i].iter().all(|v| !v.is_finite()))
+        })
+        .collect();
     // Usable full states at data rows.
     let mut rows = Vec::with_capacity(tables.len());
     let mut xbuf = vec![0.0; n];
@@ -282,7 +292,7 @@ pub(crate) fn prepare<'m>(
         let mut er = Vec::with_capacity(tb.times.len());
         for r in 0..tb.times.len() {
             let ok = initial_state(model, spec, tables, &prob.scales.sx, e, r, &mut xbuf)
-                && (r == 0 || (0..n).all(|i| model.hidden[i] || tb.values[i][r].is_finite()));
+                && (r == 0 || (0..n).all(|i| unobserved[i] || tb.values[i][r].is_finite()));
             er.push(ok.then(|| xbuf.clone()));
         }
         rows.push(er);

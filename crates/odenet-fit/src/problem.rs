@@ -148,7 +148,11 @@ impl<'m> Problem<'m> {
         let whole = matches!(spec.fit.segment, Segment::Whole)
             || spec.data.iter().any(|d| {
                 d.initial.iter().enumerate().any(|(i, ini)| {
-                    model.hidden[i] && matches!(ini, Initial::Value(_) | Initial::Fit)
+                    let unobserved = model.hidden[i]
+                        || tables
+                            .iter()
+                            .all(|tb| tb.values[i].iter().all(|v| !v.is_finite()));
+                    unobserved && matches!(ini, Initial::Value(_) | Initial::Fit)
                 })
             });
         let seg = match spec.fit.segment {

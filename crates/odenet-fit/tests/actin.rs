@@ -56,3 +56,21 @@ fn data_driven_model_fits_every_experiment() {
         }
     }
 }
+
+/// DESIGN.md's actin example as written: only P is declared hidden; m has no column but an
+/// initial rule (`m = "m_tot - M"`), so it is read as unobserved rather than rejected.
+#[test]
+fn unlisted_state_with_an_initial_rule_is_unobserved() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../specs");
+    let text = std::fs::read_to_string(dir.join("actin-kcl-physical.toml"))
+        .expect("spec")
+        .replace("hidden = [\"P\", \"m\"]", "hidden = [\"P\"]");
+    let spec =
+        Spec::from_str(&text, &dir.join("design-example.toml")).unwrap_or_else(|d| panic!("{d:?}"));
+    assert_eq!(spec.hidden, vec![true, false, false]);
+    let tables = odenet_spec::load_tables(&spec).unwrap_or_else(|d| panic!("{d:?}"));
+    for tb in &tables {
+        assert!(tb.values[2].iter().all(|v| v.is_nan()), "m is unobserved");
+        assert!(tb.values[1].iter().all(|v| v.is_finite()), "M is observed");
+    }
+}

@@ -102,8 +102,16 @@ fn load_table(spec: &Spec, d: &DataSpec) -> Result<Table, Vec<Diagnostic>> {
     // from causing a panic.
     for (i, (col, state)) in d.columns.iter().zip(&spec.states).enumerate() {
         let Some(col) = col else { continue };
+        // A state the file does not measure but whose initial value the table gives (DESIGN.md's
+        // actin example: `initial = { m = "m_tot - M" }` with no `m` column) is unobserved in
+        // this experiment, like a hidden state, rather than an error.
+        let has_rule = d
+            .initial
+            .get(i)
+            .is_some_and(|ini| !matches!(ini, crate::Initial::Observed));
         match find(col) {
             Some(j) => state_cols[i] = Some(j),
+            None if has_rule && col == state => {}
             None => diags.push(Diagnostic::at_row(
                 file,
                 1,
