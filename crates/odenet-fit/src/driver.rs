@@ -32,7 +32,10 @@ const BATCH_TOL: f64 = 1e-3;
 /// supports are then scored on the training pieces with the BIC penalty.
 const MIN_HOLDOUT_PIECES: usize = 20;
 /// The L1 rounds shape the path on at most this many training pieces (evenly spread).
-const ROUND_PIECES: usize = 200;
+const ROUND_PIECES: usize = 120;
+/// The elimination's Gauss–Newton matrices (which only order the candidates for removal) use at
+/// most this many training pieces; refits, held-out scoring and the final refit use all.
+const EXPLORE_PIECES: usize = 800;
 
 pub fn solve_options(spec: &Spec) -> SolveOptions {
     SolveOptions {
@@ -56,6 +59,9 @@ struct Fitter<'p, 'm> {
     holdout: Vec<usize>,
     /// Usable full states per experiment row (scaled).
     rows: Vec<Vec<Option<Vec<f64>>>>,
+    /// The training pieces the elimination order is computed on (evenly spread, at most
+    /// EXPLORE_PIECES).
+    explore: Vec<usize>,
     loss_ref: f64,
     failures_seen: usize,
     first_round: bool,
@@ -235,6 +241,14 @@ impl<'p, 'm> Fitter<'p, 'm> {
     }
 }
 
+/// At most `m` of `pieces`, evenly spread.
+fn spread(pieces: &[usize], m: usize) -> Vec<usize> {
+    if pieces.len() <= m {
+        return pieces.to_vec();
+    }
+    (0..m).map(|i| pieces[i * pieces.len() / m]).collect()
+}
+
 fn geometric(a: f64, b: f64, i: usize, n: usize) -> f64 {
     if n <= 1 || a <= 0.0 || b <= 0.0 {
         return if n <= 1 {
@@ -406,10 +420,12 @@ pub fn run_fit(
         train,
         holdout,
         rows,
+        explore: Vec::new(),
         loss_ref: 1.0,
         failures_seen: 0,
         first_round: false,
     };
+    fitter.explore = spread(&fitter.train, EXPLORE_PIECES);
 
     // Initial guess.
     let q_spec: Vec<f64> = active
@@ -536,13 +552,7 @@ pub fn run_fit(
         candidates.push((active.to_vec(), qd, hold));
     };
 
-    let round_pieces: Vec<usize> = if fitter.train.len() > ROUND_PIECES {
-        (0..ROUND_PIECES)
-            .map(|i| fitter.train[i * fitter.train.len() / ROUND_PIECES])
-            .collect()
-    } else {
-        fitter.train.clone()
-    };
+    let round_pieces = spread(&fitter.train, ROUND_PIECES);
     for r in 0..rounds {
         let mu = geometric(spec.fit.mu.0, spec.fit.mu.1, r, rounds);
         let gamma = geometric(spec.fit.threshold.0, spec.fit.threshold.1, r, rounds);
@@ -591,7 +601,7 @@ pub fn run_fit(
         if sparse_idx.is_empty() {
             break;
         }
-        let train = fitter.train.clone();
+        let train = fitter.explore.clone();
         let ev = Evaluator::new(&prob, active.clone(), fitter.base.clone(), train);
         let gn = ev.gauss_newton(&q);
         let na = active.len();
