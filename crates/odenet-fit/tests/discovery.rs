@@ -215,3 +215,42 @@ initial = { x2 = "fit" }
     assert!((x20 - 10.0).abs() < 0.5, "x2(0) = {x20}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Pure noise: the fit ends cleanly with a finite loss (whatever it finds), never a panic or hang.
+#[test]
+fn pure_noise_ends_cleanly() {
+    let mut rng = odenet_fit::rng::Rng::new(77);
+    let times = uniform_times(10.0, 0.05);
+    let values = vec![
+        times.iter().map(|_| rng.normal()).collect(),
+        times.iter().map(|_| rng.normal()).collect(),
+    ];
+    let table = odenet_spec::Table {
+        file: "noise.csv".into(),
+        times,
+        values,
+    };
+    let res = fit(&library_spec(&["x1", "x2"], 2, ""), &[table]);
+    assert!(res.loss.is_finite());
+    assert!(res.equations.len() == 2);
+}
+
+/// Data that explodes (a finite-time blow-up sampled up to 1e12): trial models blow up too;
+/// pieces fail, are penalised and counted, and the fit ends cleanly.
+#[test]
+fn exploding_data_ends_cleanly() {
+    // x' = x², x(0) = 1: x = 1/(1 - t), sampled to within 1e-12 of the pole.
+    let times: Vec<f64> = (0..60)
+        .map(|k| 1.0 - 10f64.powf(-(k as f64) / 5.0))
+        .collect();
+    let values = vec![times.iter().map(|t| 1.0 / (1.0 - t)).collect()];
+    let table = odenet_spec::Table {
+        file: "blowup.csv".into(),
+        times,
+        values,
+    };
+    let res = odenet_fit::fit(&library_spec(&["x"], 3, ""), &[table], &|_| {});
+    if let Ok(r) = res {
+        assert_eq!(r.equations.len(), 1);
+    }
+}
