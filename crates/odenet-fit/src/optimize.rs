@@ -1,10 +1,9 @@
 //! L-BFGS (argmin) on the normalised loss, with an L1 term on sparse coordinates.
 //!
-//! When every free coordinate is sparse the L1 term is handled exactly by OWL-QN
-//! (`with_l1_regularization`); otherwise (nuisance coordinates such as fitted initial values,
-//! learned noise or non-sparse parameters, which a scalar λ must not touch) a smooth
-//! pseudo-Huber |q| ≈ sqrt(q² + ε²) − ε is added on the sparse coordinates only, and pruning
-//! makes the zeros exact. Bounds are kept by evaluating the loss at the projection onto the
+//! The L1 term is a smooth pseudo-Huber |q| ≈ sqrt(q² + ε²) − ε on the sparse coordinates only
+//! (nuisance coordinates and non-sparse parameters, which OWL-QN's single scalar λ would also
+//! touch, stay free); pruning makes the zeros exact. OWL-QN remains available behind
+//! `USE_OWLQN` for comparison. Bounds are kept by evaluating the loss at the projection onto the
 //! box and adding a quadratic penalty on the distance to it, so the optimiser sees a continuous
 //! function and the result is projected at the end.
 
@@ -18,6 +17,8 @@ use crate::problem::Evaluator;
 
 /// Width of the pseudo-Huber smoothing of |q| (normalised units).
 const HUBER_EPS: f64 = 1e-4;
+/// Use OWL-QN where it applies (see `minimize`); the smoothed L1 measured faster.
+const USE_OWLQN: bool = false;
 /// Weight of the squared distance to the box of bounds.
 const BOUND_PENALTY: f64 = 1e4;
 
@@ -129,9 +130,13 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
             failures: e.failures,
         };
     }
+    // OWL-QN (argmin's `with_l1_regularization`) is exact for an all-sparse, unbounded problem,
+    // but measured slower than the smoothed L1 with identical results on every shipped case
+    // (whole Lorenz fit 2.07 s against 1.57 s, LV cycle 0.97 s against 0.87 s): pruning makes the
+    // zeros exact either way. Kept selectable for comparison.
     let all_sparse = terms.sparse.iter().all(|&s| s);
     let bounded = terms.lo.iter().any(|v| v.is_finite()) || terms.hi.iter().any(|v| v.is_finite());
-    let owlqn = all_sparse && terms.mu > 0.0 && !bounded;
+    let owlqn = USE_OWLQN && all_sparse && terms.mu > 0.0 && !bounded;
     let obj = Objective {
         ev,
         terms,
