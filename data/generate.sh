@@ -25,33 +25,33 @@ $odenet simulate specs/truth/lv-limit-cycle.toml --t-end 20 --dt 0.01 --init x1=
 
 # Actin aggregation (the paper's section 4): the physical model (eq. 9) with Table 5's
 # coefficients, seven total monomer concentrations per salt, P(0) = M(0) = 0, m(0) = m_tot,
-# 18 unequally spaced samples (denser early), 1% noise, only M observed.
+# 20 unequally spaced samples (t_k = T (k/19)^2: dense during the rise), 1% noise, only M observed.
 mkdir -p data/actin
-$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.3224,0.9774,1.8698,2.9628,4.234,5.6682,7.2537,8.9815,10.844,12.8352,14.9497,17.1828,19.5305,21.9891,24.5555,27.2267,30.0 --init P=0,M=0,m=7.4 \
+$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.0831,0.3324,0.7479,1.3296,2.0776,2.9917,4.072,5.3186,6.7313,8.3102,10.0554,11.9668,14.0443,16.2881,18.6981,21.2742,24.0166,26.9252,30.0 --init P=0,M=0,m=7.4 \
   --noise 0.01 --seed 101 --columns M -o data/actin/kcl-7.4.csv
-$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.3224,0.9774,1.8698,2.9628,4.234,5.6682,7.2537,8.9815,10.844,12.8352,14.9497,17.1828,19.5305,21.9891,24.5555,27.2267,30.0 --init P=0,M=0,m=9.6 \
+$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.0831,0.3324,0.7479,1.3296,2.0776,2.9917,4.072,5.3186,6.7313,8.3102,10.0554,11.9668,14.0443,16.2881,18.6981,21.2742,24.0166,26.9252,30.0 --init P=0,M=0,m=9.6 \
   --noise 0.01 --seed 102 --columns M -o data/actin/kcl-9.6.csv
-$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.3224,0.9774,1.8698,2.9628,4.234,5.6682,7.2537,8.9815,10.844,12.8352,14.9497,17.1828,19.5305,21.9891,24.5555,27.2267,30.0 --init P=0,M=0,m=12.4 \
+$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.0831,0.3324,0.7479,1.3296,2.0776,2.9917,4.072,5.3186,6.7313,8.3102,10.0554,11.9668,14.0443,16.2881,18.6981,21.2742,24.0166,26.9252,30.0 --init P=0,M=0,m=12.4 \
   --noise 0.01 --seed 103 --columns M -o data/actin/kcl-12.4.csv
-$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.3224,0.9774,1.8698,2.9628,4.234,5.6682,7.2537,8.9815,10.844,12.8352,14.9497,17.1828,19.5305,21.9891,24.5555,27.2267,30.0 --init P=0,M=0,m=14.2 \
+$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.0831,0.3324,0.7479,1.3296,2.0776,2.9917,4.072,5.3186,6.7313,8.3102,10.0554,11.9668,14.0443,16.2881,18.6981,21.2742,24.0166,26.9252,30.0 --init P=0,M=0,m=14.2 \
   --noise 0.01 --seed 104 --columns M -o data/actin/kcl-14.2.csv
-$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.3224,0.9774,1.8698,2.9628,4.234,5.6682,7.2537,8.9815,10.844,12.8352,14.9497,17.1828,19.5305,21.9891,24.5555,27.2267,30.0 --init P=0,M=0,m=16.2 \
+$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.0831,0.3324,0.7479,1.3296,2.0776,2.9917,4.072,5.3186,6.7313,8.3102,10.0554,11.9668,14.0443,16.2881,18.6981,21.2742,24.0166,26.9252,30.0 --init P=0,M=0,m=16.2 \
   --noise 0.01 --seed 105 --columns M -o data/actin/kcl-16.2.csv
-$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.3224,0.9774,1.8698,2.9628,4.234,5.6682,7.2537,8.9815,10.844,12.8352,14.9497,17.1828,19.5305,21.9891,24.5555,27.2267,30.0 --init P=0,M=0,m=18.4 \
+$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.0831,0.3324,0.7479,1.3296,2.0776,2.9917,4.072,5.3186,6.7313,8.3102,10.0554,11.9668,14.0443,16.2881,18.6981,21.2742,24.0166,26.9252,30.0 --init P=0,M=0,m=18.4 \
   --noise 0.01 --seed 106 --columns M -o data/actin/kcl-18.4.csv
-$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.3224,0.9774,1.8698,2.9628,4.234,5.6682,7.2537,8.9815,10.844,12.8352,14.9497,17.1828,19.5305,21.9891,24.5555,27.2267,30.0 --init P=0,M=0,m=20.5 \
+$odenet simulate specs/truth/actin-kcl.toml --times 0.0,0.0831,0.3324,0.7479,1.3296,2.0776,2.9917,4.072,5.3186,6.7313,8.3102,10.0554,11.9668,14.0443,16.2881,18.6981,21.2742,24.0166,26.9252,30.0 --init P=0,M=0,m=20.5 \
   --noise 0.01 --seed 107 --columns M -o data/actin/kcl-20.5.csv
-$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0322,0.0977,0.187,0.2963,0.4234,0.5668,0.7254,0.8981,1.0844,1.2835,1.495,1.7183,1.953,2.1989,2.4556,2.7227,3.0 --init P=0,M=0,m=6.7 \
+$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0083,0.0332,0.0748,0.133,0.2078,0.2992,0.4072,0.5319,0.6731,0.831,1.0055,1.1967,1.4044,1.6288,1.8698,2.1274,2.4017,2.6925,3.0 --init P=0,M=0,m=6.7 \
   --noise 0.01 --seed 108 --columns M -o data/actin/mgcl2-6.7.csv
-$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0322,0.0977,0.187,0.2963,0.4234,0.5668,0.7254,0.8981,1.0844,1.2835,1.495,1.7183,1.953,2.1989,2.4556,2.7227,3.0 --init P=0,M=0,m=8.5 \
+$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0083,0.0332,0.0748,0.133,0.2078,0.2992,0.4072,0.5319,0.6731,0.831,1.0055,1.1967,1.4044,1.6288,1.8698,2.1274,2.4017,2.6925,3.0 --init P=0,M=0,m=8.5 \
   --noise 0.01 --seed 109 --columns M -o data/actin/mgcl2-8.5.csv
-$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0322,0.0977,0.187,0.2963,0.4234,0.5668,0.7254,0.8981,1.0844,1.2835,1.495,1.7183,1.953,2.1989,2.4556,2.7227,3.0 --init P=0,M=0,m=11.5 \
+$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0083,0.0332,0.0748,0.133,0.2078,0.2992,0.4072,0.5319,0.6731,0.831,1.0055,1.1967,1.4044,1.6288,1.8698,2.1274,2.4017,2.6925,3.0 --init P=0,M=0,m=11.5 \
   --noise 0.01 --seed 110 --columns M -o data/actin/mgcl2-11.5.csv
-$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0322,0.0977,0.187,0.2963,0.4234,0.5668,0.7254,0.8981,1.0844,1.2835,1.495,1.7183,1.953,2.1989,2.4556,2.7227,3.0 --init P=0,M=0,m=14.9 \
+$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0083,0.0332,0.0748,0.133,0.2078,0.2992,0.4072,0.5319,0.6731,0.831,1.0055,1.1967,1.4044,1.6288,1.8698,2.1274,2.4017,2.6925,3.0 --init P=0,M=0,m=14.9 \
   --noise 0.01 --seed 111 --columns M -o data/actin/mgcl2-14.9.csv
-$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0322,0.0977,0.187,0.2963,0.4234,0.5668,0.7254,0.8981,1.0844,1.2835,1.495,1.7183,1.953,2.1989,2.4556,2.7227,3.0 --init P=0,M=0,m=17.3 \
+$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0083,0.0332,0.0748,0.133,0.2078,0.2992,0.4072,0.5319,0.6731,0.831,1.0055,1.1967,1.4044,1.6288,1.8698,2.1274,2.4017,2.6925,3.0 --init P=0,M=0,m=17.3 \
   --noise 0.01 --seed 112 --columns M -o data/actin/mgcl2-17.3.csv
-$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0322,0.0977,0.187,0.2963,0.4234,0.5668,0.7254,0.8981,1.0844,1.2835,1.495,1.7183,1.953,2.1989,2.4556,2.7227,3.0 --init P=0,M=0,m=20.3 \
+$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0083,0.0332,0.0748,0.133,0.2078,0.2992,0.4072,0.5319,0.6731,0.831,1.0055,1.1967,1.4044,1.6288,1.8698,2.1274,2.4017,2.6925,3.0 --init P=0,M=0,m=20.3 \
   --noise 0.01 --seed 113 --columns M -o data/actin/mgcl2-20.3.csv
-$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0322,0.0977,0.187,0.2963,0.4234,0.5668,0.7254,0.8981,1.0844,1.2835,1.495,1.7183,1.953,2.1989,2.4556,2.7227,3.0 --init P=0,M=0,m=22.9 \
+$odenet simulate specs/truth/actin-mgcl2.toml --times 0.0,0.0083,0.0332,0.0748,0.133,0.2078,0.2992,0.4072,0.5319,0.6731,0.831,1.0055,1.1967,1.4044,1.6288,1.8698,2.1274,2.4017,2.6925,3.0 --init P=0,M=0,m=22.9 \
   --noise 0.01 --seed 114 --columns M -o data/actin/mgcl2-22.9.csv

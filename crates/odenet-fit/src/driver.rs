@@ -31,6 +31,12 @@ const BATCH_TOL: f64 = 1e-3;
 /// With fewer pieces than this nothing is held out (one held-out experiment says little); the
 /// supports are then scored on the training pieces with the BIC penalty.
 const MIN_HOLDOUT_PIECES: usize = 20;
+/// Starts explored when there is no regression guess (on problems of at most
+/// MULTI_START_MAX_PIECES pieces), and their spread around the given starting values
+/// (normalised units).
+const MULTI_STARTS: usize = 6;
+const MULTI_START_MAX_PIECES: usize = 200;
+const MULTI_START_SPREAD: f64 = 1.0;
 /// The L1 rounds shape the path on at most this many training pieces (evenly spread).
 const ROUND_PIECES: usize = 120;
 /// The elimination's Gauss–Newton matrices (which only order the candidates for removal) use at
@@ -491,247 +497,56 @@ pub fn run_fit(
         active = a;
         q = v;
     }
-    let l0 = fitter.loss(&active, &q, &fitter.train);
-    fitter.loss_ref = if l0.is_finite() && l0 > 0.0 { l0 } else { 1.0 };
-
-    let best_hold =
-        |c: &[(Vec<usize>, Vec<f64>, f64)]| c.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
-    let mut path: Vec<PathEntry> = Vec::new();
-    let mut candidates: Vec<(Vec<usize>, Vec<f64>, f64)> = Vec::new();
-    let rounds = spec.fit.rounds.max(1);
-    let score_pieces = if fitter.holdout.is_empty() {
-        fitter.train.clone()
+    // Without a regression guess (hidden states, or a model not affine in its parameters) the
+    // starting values may lie in a basin of another model that fits as well: on small problems
+    // explore from several starts around them and keep the best-scored choice.
+    let nstarts = if !regressed && !active.is_empty() && prob.pieces.len() <= MULTI_START_MAX_PIECES
+    {
+        MULTI_STARTS
     } else {
-        fitter.holdout.clone()
+        1
     };
-    let fitter_labels = prob.label_count(&score_pieces).max(1);
-    let fitter_holdout_empty = fitter.holdout.is_empty();
-
-    let mut per_piece: Vec<Vec<f64>> = Vec::new();
-    let mut record = |fitter: &mut Fitter,
-                      active: &[usize],
-                      q: &[f64],
-                      mu: f64,
-                      gamma: f64,
-                      path: &mut Vec<PathEntry>,
-                      candidates: &mut Vec<(Vec<usize>, Vec<f64>, f64)>| {
-        if candidates.iter().any(|(a, _, _)| a.as_slice() == active) {
-            return;
-        }
-        let train = fitter.train.clone();
-        let (qd, train_loss, _) = fitter.optimize(active, q.to_vec(), 0.0, &train);
-        let ev = Evaluator::new(
-            fitter.prob,
-            active.to_vec(),
-            fitter.base.clone(),
-            score_pieces.clone(),
-        );
-        let (he, per) = ev.eval_per_piece(&qd);
-        // With no held-out pieces, score on the training pieces with the BIC penalty
-        // (as a factor on the loss: L·N^(k/N)), so that extra terms must pay for themselves.
-        let hold = if fitter.holdout.is_empty() {
-            let nl = fitter_labels as f64;
-            he.loss * nl.powf(active.len() as f64 / nl)
+    let mut start_rng = Rng::new(spec.fit.seed ^ 0x6d75_6c74);
+    let mut best: Option<Exploration> = None;
+    for s in 0..nstarts {
+        let start: Vec<f64> = if s == 0 {
+            q.clone()
         } else {
-            he.loss
+            q.iter()
+                .map(|v| v + MULTI_START_SPREAD * start_rng.normal())
+                .collect()
         };
-        per_piece.push(per);
-        let nsparse = active
-            .iter()
-            .filter(|&&k| fitter.prob.model.params[k].sparse)
-            .count();
-        path.push(PathEntry {
-            mu,
-            gamma,
-            active_terms: active.len(),
-            sparse_terms: nsparse,
-            train_loss,
-            holdout_loss: hold,
-            selected: false,
-        });
-        candidates.push((active.to_vec(), qd, hold));
-    };
-
-    let round_pieces = spread(&fitter.train, ROUND_PIECES);
-    for r in 0..rounds {
-        let mu = geometric(spec.fit.mu.0, spec.fit.mu.1, r, rounds);
-        let gamma = geometric(spec.fit.threshold.0, spec.fit.threshold.1, r, rounds);
-        // Without a regression guess the first round starts maybe far from any minimum: let it
-        // converge before anything is pruned (a term still near its zero start would go).
-        fitter.first_round = r == 0 && !regressed;
-        let (qn, loss, _) = fitter.optimize(&active, q.clone(), mu, &round_pieces);
-        fitter.first_round = false;
-        q = qn;
-        let drop = fitter.prune_set(&active, &q, gamma);
-        let (a, v) = reduce(&active, &q, &drop);
-        let changed = a.len() != active.len();
-        active = a;
-        q = v;
-        progress(Progress::Round {
-            round: r + 1,
-            rounds,
-            loss,
-            active: active.len(),
-        });
-        if changed || r + 1 == rounds {
-            record(
-                &mut fitter,
-                &active,
-                &q,
-                mu,
-                gamma,
-                &mut path,
-                &mut candidates,
-            );
-            if let Some((ca, qd, _)) = candidates.last()
-                && ca.as_slice() == active.as_slice()
-            {
-                q = qd.clone();
-            }
+        if nstarts > 1 {
+            progress(Progress::Stage(format!("start {} of {nstarts}", s + 1)));
         }
-    }
-
-    // Backward elimination: drop, one at a time, the sparse term whose removal costs the least
-    // (the Wald statistic q_k² / [H⁻¹]_kk with the Gauss–Newton H, which accounts for correlated
-    // terms that cancel), step to the refit predicted by H, polish, and score on held-out pieces.
-    loop {
-        let sparse_idx: Vec<usize> = (0..active.len())
-            .filter(|&j| model.params[active[j]].sparse)
-            .collect();
-        if sparse_idx.is_empty() {
-            break;
-        }
-        let train = fitter.explore.clone();
-        let ev = Evaluator::new(&prob, active.clone(), fitter.base.clone(), train);
-        let gn = ev.gauss_newton(&q);
-        let na = active.len();
-        let hm = nalgebra::DMatrix::from_row_slice(na, na, &gn.h);
-        let ridge = (0..na).map(|i| hm[(i, i)]).fold(0.0, f64::max) * 1e-12 + f64::MIN_POSITIVE;
-        let hinv = (hm + nalgebra::DMatrix::identity(na, na) * ridge).try_inverse();
-        let Some(hinv) = hinv else { break };
-        let mut order: Vec<(usize, f64)> = sparse_idx
-            .iter()
-            .map(|&j| (j, 0.5 * q[j] * q[j] / hinv[(j, j)].max(f64::MIN_POSITIVE)))
-            .collect();
-        order.sort_by(|a, b| a.1.total_cmp(&b.1));
-        // Remove together every term whose joint removal is predicted to raise the loss by
-        // less than BATCH_TOL of it (they are all noise); always at least the cheapest one.
-        let mut set: Vec<usize> = vec![order[0].0];
-        let joint = |set: &[usize]| -> Option<(f64, nalgebra::DVector<f64>)> {
-            let m = set.len();
-            let hs = nalgebra::DMatrix::from_fn(m, m, |a, b| hinv[(set[a], set[b])]);
-            let qs = nalgebra::DVector::from_fn(m, |a, _| q[set[a]]);
-            let w = hs.lu().solve(&qs)?;
-            Some((0.5 * qs.dot(&w), w))
-        };
-        for &(j, _) in order.iter().skip(1) {
-            let mut trial = set.clone();
-            trial.push(j);
-            match joint(&trial) {
-                Some((inc, _)) if inc.is_finite() && inc <= BATCH_TOL * gn.loss => set = trial,
-                _ => break,
-            }
-        }
-        // Second-order refit of the others with q_S forced to zero.
-        let mut qn = q.clone();
-        if let Some((_, w)) = joint(&set) {
-            for (i, v) in qn.iter_mut().enumerate() {
-                *v -= set
-                    .iter()
-                    .enumerate()
-                    .map(|(a, &k)| hinv[(i, k)] * w[a])
-                    .sum::<f64>();
-            }
-        }
-        if qn.iter().any(|v| !v.is_finite()) {
-            qn = q.clone();
-        }
-        let mut drop = vec![false; na];
-        for &k in &set {
-            drop[k] = true;
-        }
-        let dropped: Vec<&str> = set
-            .iter()
-            .map(|&k| model.params[active[k]].name.as_str())
-            .collect();
-        let (a, v) = reduce(&active, &qn, &drop);
-        active = a;
-        q = v;
-        if std::env::var_os("ODENET_DEBUG").is_some() {
-            eprintln!("eliminate: dropped {dropped:?}, {} left", active.len());
-        }
-        record(
+        let ex = explore(
             &mut fitter,
-            &active,
-            &q,
-            0.0,
-            f64::NAN,
-            &mut path,
-            &mut candidates,
+            &model,
+            spec,
+            active.clone(),
+            start,
+            regressed,
+            progress,
         );
-        if let Some((ca, qd, hold)) = candidates.last()
-            && ca.as_slice() == active.as_slice()
-        {
-            q = qd.clone();
-            let best = best_hold(&candidates);
-            if !hold.is_finite() || *hold > best * ELIMINATION_STOP {
-                break;
+        let better = match &best {
+            None => true,
+            Some(b) => {
+                ex.score < b.score * (1.0 - 1e-9)
+                    || (ex.score <= b.score * (1.0 + 1e-9) && ex.active.len() < b.active.len())
             }
+        };
+        if better {
+            best = Some(ex);
         }
-        progress(Progress::Eliminate {
-            active: active.len(),
-        });
     }
-
-    // Parsimony: the sparsest support whose held-out loss is not worse than the best one's by
-    // more than the margin, or by more than twice the standard error of the paired per-piece
-    // differences (a difference the held-out pieces cannot resolve).
-    let best = best_hold(&candidates);
-    let ibest = candidates.iter().position(|c| c.2.total_cmp(&best).is_eq());
-    let acceptable = |i: usize| -> bool {
-        let c = &candidates[i];
-        if !c.2.is_finite() {
-            return false;
-        }
-        let excess = c.2 - best;
-        if excess <= SELECT_MARGIN * best {
-            return true;
-        }
-        let Some(ib) = ibest else { return false };
-        if fitter_holdout_empty {
-            return false;
-        }
-        let (a, b) = (&per_piece[i], &per_piece[ib]);
-        let m = a.len();
-        if m < 5 || b.len() != m {
-            return false;
-        }
-        let nl = fitter_labels as f64;
-        let d: Vec<f64> = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y) / nl * m as f64)
-            .collect();
-        let mean = d.iter().sum::<f64>() / m as f64;
-        let var = d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (m - 1) as f64;
-        let se = (var / m as f64).sqrt();
-        mean <= SELECT_SE * se
-    };
-    let chosen = (0..candidates.len())
-        .filter(|&i| acceptable(i))
-        .min_by(|&a, &b| {
-            candidates[a]
-                .0
-                .len()
-                .cmp(&candidates[b].0.len())
-                .then(candidates[a].2.total_cmp(&candidates[b].2))
-        });
-    let (active, q0) = match chosen {
-        Some(i) => {
-            path[i].selected = true;
-            (candidates[i].0.clone(), candidates[i].1.clone())
-        }
-        None => (active, q),
+    let Some(Exploration {
+        path,
+        active,
+        q: q0,
+        ..
+    }) = best
+    else {
+        return Err(FitError::NoPieces);
     };
 
     // Final debiased refit on every piece.
@@ -1153,4 +968,268 @@ fn learn_noise_final(
         })
         .collect();
     Ok(Some((pj, crate::LearnedNoise { sd, values })))
+}
+
+/// The path of one start: rounds, elimination and the parsimonious choice.
+struct Exploration {
+    path: Vec<PathEntry>,
+    active: Vec<usize>,
+    q: Vec<f64>,
+    /// The chosen support's score (held-out loss, or the BIC-weighted training loss).
+    score: f64,
+}
+
+fn explore(
+    fitter: &mut Fitter,
+    model: &CompiledModel,
+    spec: &Spec,
+    mut active: Vec<usize>,
+    mut q: Vec<f64>,
+    regressed: bool,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Exploration {
+    let l0 = fitter.loss(&active, &q, &fitter.train);
+    fitter.loss_ref = if l0.is_finite() && l0 > 0.0 { l0 } else { 1.0 };
+
+    let best_hold =
+        |c: &[(Vec<usize>, Vec<f64>, f64)]| c.iter().map(|x| x.2).fold(f64::INFINITY, f64::min);
+    let mut path: Vec<PathEntry> = Vec::new();
+    let mut candidates: Vec<(Vec<usize>, Vec<f64>, f64)> = Vec::new();
+    let rounds = spec.fit.rounds.max(1);
+    let score_pieces = if fitter.holdout.is_empty() {
+        fitter.train.clone()
+    } else {
+        fitter.holdout.clone()
+    };
+    let fitter_labels = fitter.prob.label_count(&score_pieces).max(1);
+    let fitter_holdout_empty = fitter.holdout.is_empty();
+
+    let mut per_piece: Vec<Vec<f64>> = Vec::new();
+    let mut record = |fitter: &mut Fitter,
+                      active: &[usize],
+                      q: &[f64],
+                      mu: f64,
+                      gamma: f64,
+                      path: &mut Vec<PathEntry>,
+                      candidates: &mut Vec<(Vec<usize>, Vec<f64>, f64)>| {
+        if candidates.iter().any(|(a, _, _)| a.as_slice() == active) {
+            return;
+        }
+        let train = fitter.train.clone();
+        let (qd, train_loss, _) = fitter.optimize(active, q.to_vec(), 0.0, &train);
+        let ev = Evaluator::new(
+            fitter.prob,
+            active.to_vec(),
+            fitter.base.clone(),
+            score_pieces.clone(),
+        );
+        let (he, per) = ev.eval_per_piece(&qd);
+        // With no held-out pieces, score on the training pieces with the BIC penalty
+        // (as a factor on the loss: L·N^(k/N)), so that extra terms must pay for themselves.
+        let hold = if fitter.holdout.is_empty() {
+            let nl = fitter_labels as f64;
+            he.loss * nl.powf(active.len() as f64 / nl)
+        } else {
+            he.loss
+        };
+        per_piece.push(per);
+        let nsparse = active
+            .iter()
+            .filter(|&&k| fitter.prob.model.params[k].sparse)
+            .count();
+        path.push(PathEntry {
+            mu,
+            gamma,
+            active_terms: active.len(),
+            sparse_terms: nsparse,
+            train_loss,
+            holdout_loss: hold,
+            selected: false,
+        });
+        candidates.push((active.to_vec(), qd, hold));
+    };
+
+    let round_pieces = spread(&fitter.train, ROUND_PIECES);
+    for r in 0..rounds {
+        let mu = geometric(spec.fit.mu.0, spec.fit.mu.1, r, rounds);
+        let gamma = geometric(spec.fit.threshold.0, spec.fit.threshold.1, r, rounds);
+        // Without a regression guess the first round starts maybe far from any minimum: let it
+        // converge before anything is pruned (a term still near its zero start would go).
+        fitter.first_round = r == 0 && !regressed;
+        let (qn, loss, _) = fitter.optimize(&active, q.clone(), mu, &round_pieces);
+        fitter.first_round = false;
+        q = qn;
+        let drop = fitter.prune_set(&active, &q, gamma);
+        let (a, v) = reduce(&active, &q, &drop);
+        let changed = a.len() != active.len();
+        active = a;
+        q = v;
+        progress(Progress::Round {
+            round: r + 1,
+            rounds,
+            loss,
+            active: active.len(),
+        });
+        if changed || r + 1 == rounds {
+            record(fitter, &active, &q, mu, gamma, &mut path, &mut candidates);
+            if let Some((ca, qd, _)) = candidates.last()
+                && ca.as_slice() == active.as_slice()
+            {
+                q = qd.clone();
+            }
+        }
+    }
+
+    // Backward elimination: drop, one at a time, the sparse term whose removal costs the least
+    // (the Wald statistic q_k² / [H⁻¹]_kk with the Gauss–Newton H, which accounts for correlated
+    // terms that cancel), step to the refit predicted by H, polish, and score on held-out pieces.
+    loop {
+        let sparse_idx: Vec<usize> = (0..active.len())
+            .filter(|&j| model.params[active[j]].sparse)
+            .collect();
+        if sparse_idx.is_empty() {
+            break;
+        }
+        let train = fitter.explore.clone();
+        let ev = Evaluator::new(fitter.prob, active.clone(), fitter.base.clone(), train);
+        let gn = ev.gauss_newton(&q);
+        let na = active.len();
+        let hm = nalgebra::DMatrix::from_row_slice(na, na, &gn.h);
+        let ridge = (0..na).map(|i| hm[(i, i)]).fold(0.0, f64::max) * 1e-12 + f64::MIN_POSITIVE;
+        let hinv = (hm + nalgebra::DMatrix::identity(na, na) * ridge).try_inverse();
+        let Some(hinv) = hinv else { break };
+        let mut order: Vec<(usize, f64)> = sparse_idx
+            .iter()
+            .map(|&j| (j, 0.5 * q[j] * q[j] / hinv[(j, j)].max(f64::MIN_POSITIVE)))
+            .collect();
+        order.sort_by(|a, b| a.1.total_cmp(&b.1));
+        // Remove together every term whose joint removal is predicted to raise the loss by
+        // less than BATCH_TOL of it (they are all noise); always at least the cheapest one.
+        let mut set: Vec<usize> = vec![order[0].0];
+        let joint = |set: &[usize]| -> Option<(f64, nalgebra::DVector<f64>)> {
+            let m = set.len();
+            let hs = nalgebra::DMatrix::from_fn(m, m, |a, b| hinv[(set[a], set[b])]);
+            let qs = nalgebra::DVector::from_fn(m, |a, _| q[set[a]]);
+            let w = hs.lu().solve(&qs)?;
+            Some((0.5 * qs.dot(&w), w))
+        };
+        for &(j, _) in order.iter().skip(1) {
+            let mut trial = set.clone();
+            trial.push(j);
+            match joint(&trial) {
+                Some((inc, _)) if inc.is_finite() && inc <= BATCH_TOL * gn.loss => set = trial,
+                _ => break,
+            }
+        }
+        // Second-order refit of the others with q_S forced to zero.
+        let mut qn = q.clone();
+        if let Some((_, w)) = joint(&set) {
+            for (i, v) in qn.iter_mut().enumerate() {
+                *v -= set
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &k)| hinv[(i, k)] * w[a])
+                    .sum::<f64>();
+            }
+        }
+        if qn.iter().any(|v| !v.is_finite()) {
+            qn = q.clone();
+        }
+        let mut drop = vec![false; na];
+        for &k in &set {
+            drop[k] = true;
+        }
+        let dropped: Vec<&str> = set
+            .iter()
+            .map(|&k| model.params[active[k]].name.as_str())
+            .collect();
+        let (a, v) = reduce(&active, &qn, &drop);
+        active = a;
+        q = v;
+        if std::env::var_os("ODENET_DEBUG").is_some() {
+            eprintln!("eliminate: dropped {dropped:?}, {} left", active.len());
+        }
+        record(
+            fitter,
+            &active,
+            &q,
+            0.0,
+            f64::NAN,
+            &mut path,
+            &mut candidates,
+        );
+        if let Some((ca, qd, hold)) = candidates.last()
+            && ca.as_slice() == active.as_slice()
+        {
+            q = qd.clone();
+            let best = best_hold(&candidates);
+            if !hold.is_finite() || *hold > best * ELIMINATION_STOP {
+                break;
+            }
+        }
+        progress(Progress::Eliminate {
+            active: active.len(),
+        });
+    }
+
+    // Parsimony: the sparsest support whose held-out loss is not worse than the best one's by
+    // more than the margin, or by more than twice the standard error of the paired per-piece
+    // differences (a difference the held-out pieces cannot resolve).
+    let best = best_hold(&candidates);
+    let ibest = candidates.iter().position(|c| c.2.total_cmp(&best).is_eq());
+    let acceptable = |i: usize| -> bool {
+        let c = &candidates[i];
+        if !c.2.is_finite() {
+            return false;
+        }
+        let excess = c.2 - best;
+        if excess <= SELECT_MARGIN * best {
+            return true;
+        }
+        let Some(ib) = ibest else { return false };
+        if fitter_holdout_empty {
+            return false;
+        }
+        let (a, b) = (&per_piece[i], &per_piece[ib]);
+        let m = a.len();
+        if m < 5 || b.len() != m {
+            return false;
+        }
+        let nl = fitter_labels as f64;
+        let d: Vec<f64> = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y) / nl * m as f64)
+            .collect();
+        let mean = d.iter().sum::<f64>() / m as f64;
+        let var = d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (m - 1) as f64;
+        let se = (var / m as f64).sqrt();
+        mean <= SELECT_SE * se
+    };
+    let chosen = (0..candidates.len())
+        .filter(|&i| acceptable(i))
+        .min_by(|&a, &b| {
+            candidates[a]
+                .0
+                .len()
+                .cmp(&candidates[b].0.len())
+                .then(candidates[a].2.total_cmp(&candidates[b].2))
+        });
+    match chosen {
+        Some(i) => {
+            path[i].selected = true;
+            Exploration {
+                path,
+                active: candidates[i].0.clone(),
+                q: candidates[i].1.clone(),
+                score: candidates[i].2,
+            }
+        }
+        None => Exploration {
+            path,
+            active,
+            q,
+            score: f64::INFINITY,
+        },
+    }
 }
