@@ -37,6 +37,8 @@ const MIN_HOLDOUT_PIECES: usize = 20;
 const MULTI_STARTS: usize = 6;
 const MULTI_START_MAX_PIECES: usize = 200;
 const MULTI_START_SPREAD: f64 = 1.0;
+/// A further start is abandoned when its dense fit's loss exceeds the best so far by this factor.
+const MULTI_START_ABORT: f64 = 2.0;
 /// The L1 rounds shape the path on at most this many training pieces (evenly spread).
 const ROUND_PIECES: usize = 120;
 /// The elimination's Gauss–Newton matrices (which only order the candidates for removal) use at
@@ -52,6 +54,9 @@ pub fn solve_options(spec: &Spec) -> SolveOptions {
         },
         rtol: spec.fit.rtol,
         atol: spec.fit.atol,
+        // A trial θ that needs more steps than this for one piece is far from any model the
+        // data support: failing it fast (a counted penalty) keeps bad trials cheap.
+        max_steps: 2_000,
         ..SolveOptions::default()
     }
 }
@@ -508,6 +513,7 @@ pub fn run_fit(
     };
     let mut start_rng = Rng::new(spec.fit.seed ^ 0x6d75_6c74);
     let mut best: Option<Exploration> = None;
+    let mut best_first = f64::INFINITY;
     for s in 0..nstarts {
         let start: Vec<f64> = if s == 0 {
             q.clone()
@@ -519,15 +525,26 @@ pub fn run_fit(
         if nstarts > 1 {
             progress(Progress::Stage(format!("start {} of {nstarts}", s + 1)));
         }
+        let abort_above = if s == 0 {
+            f64::INFINITY
+        } else {
+            MULTI_START_ABORT * best_first
+        };
         let ex = explore(
             &mut fitter,
             &model,
             spec,
             active.clone(),
             start,
-            regressed,
+            Start {
+                regressed,
+                abort_above,
+            },
             progress,
         );
+        if ex.first_loss.is_finite() {
+            best_first = best_first.min(ex.first_loss);
+        }
         let better = match &best {
             None => true,
             Some(b) => {
@@ -970,6 +987,14 @@ fn learn_noise_final(
     Ok(Some((pj, crate::LearnedNoise { sd, values })))
 }
 
+/// How one exploration starts.
+struct Start {
+    /// The starting point came from the regression guess.
+    regressed: bool,
+    /// Abandon the start when its first round's loss exceeds this.
+    abort_above: f64,
+}
+
 /// The path of one start: rounds, elimination and the parsimonious choice.
 struct Exploration {
     path: Vec<PathEntry>,
@@ -977,6 +1002,8 @@ struct Exploration {
     q: Vec<f64>,
     /// The chosen support's score (held-out loss, or the BIC-weighted training loss).
     score: f64,
+    /// The loss after the first round (the dense fit from this start).
+    first_loss: f64,
 }
 
 fn explore(
@@ -985,9 +1012,14 @@ fn explore(
     spec: &Spec,
     mut active: Vec<usize>,
     mut q: Vec<f64>,
-    regressed: bool,
+    start: Start,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Exploration {
+    let Start {
+        regressed,
+        abort_above,
+    } = start;
+    let mut first_loss = f64::NAN;
     let l0 = fitter.loss(&active, &q, &fitter.train);
     fitter.loss_ref = if l0.is_finite() && l0 > 0.0 { l0 } else { 1.0 };
 
@@ -1058,6 +1090,20 @@ fn explore(
         fitter.first_round = r == 0 && !regressed;
         let (qn, loss, _) = fitter.optimize(&active, q.clone(), mu, &round_pieces);
         fitter.first_round = false;
+        if r == 0 {
+            first_loss = loss;
+            // A start whose dense fit is far worse than another start's is in a poor basin:
+            // stop exploring it.
+            if loss.is_nan() || loss > abort_above {
+                return Exploration {
+                    path: Vec::new(),
+                    active,
+                    q: qn,
+                    score: f64::INFINITY,
+                    first_loss,
+                };
+            }
+        }
         q = qn;
         let drop = fitter.prune_set(&active, &q, gamma);
         let (a, v) = reduce(&active, &q, &drop);
@@ -1223,6 +1269,7 @@ fn explore(
                 active: candidates[i].0.clone(),
                 q: candidates[i].1.clone(),
                 score: candidates[i].2,
+                first_loss,
             }
         }
         None => Exploration {
@@ -1230,6 +1277,7 @@ fn explore(
             active,
             q,
             score: f64::INFINITY,
+            first_loss,
         },
     }
 }
