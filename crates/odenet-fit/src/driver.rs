@@ -687,24 +687,11 @@ pub fn time_gradient(
     let model = CompiledModel::from_spec(spec)?;
     let mut s2 = spec.clone();
     s2.fit.solver = solver;
-    let Prepared {
-        prob,
-        rows,
-        base,
-        active,
-    } = prepare(&model, &s2, tables, solve_options(&s2))?;
-    let mut q: Vec<f64> = active
-        .iter()
-        .map(|&k| base[k] / prob.scales.pscale[k])
-        .collect();
-    if model.is_library() && is_affine(&prob, &base, &active, &rows) {
-        let keep = vec![true; active.len()];
-        if let Some(qr) = integral_least_squares(&prob, &base, &active, &rows, 4, &keep) {
-            q = qr;
-        }
-    }
+    let prep = prepare(&model, &s2, tables, solve_options(&s2))?;
+    let q = initial_guess(&prep, &s2);
+    let (prob, active) = (&prep.prob, &prep.active);
     let all: Vec<usize> = (0..prob.pieces.len()).collect();
-    let ev = Evaluator::new(&prob, active.clone(), base.clone(), all);
+    let ev = Evaluator::new(prob, active.clone(), prep.base.clone(), all);
     let first = ev.eval(&q, true);
     let reps = reps.max(1);
     let t = Instant::now();
@@ -782,24 +769,10 @@ pub fn with_loss_gradient<R>(
         .build()
         .map_err(|e| FitError::Model(format!("cannot start {threads} threads: {e}")))?;
     let model = CompiledModel::from_spec(spec)?;
-    let Prepared {
-        prob,
-        rows,
-        base,
-        active,
-    } = prepare(&model, spec, tables, solve_options(spec))?;
-    let mut q: Vec<f64> = active
-        .iter()
-        .map(|&k| base[k] / prob.scales.pscale[k])
-        .collect();
-    if model.is_library() && is_affine(&prob, &base, &active, &rows) {
-        let keep = vec![true; active.len()];
-        if let Some(qr) = integral_least_squares(&prob, &base, &active, &rows, 4, &keep) {
-            q = qr;
-        }
-    }
-    let all: Vec<usize> = (0..prob.pieces.len()).collect();
-    let ev = Evaluator::new(&prob, active, base, all);
+    let prep = prepare(&model, spec, tables, solve_options(spec))?;
+    let q = initial_guess(&prep, spec);
+    let all: Vec<usize> = (0..prep.prob.pieces.len()).collect();
+    let ev = Evaluator::new(&prep.prob, prep.active.clone(), prep.base.clone(), all);
     let mut run = || {
         let e = pool.install(|| ev.eval(&q, true));
         e.loss + e.grad.iter().sum::<f64>()
