@@ -7,7 +7,8 @@ pub const FORMAT: &str = "odenet-model/1";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ModelFileError {
-    #[error("not valid JSON: {message} (line {line}, column {column})")]
+    // serde_json's message already ends with "at line L column C".
+    #[error("not valid JSON: {message}")]
     Json {
         message: String,
         line: usize,
