@@ -131,11 +131,19 @@ impl<'p, 'm> Fitter<'p, 'm> {
         );
         let terms = self.terms(active, mu);
         let t = Instant::now();
-        let r = if mu > 0.0 {
+        let mut r = if mu > 0.0 {
             minimize(&ev, &terms, q0, iters as u64)
         } else {
             levenberg_marquardt(&ev, &terms, q0, iters as u64)
         };
+        // A first round whose line search gave up early (a kink from failed pieces, or bounds)
+        // continues with Levenberg–Marquardt, which does not need a descent line search.
+        if self.first_round && r.iters < 5 && r.reason.contains("ine search") {
+            let lm = levenberg_marquardt(&ev, &terms, r.q.clone(), iters as u64);
+            if lm.loss < r.loss {
+                r = lm;
+            }
+        }
         if std::env::var_os("ODENET_DEBUG").is_some() {
             eprintln!(
                 "optimize: {} active, mu {mu:e}, {} pieces: {} iters, {} evals, {:.3} s, loss {:e}, {}",
