@@ -17,6 +17,9 @@ use crate::problem::Evaluator;
 
 /// Width of the pseudo-Huber smoothing of |q| (normalised units).
 const HUBER_EPS: f64 = 1e-4;
+/// Levenberg–Marquardt stops when an accepted step lowers the loss by less than this fraction:
+/// far below what model selection or the coefficients' statistical error can see.
+const LM_REL_TOL: f64 = 1e-7;
 /// Use OWL-QN where it applies (see `minimize`); the smoothed L1 measured faster.
 const USE_OWLQN: bool = false;
 /// Weight of the squared distance to the box of bounds.
@@ -274,9 +277,9 @@ pub fn levenberg_marquardt(
                 loss = lt.loss;
                 lambda = (lambda / 5.0).max(1e-9);
                 improved = true;
-                if rel < 1e-9 {
+                if rel < LM_REL_TOL {
                     converged = true;
-                    reason = "relative decrease below 1e-9".into();
+                    reason = format!("relative decrease below {LM_REL_TOL:e}");
                 }
                 break;
             }
