@@ -133,6 +133,15 @@ fn odenet_report_dir(
             svg,
         ));
     }
+    if res.path.iter().any(|p| !p.params.is_empty()) {
+        files.push((
+            PlotRef::new(
+                "coefficients.svg",
+                "Coefficient paths: every term's refitted value along the sparsity path",
+            ),
+            plots::coefficient_path(&res.path, &res.param_names),
+        ));
+    }
     if let Some(nz) = &res.noise {
         for (i, st) in res.states.iter().enumerate() {
             let Some(values) = nz.values.get(i).filter(|v| !v.is_empty()) else {

@@ -1050,6 +1050,12 @@ fn explore(
             .iter()
             .filter(|&&k| fitter.prob.model.params[k].sparse)
             .count();
+        let mut params = fitter.user(active, &qd);
+        for (k, v) in params.iter_mut().enumerate() {
+            if !fitter.prob.model.params[k].fixed && !active.contains(&k) {
+                *v = 0.0;
+            }
+        }
         path.push(PathEntry {
             mu,
             gamma,
@@ -1058,6 +1064,7 @@ fn explore(
             train_loss,
             holdout_loss: hold,
             selected: false,
+            params,
         });
         candidates.push((active.to_vec(), qd, hold));
     };

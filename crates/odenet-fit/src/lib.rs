@@ -61,6 +61,8 @@ pub struct PathEntry {
     /// Loss on the held-out pieces (training pieces when there are too few to hold any out).
     pub holdout_loss: f64,
     pub selected: bool,
+    /// Every parameter's value (user units) after this support's debiased refit.
+    pub params: Vec<f64>,
 }
 
 /// What a fit found.

@@ -260,6 +260,7 @@ mod tests {
                     train_loss: 1.0e-4,
                     holdout_loss: 1.1e-4,
                     selected: false,
+                    params: vec![],
                 },
                 PathEntry {
                     mu: 1e-5,
@@ -269,6 +270,7 @@ mod tests {
                     train_loss: 1.02e-4,
                     holdout_loss: f64::NAN,
                     selected: true,
+                    params: vec![],
                 },
             ],
             seconds: 0.5,

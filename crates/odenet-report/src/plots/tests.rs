@@ -276,6 +276,7 @@ fn entry(active: usize, train: f64, holdout: f64, selected: bool) -> PathEntry {
         train_loss: train,
         holdout_loss: holdout,
         selected,
+        params: vec![],
     }
 }
 
@@ -494,4 +495,38 @@ fn dump_examples() {
         data_vs_fit(&f, &tr, &names(2), &[false, false]),
     )
     .unwrap();
+}
+
+#[test]
+fn coefficient_path_names_the_terms_and_marks_the_choice() {
+    let names: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+    let mut path = vec![
+        entry(3, 1e-4, 1e-4, false),
+        entry(2, 1e-4, 1e-4, true),
+        entry(1, 2e-4, 2e-4, false),
+    ];
+    path[0].params = vec![2.0, -0.5, 0.01];
+    path[1].params = vec![2.1, -0.4, 0.0];
+    path[2].params = vec![2.5, 0.0, 0.0];
+    let svg = coefficient_path(&path, &names);
+    assert_svg(&svg);
+    let texts: Vec<&str> = svg
+        .split('>')
+        .filter_map(|t| t.split('<').next())
+        .map(str::trim)
+        .collect();
+    for name in ["a", "b", "c"] {
+        assert!(texts.contains(&name), "legend lacks {name}");
+    }
+    for s in ["Coefficient paths", "selected: 2 terms"] {
+        assert!(svg.contains(s), "missing {s}");
+    }
+    // Empty, mismatched and non-finite inputs still give a well-formed plot.
+    let svg = coefficient_path(&[], &names);
+    assert_svg(&svg);
+    assert!(svg.contains("no coefficient path was recorded"));
+    let mut odd = vec![entry(2, 1e-4, 1e-4, true), entry(1, 1e-4, 1e-4, false)];
+    odd[0].params = vec![f64::NAN, f64::INFINITY, 0.0];
+    odd[1].params = vec![1.0];
+    assert_svg(&coefficient_path(&odd, &names));
 }
