@@ -415,6 +415,7 @@ pub fn coefficient_path(path: &[PathEntry], names: &[String]) -> String {
             .configure_mesh()
             .x_desc("active terms")
             .y_desc("coefficient / max |coefficient|")
+            .y_label_formatter(&|v| fmt_num(if v.abs() < 1e-9 { 0.0 } else { *v }))
             .label_style((FONT, 14))
             .axis_desc_style((FONT, 15))
             .bold_line_style(BLACK.mix(0.12))
