@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use odenet_fit::{CompiledModel, ParamInfo, rng::Rng};
+use odenet_fit::{CompiledModel, rng::Rng};
 use odenet_solve::SolveOptions;
 use odenet_spec::{Expr, ModelSpec};
 
@@ -42,10 +42,10 @@ fn load_model(path: &Path) -> Result<Loaded, CliError> {
             })?;
             eqs.push(e);
         }
-        let params: Vec<ParamInfo> = mf
+        let params: Vec<odenet_spec::ParamSpec> = mf
             .params
             .iter()
-            .map(|(n, v)| ParamInfo {
+            .map(|(n, v)| odenet_spec::ParamSpec {
                 name: n.clone(),
                 init: *v,
                 fixed: true,
@@ -55,7 +55,7 @@ fn load_model(path: &Path) -> Result<Loaded, CliError> {
             })
             .collect();
         // Only parameters the equations use (library models carry none).
-        let used: Vec<ParamInfo> = params
+        let used: Vec<odenet_spec::ParamSpec> = params
             .into_iter()
             .filter(|p| eqs.iter().any(|e| uses(e, &p.name)))
             .collect();

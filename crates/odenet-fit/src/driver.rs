@@ -88,21 +88,7 @@ impl<'p, 'm> Fitter<'p, 'm> {
     }
 
     fn terms(&self, active: &[usize], mu: f64) -> Terms {
-        let m = self.prob.model;
-        let ps = &self.prob.scales.pscale;
-        Terms {
-            mu,
-            sparse: active.iter().map(|&k| m.params[k].sparse).collect(),
-            lo: active
-                .iter()
-                .map(|&k| m.params[k].min.map_or(f64::NEG_INFINITY, |v| v / ps[k]))
-                .collect(),
-            hi: active
-                .iter()
-                .map(|&k| m.params[k].max.map_or(f64::INFINITY, |v| v / ps[k]))
-                .collect(),
-            loss_ref: self.loss_ref,
-        }
+        Terms::new(self.prob, active, mu, self.loss_ref)
     }
 
     fn optimize(
@@ -863,33 +849,10 @@ fn learn_noise_dense(
     }
     let all: Vec<usize> = (0..prep.prob.pieces.len()).collect();
     let ev = Evaluator::new(&prep.prob, prep.active.clone(), base.clone(), all);
-    let terms = dense_terms(&prep, model);
+    let terms = Terms::new(&prep.prob, &prep.active, 0.0, 1.0);
     let q = levenberg_marquardt(&ev, &terms, q0, 50).q;
     let (_, e) = joint_noise(&prep.prob, &prep.active, &base, q, false);
     Ok(denoise(&prep.prob, tables, &e))
-}
-
-fn dense_terms(prep: &Prepared, model: &CompiledModel) -> Terms {
-    let ps = &prep.prob.scales.pscale;
-    Terms {
-        mu: 0.0,
-        sparse: prep
-            .active
-            .iter()
-            .map(|&k| model.params[k].sparse)
-            .collect(),
-        lo: prep
-            .active
-            .iter()
-            .map(|&k| model.params[k].min.map_or(f64::NEG_INFINITY, |v| v / ps[k]))
-            .collect(),
-        hi: prep
-            .active
-            .iter()
-            .map(|&k| model.params[k].max.map_or(f64::INFINITY, |v| v / ps[k]))
-            .collect(),
-        loss_ref: 1.0,
-    }
 }
 
 /// y − e in the user's units.

@@ -14,7 +14,7 @@ pub mod rng;
 mod scaled;
 
 pub use driver::{GradientTiming, SELECT_MARGIN, time_gradient, with_loss_gradient};
-pub use model::{CompiledModel, ModelKind, ParamInfo};
+pub use model::{CompiledModel, ModelKind};
 pub use problem::FAILED_PIECE_PENALTY;
 
 use odenet_solve::{PieceSolver, Sens, SolveFailure, SolveOptions};

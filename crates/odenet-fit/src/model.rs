@@ -1,22 +1,11 @@
 //! A spec's candidate model compiled for fitting and simulation: the tape (template mode) or the
 //! feature library (library mode), the parameter table, and printing with fitted numbers.
 
-use odenet_spec::{Expr, ModelSpec, Spec};
+use odenet_spec::{Expr, ModelSpec, ParamSpec, Spec};
 use odenet_symbolic::{Dag, Symbols};
 use odenet_tape::{Features, LibraryRhs, OdeRhs, Tape, TemplateRhs};
 
 use crate::FitError;
-
-/// One parameter of the model, in the user's units.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ParamInfo {
-    pub name: String,
-    pub init: f64,
-    pub fixed: bool,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
-    pub sparse: bool,
-}
 
 /// How f is evaluated.
 #[derive(Debug)]
@@ -42,7 +31,7 @@ pub struct CompiledModel {
     pub states: Vec<String>,
     pub hidden: Vec<bool>,
     pub constants: Vec<String>,
-    pub params: Vec<ParamInfo>,
+    pub params: Vec<ParamSpec>,
     pub kind: ModelKind,
 }
 
@@ -107,27 +96,14 @@ impl CompiledModel {
             ),
             ModelSpec::Template {
                 params, equations, ..
-            } => {
-                let params = params
-                    .iter()
-                    .map(|p| ParamInfo {
-                        name: p.name.clone(),
-                        init: p.init,
-                        fixed: p.fixed,
-                        min: p.min,
-                        max: p.max,
-                        sparse: p.sparse,
-                    })
-                    .collect();
-                Self::template(
-                    &spec.name,
-                    &spec.states,
-                    &spec.hidden,
-                    &spec.constants,
-                    params,
-                    equations.clone(),
-                )
-            }
+            } => Self::template(
+                &spec.name,
+                &spec.states,
+                &spec.hidden,
+                &spec.constants,
+                params.clone(),
+                equations.clone(),
+            ),
         }
     }
 
@@ -164,7 +140,7 @@ impl CompiledModel {
         let mut params = Vec::with_capacity(n * nf);
         for s in states {
             for fname in &feature_names {
-                params.push(ParamInfo {
+                params.push(ParamSpec {
                     name: format!("d{s}/dt[{fname}]"),
                     init: 0.0,
                     fixed: false,
@@ -194,7 +170,7 @@ impl CompiledModel {
         states: &[String],
         hidden: &[bool],
         constants: &[String],
-        params: Vec<ParamInfo>,
+        params: Vec<ParamSpec>,
         equations: Vec<Expr>,
     ) -> Result<CompiledModel, FitError> {
         let syms = Symbols {

@@ -13,7 +13,7 @@ use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 
-use crate::problem::Evaluator;
+use crate::problem::{Evaluator, Problem};
 
 /// Width of the pseudo-Huber smoothing of |q| (normalised units).
 const HUBER_EPS: f64 = 1e-4;
@@ -36,6 +36,28 @@ pub struct Terms {
     pub hi: Vec<f64>,
     /// The normalised loss is loss / loss_ref.
     pub loss_ref: f64,
+}
+
+impl Terms {
+    /// The terms of an optimisation over `active`: L1 on the sparse parameters, and each
+    /// parameter's bounds in normalised units.
+    pub fn new(prob: &Problem, active: &[usize], mu: f64, loss_ref: f64) -> Terms {
+        let params = &prob.model.params;
+        let ps = &prob.scales.pscale;
+        Terms {
+            mu,
+            sparse: active.iter().map(|&k| params[k].sparse).collect(),
+            lo: active
+                .iter()
+                .map(|&k| params[k].min.map_or(f64::NEG_INFINITY, |v| v / ps[k]))
+                .collect(),
+            hi: active
+                .iter()
+                .map(|&k| params[k].max.map_or(f64::INFINITY, |v| v / ps[k]))
+                .collect(),
+            loss_ref,
+        }
+    }
 }
 
 pub struct OptResult {

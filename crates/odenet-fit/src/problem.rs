@@ -242,15 +242,20 @@ impl<'m> Problem<'m> {
         }
     }
 
-    /// Number of label values of one piece (its profiled start values included).
-    pub fn piece_labels(&self, pi: usize) -> usize {
+    /// Number of observed values of one piece after its start.
+    pub fn later_labels(&self, pi: usize) -> usize {
         let n = self.nstates();
         let p = self.pieces[pi];
         let ex = &self.exps[p.exp];
-        let later: usize = (p.start + 1..p.start + p.len)
+        (p.start + 1..p.start + p.len)
             .map(|k| (0..n).filter(|&i| ex.y[k * n + i].is_finite()).count())
-            .sum();
-        later
+            .sum()
+    }
+
+    /// Number of label values of one piece (its profiled start values included).
+    pub fn piece_labels(&self, pi: usize) -> usize {
+        let n = self.nstates();
+        self.later_labels(pi)
             + self.start_label[pi * n..(pi + 1) * n]
                 .iter()
                 .filter(|&&f| f)
@@ -359,6 +364,37 @@ struct Workspace {
     gv: Vec<f64>,
 }
 
+/// Solver workspaces reused across evaluations: each parallel chunk takes one and gives it
+/// back, so steady-state evaluations allocate no solvers or buffers.
+#[derive(Default)]
+struct Pool(Mutex<Vec<Workspace>>);
+
+impl Pool {
+    fn take(&self, prob: &Problem, na: usize, maxlen: usize) -> Workspace {
+        let n = prob.nstates();
+        self.0
+            .lock()
+            .map(|mut p| p.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Workspace {
+                solver: PieceSolver::new(n, na, prob.solve_opts),
+                solver0: PieceSolver::new(n, 0, prob.solve_opts),
+                out_x: vec![0.0; maxlen * n],
+                out_s: vec![0.0; maxlen * n * (na + n)],
+                x0: vec![0.0; n],
+                gm: vec![0.0; n * n],
+                gv: vec![0.0; n],
+            })
+    }
+
+    fn give(&self, ws: Workspace) {
+        if let Ok(mut p) = self.0.lock() {
+            p.push(ws);
+        }
+    }
+}
+
 /// Evaluates the loss over a fixed set of pieces for a fixed active set.
 pub struct Evaluator<'p, 'm> {
     pub prob: &'p Problem<'m>,
@@ -368,7 +404,7 @@ pub struct Evaluator<'p, 'm> {
     pub pieces: Vec<usize>,
     nlabels: usize,
     maxlen: usize,
-    pool: Mutex<Vec<Workspace>>,
+    pool: Pool,
     slots: Mutex<Vec<f64>>,
     pub evals: AtomicUsize,
 }
@@ -393,35 +429,18 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             pieces,
             nlabels,
             maxlen,
-            pool: Mutex::new(Vec::new()),
+            pool: Pool::default(),
             slots: Mutex::new(Vec::new()),
             evals: AtomicUsize::new(0),
         }
     }
 
     fn workspace(&self) -> Workspace {
-        let n = self.prob.nstates();
-        let na = self.active.len();
-        self.pool
-            .lock()
-            .map(|mut p| p.pop())
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| Workspace {
-                solver: PieceSolver::new(n, na, self.prob.solve_opts),
-                solver0: PieceSolver::new(n, 0, self.prob.solve_opts),
-                out_x: vec![0.0; self.maxlen * n],
-                out_s: vec![0.0; self.maxlen * n * (na + n)],
-                x0: vec![0.0; n],
-                gm: vec![0.0; n * n],
-                gv: vec![0.0; n],
-            })
+        self.pool.take(self.prob, self.active.len(), self.maxlen)
     }
 
     fn give_back(&self, ws: Workspace) {
-        if let Ok(mut p) = self.pool.lock() {
-            p.push(ws);
-        }
+        self.pool.give(ws);
     }
 
     /// The full parameter vector in user units at the active values `q`.
@@ -852,6 +871,7 @@ pub struct NoiseEvaluator<'p, 'm> {
     pub lambda: f64,
     nlabels: usize,
     maxlen: usize,
+    pool: Pool,
 }
 
 /// Loss and gradient of the learned-noise problem.
@@ -863,7 +883,6 @@ pub struct NoiseEval {
 
 impl<'p, 'm> NoiseEvaluator<'p, 'm> {
     pub fn new(prob: &'p Problem<'m>, active: Vec<usize>, base: Vec<f64>) -> Self {
-        let n = prob.nstates();
         let mut row_offset = Vec::with_capacity(prob.exps.len());
         let mut nrows = 0;
         for ex in &prob.exps {
@@ -871,16 +890,7 @@ impl<'p, 'm> NoiseEvaluator<'p, 'm> {
             nrows += ex.rows;
         }
         let pieces: Vec<usize> = (0..prob.pieces.len()).collect();
-        let nlabels: usize = pieces
-            .iter()
-            .map(|&pi| {
-                let pc = prob.pieces[pi];
-                let ex = &prob.exps[pc.exp];
-                (pc.start + 1..pc.start + pc.len)
-                    .map(|k| (0..n).filter(|&i| ex.y[k * n + i].is_finite()).count())
-                    .sum::<usize>()
-            })
-            .sum();
+        let nlabels: usize = pieces.iter().map(|&pi| prob.later_labels(pi)).sum();
         let observed: usize = prob
             .exps
             .iter()
@@ -898,6 +908,7 @@ impl<'p, 'm> NoiseEvaluator<'p, 'm> {
             lambda,
             nlabels,
             maxlen,
+            pool: Pool::default(),
         }
     }
 
@@ -919,10 +930,14 @@ impl<'p, 'm> NoiseEvaluator<'p, 'm> {
             .par_chunks_mut(chunk * stride)
             .zip(self.pieces.par_chunks(chunk))
             .for_each(|(sl, pcs)| {
-                let mut solver = PieceSolver::new(n, na, prob.solve_opts);
-                let mut out_x = vec![0.0; self.maxlen * n];
-                let mut out_s = vec![0.0; if grad { self.maxlen * n * (na + n) } else { 0 }];
-                let mut x0 = vec![0.0; n];
+                let mut ws = self.pool.take(prob, na, self.maxlen);
+                let Workspace {
+                    solver,
+                    out_x,
+                    out_s,
+                    x0,
+                    ..
+                } = &mut ws;
                 for (slot, &pi) in sl.chunks_mut(stride).zip(pcs) {
                     let pc = prob.pieces[pi];
                     let ex = &prob.exps[pc.exp];
@@ -944,7 +959,7 @@ impl<'p, 'm> NoiseEvaluator<'p, 'm> {
                     let nc = na + n;
                     let ox = &mut out_x[..pc.len * n];
                     let os = &mut out_s[..if grad { pc.len * n * nc } else { 0 }];
-                    match solver.solve(&rhs, q, &x0, times, sens, ox, os) {
+                    match solver.solve(&rhs, q, x0, times, sens, ox, os) {
                         Err(_) => {
                             slot[0] = FAILED_PIECE_PENALTY * prob.piece_labels(pi) as f64;
                             slot[1] = 1.0;
@@ -977,6 +992,7 @@ impl<'p, 'm> NoiseEvaluator<'p, 'm> {
                         }
                     }
                 }
+                self.pool.give(ws);
             });
         let mut loss = 0.0;
         let mut gq = vec![0.0; if grad { na } else { 0 }];

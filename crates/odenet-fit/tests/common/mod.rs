@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use odenet_fit::{CompiledModel, FitResult, ParamInfo, rng::Rng};
+use odenet_fit::{CompiledModel, FitResult, rng::Rng};
 use odenet_solve::SolveOptions;
 use odenet_spec::{Spec, Table, parse_expr};
 
@@ -24,7 +24,7 @@ pub fn generate(
         .map(|e| parse_expr(e).expect("truth equation parses"))
         .collect();
     let hidden = vec![false; states.len()];
-    let params: Vec<ParamInfo> = vec![];
+    let params: Vec<odenet_spec::ParamSpec> = vec![];
     let model = CompiledModel::template("truth", &states, &hidden, &[], params, eqs)
         .expect("truth compiles");
     let opts = SolveOptions {
