@@ -65,6 +65,13 @@ fn fit_discovers_the_limit_cycle() {
                 (v / value - 1.0).abs() <= 0.06,
                 "d{state}/dt: {name} = {v}, expected {value} ± 6%"
             );
+            // Each kept term has a standard error, small against its value and consistent
+            // with the truth.
+            let se = m["std_errors"][state][name]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no standard error for d{state}/dt {name}"));
+            assert!(se > 0.0 && se < 0.05 * value.abs(), "{name}: se {se}");
+            assert!((v - value).abs() < 4.0 * se, "{name} = {v} ± {se}");
         }
     }
     assert_eq!(m["fit"]["active_terms"], 4);

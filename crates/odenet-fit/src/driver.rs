@@ -588,6 +588,13 @@ pub fn run_fit(
             *v = 0.0;
         }
     }
+    let std_errors = if spec.fit.learn_noise {
+        // On the raw data: the denoised values would understate the noise.
+        let raw = prepare(&model, spec, raw_tables, solve_options(spec))?;
+        standard_errors(&raw.prob, &active, &p_clean)
+    } else {
+        standard_errors(&prob, &active, &p_clean)
+    };
     let equations = model.equation_strings(&p_clean, false);
     let trajectories = experiment_trajectories(&prob, raw_tables, &p_clean, &ev, &qf);
     let fitted_initial: Vec<Vec<(String, f64)>> = (0..raw_tables.len())
@@ -658,7 +665,35 @@ pub fn run_fit(
         trajectories,
         noise,
         fitted_initial,
+        std_errors,
     })
+}
+
+/// Standard errors (user units) of every parameter at `p` (user units) from the linearised
+/// covariance over every piece: NaN for a fixed or pruned parameter, +∞ for all of them when the
+/// data do not determine some direction of the active ones (a singular information matrix).
+fn standard_errors(prob: &Problem, active: &[usize], p: &[f64]) -> Vec<f64> {
+    let mut se = vec![f64::NAN; p.len()];
+    let q: Vec<f64> = active
+        .iter()
+        .map(|&k| p[k] / prob.scales.pscale[k])
+        .collect();
+    let all: Vec<usize> = (0..prob.pieces.len()).collect();
+    let ev = Evaluator::new(prob, active.to_vec(), p.to_vec(), all);
+    let na = active.len();
+    match ev.covariance(&q) {
+        Some(cov) => {
+            for (a, &k) in active.iter().enumerate() {
+                se[k] = cov[a * na + a].max(0.0).sqrt() * prob.scales.pscale[k].abs();
+            }
+        }
+        None => {
+            for &k in active {
+                se[k] = f64::INFINITY;
+            }
+        }
+    }
+    se
 }
 
 /// Time of one loss-and-gradient evaluation over every piece, at the initial parameters.

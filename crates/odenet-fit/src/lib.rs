@@ -104,6 +104,11 @@ pub struct FitResult {
     /// Per experiment: the fitted initial values of the states whose `initial` is `"fit"`
     /// (state name, value in user units).
     pub fitted_initial: Vec<Vec<(String, f64)>>,
+    /// Per parameter (in the order of `param_names`), the standard error of the final estimate
+    /// (user units) from the linearised covariance, for independent noise on each observed
+    /// value: NaN for fixed and pruned parameters, +∞ where the data leave a direction of the
+    /// active parameters undetermined.
+    pub std_errors: Vec<f64>,
 }
 
 /// The noise learned with the final model (`learn_noise = true`).

@@ -783,6 +783,203 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             h: acc[2 + na..].iter().map(|v| 2.0 * v / denom).collect(),
         }
     }
+
+    /// The linearised covariance of the fitted active parameters (normalised units, row-major
+    /// na × na), for independent noise on every observed value with one variance per state.
+    ///
+    /// Pieces overlap (a value is a label of several pieces) and their starts are profiled, so the
+    /// plain Gauss–Newton inverse would count each observation several times. Instead, with J̃ the
+    /// profiled Jacobian of a piece's residuals (J_θ − J_x0 C⁻¹ Bᵀ, orthogonal to the start
+    /// directions), the estimate moves with an observation y as dq̂/dy = H⁻¹ Σ_{pieces ∋ y} J̃ᵀ, so
+    /// Cov(q̂) = H⁻¹ (Σ_y σ²_y g_y g_yᵀ) H⁻¹ with g_y = Σ_{pieces ∋ y} J̃_y and H = Σ J̃ᵀJ̃ — which
+    /// reduces to σ² H⁻¹ when no value is shared. σ² per state is the residual sum of squares over
+    /// its labels, less the degrees of freedom taken by the profiled starts and the parameters.
+    /// `None` when a piece fails or the information matrix is singular (a non-identifiable
+    /// direction).
+    pub fn covariance(&self, q: &[f64]) -> Option<Vec<f64>> {
+        let prob = self.prob;
+        let n = prob.nstates();
+        let na = self.active.len();
+        let nc = na + n;
+        if na == 0 {
+            return Some(Vec::new());
+        }
+        let full = self.full(q);
+        let mut offsets = Vec::with_capacity(prob.exps.len());
+        let mut nobs = 0;
+        for ex in &prob.exps {
+            offsets.push(nobs);
+            nobs += ex.rows * n;
+        }
+        // Per piece: (observation index, J̃ row) for every label, the residual sum of squares and
+        // label count per state, and the number of profiled start values per state.
+        struct PieceRows {
+            idx: Vec<usize>,
+            rows: Vec<f64>,
+            rss: Vec<f64>,
+            labels: Vec<f64>,
+            starts: Vec<f64>,
+        }
+        let parts: Vec<Option<PieceRows>> = self
+            .pieces
+            .par_iter()
+            .map(|&pi| {
+                let pc = prob.pieces[pi];
+                let ex = &prob.exps[pc.exp];
+                let mut ws = self.workspace();
+                self.profile(&mut ws, pi, &full);
+                let rhs = prob.rhs(pc.exp, &self.base, &self.active);
+                let times = &ex.t[pc.start..pc.start + pc.len];
+                let out_x = &mut ws.out_x[..pc.len * n];
+                let out_s = &mut ws.out_s[..pc.len * n * nc];
+                let solved = ws
+                    .solver
+                    .solve(&rhs, q, &ws.x0, times, Sens::ParamsAndInitial, out_x, out_s)
+                    .is_ok();
+                let result = solved.then(|| {
+                    let free = &prob.free_start[pi * n..(pi + 1) * n];
+                    let labelled = &prob.start_label[pi * n..(pi + 1) * n];
+                    let mut out = PieceRows {
+                        idx: Vec::new(),
+                        rows: Vec::new(),
+                        rss: vec![0.0; n],
+                        labels: vec![0.0; n],
+                        starts: vec![0.0; n],
+                    };
+                    // C = Σ S_x0ᵀ S_x0 (+ start labels), Bᵀ = Σ S_x0ᵀ S_θ over the free starts.
+                    let mut c = vec![0.0; n * n];
+                    let mut bt = vec![0.0; n * na];
+                    for i in 0..n {
+                        c[i * n + i] = if free[i] && !labelled[i] { 1e-9 } else { 1.0 };
+                        if free[i] {
+                            out.starts[i] += 1.0;
+                        }
+                        if labelled[i] {
+                            let r = ws.x0[i] - ex.y[pc.start * n + i];
+                            out.rss[i] += r * r;
+                            out.labels[i] += 1.0;
+                        }
+                    }
+                    for k in 1..pc.len {
+                        let s = &out_s[k * n * nc..(k + 1) * n * nc];
+                        for i in 0..n {
+                            let y = ex.y[(pc.start + k) * n + i];
+                            if !y.is_finite() {
+                                continue;
+                            }
+                            let r = out_x[k * n + i] - y;
+                            out.rss[i] += r * r;
+                            out.labels[i] += 1.0;
+                            for a in 0..n {
+                                if !free[a] {
+                                    continue;
+                                }
+                                let sa = s[(na + a) * n + i];
+                                for b in 0..n {
+                                    if free[b] {
+                                        c[a * n + b] += sa * s[(na + b) * n + i];
+                                    }
+                                }
+                                for t in 0..na {
+                                    bt[a * na + t] += sa * s[t * n + i];
+                                }
+                            }
+                        }
+                    }
+                    // K = C⁻¹ Bᵀ (n × na), column by column.
+                    let mut kmat = vec![0.0; n * na];
+                    let mut col = vec![0.0; n];
+                    let mut cc = vec![0.0; n * n];
+                    for t in 0..na {
+                        cc.copy_from_slice(&c);
+                        for a in 0..n {
+                            col[a] = bt[a * na + t];
+                        }
+                        if !solve_small(&mut cc, &mut col, n) {
+                            return None;
+                        }
+                        for a in 0..n {
+                            kmat[a * na + t] = col[a];
+                        }
+                    }
+                    let base = offsets[pc.exp];
+                    for i in 0..n {
+                        if labelled[i] {
+                            out.idx.push(base + pc.start * n + i);
+                            out.rows.extend((0..na).map(|t| -kmat[i * na + t]));
+                        }
+                    }
+                    for k in 1..pc.len {
+                        let s = &out_s[k * n * nc..(k + 1) * n * nc];
+                        for i in 0..n {
+                            if !ex.y[(pc.start + k) * n + i].is_finite() {
+                                continue;
+                            }
+                            out.idx.push(base + (pc.start + k) * n + i);
+                            out.rows.extend((0..na).map(|t| {
+                                let mut v = s[t * n + i];
+                                for a in 0..n {
+                                    if free[a] {
+                                        v -= s[(na + a) * n + i] * kmat[a * na + t];
+                                    }
+                                }
+                                v
+                            }));
+                        }
+                    }
+                    Some(out)
+                });
+                self.give_back(ws);
+                result.flatten()
+            })
+            .collect();
+        // In piece order: H = Σ J̃ᵀJ̃, g_y = Σ J̃_y, and the per-state variances.
+        let mut h = nalgebra::DMatrix::<f64>::zeros(na, na);
+        let mut g = vec![0.0; nobs * na];
+        let mut rss = vec![0.0; n];
+        let mut labels = vec![0.0; n];
+        let mut starts = vec![0.0; n];
+        for part in &parts {
+            let part = part.as_ref()?;
+            for (r, &y) in part.rows.chunks(na).zip(&part.idx) {
+                for a in 0..na {
+                    g[y * na + a] += r[a];
+                    for b in 0..na {
+                        h[(a, b)] += r[a] * r[b];
+                    }
+                }
+            }
+            for i in 0..n {
+                rss[i] += part.rss[i];
+                labels[i] += part.labels[i];
+                starts[i] += part.starts[i];
+            }
+        }
+        let total: f64 = labels.iter().sum();
+        let var: Vec<f64> = (0..n)
+            .map(|i| {
+                let dof = labels[i] - starts[i] - na as f64 * labels[i] / total.max(1.0);
+                if dof > 0.0 { rss[i] / dof } else { f64::NAN }
+            })
+            .collect();
+        let hinv = h.clone().cholesky()?.inverse();
+        let mut meat = nalgebra::DMatrix::<f64>::zeros(na, na);
+        for y in 0..nobs {
+            let gy = &g[y * na..(y + 1) * na];
+            if gy.iter().all(|&v| v == 0.0) {
+                continue;
+            }
+            let v = var[y % n];
+            for a in 0..na {
+                for b in 0..na {
+                    meat[(a, b)] += v * gy[a] * gy[b];
+                }
+            }
+        }
+        let cov = &hinv * meat * &hinv;
+        let out: Vec<f64> = cov.transpose().iter().copied().collect();
+        out.iter().all(|v| v.is_finite()).then_some(out)
+    }
 }
 
 /// h += A − B C⁻¹ Bᵀ for m = [[A, B], [Bᵀ, C]] (sizes na and n).

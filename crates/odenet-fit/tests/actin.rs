@@ -77,8 +77,10 @@ fn unlisted_state_with_an_initial_rule_is_unobserved() {
 
 /// The physical model (eq. 9) in KCl from generic starting values (all zero but a positive
 /// elongation rate): the support of Table 5 is found exactly — the five zero coefficients pruned,
-/// the six others kept with their signs. (The target of 10% on every coefficient is not
-/// met yet: a3 and a4 come out about 20% off on this data; the bound here guards the rest.)
+/// the six others kept — and every coefficient agrees with the truth within its reported
+/// uncertainty. The data (20 samples, 1% noise) determine the coefficients to 10–15% only (the
+/// standard errors, confirmed by scripts/actin-monte-carlo.sh), so a tighter bound would test
+/// the noise realisation, not the fit.
 #[test]
 fn physical_model_finds_the_true_support_in_kcl() {
     let (spec, tables) = load("actin-kcl-physical.toml");
@@ -97,27 +99,34 @@ fn physical_model_finds_the_true_support_in_kcl() {
         ("a10", -8.82e-1),
     ];
     for (name, t) in truth {
-        let v = res.params[res
+        let k = res
             .param_names
             .iter()
             .position(|n| n == name)
-            .expect("param")];
+            .expect("param");
+        let v = res.params[k];
         if t == 0.0 {
             assert!(v == 0.0, "{name} = {v} should be pruned");
         } else {
+            let se = res.std_errors[k];
             let rel = ((v - t) / t).abs();
+            eprintln!("{name} = {v} ± {se}, truth {t} ({:.0}% off)", rel * 100.0);
+            assert!(se.is_finite() && se < 0.3 * t.abs(), "{name}: se {se}");
             assert!(
-                rel < 0.25,
-                "{name} = {v}, truth {t} ({:.0}% off)",
+                (v - t).abs() < 2.5 * se,
+                "{name} = {v} ± {se}, truth {t} ({:.0}% off)",
                 rel * 100.0
             );
+            assert!(rel < 0.25, "{name} = {v}, truth {t}");
         }
     }
 }
 
 /// The physical model in MgCl₂: Table 5's support (a1, a3, a9, a10; a2 = a4 = 0) from generic
-/// starting values. With a2 = a4 = 0 the scale of the unobserved P is nearly free, so only
-/// scale-free combinations are checked: the equilibrium monomer level −a10/a9.
+/// starting values. With a2 = a4 = 0 the scale of the unobserved P is nearly free (scaling P by c
+/// and a1, a3 by c, a9, a10 by 1/c changes M only through the small nucleation terms of dM/dt),
+/// so the fit must say so — standard errors larger than the values — and the scale-free
+/// combination, the equilibrium monomer level −a10/a9, must be right.
 #[test]
 fn physical_model_finds_the_true_support_in_mgcl2() {
     let (spec, tables) = load("actin-mgcl2-physical.toml");
@@ -134,6 +143,14 @@ fn physical_model_finds_the_true_support_in_mgcl2() {
     }
     for name in ["a1", "a3", "a9", "a10"] {
         assert!(get(name) != 0.0, "{name} should be kept");
+    }
+    for name in ["a1", "a3", "a9", "a10"] {
+        let k = res.param_names.iter().position(|n| n == name).unwrap();
+        let (v, se) = (res.params[k], res.std_errors[k]);
+        assert!(
+            se > 0.5 * v.abs(),
+            "{name} = {v} ± {se}: the P scale is not determined"
+        );
     }
     let m_eq = -get("a10") / get("a9");
     let truth = 29.7 / 11.9;

@@ -68,6 +68,28 @@ pub fn to_json(res: &FitResult, constants: &[String]) -> String {
             })
         })
         .collect();
+    // Standard errors, keyed like `params` (template mode) or `terms` (library mode); null where
+    // the data do not determine the value.
+    let mut std_errors = Map::new();
+    if let Some(t) = &res.terms {
+        for (s, ts) in res.states.iter().zip(t) {
+            let mut m = Map::new();
+            for (name, _) in ts {
+                let key = format!("d{s}/dt[{name}]");
+                let k = res.param_names.iter().position(|p| *p == key);
+                if let Some(se) = k.and_then(|k| res.std_errors.get(k)) {
+                    m.insert(name.clone(), finite(*se));
+                }
+            }
+            std_errors.insert(s.clone(), Value::Object(m));
+        }
+    } else {
+        for (n, se) in res.param_names.iter().zip(&res.std_errors) {
+            if !se.is_nan() {
+                std_errors.insert(n.clone(), finite(*se));
+            }
+        }
+    }
     let mut noise = Map::new();
     if let Some(nz) = &res.noise {
         let mut sd = Map::new();
@@ -102,6 +124,7 @@ pub fn to_json(res: &FitResult, constants: &[String]) -> String {
         "params": Value::Object(params),
         "equations": Value::Object(equations),
         "terms": Value::Object(terms),
+        "std_errors": Value::Object(std_errors),
         "noise": if res.noise.is_some() { Value::Object(noise) } else { Value::Null },
         "fitted_initial": res
             .fitted_initial

@@ -285,6 +285,7 @@ mod tests {
             trajectories: vec![],
             noise: None,
             fitted_initial: vec![],
+            std_errors: vec![0.1, f64::NAN],
         }
     }
 

@@ -36,8 +36,16 @@ pub fn fit_summary(res: &FitResult) -> String {
     if !res.library {
         let _ = writeln!(s, "parameters:");
         let pw = res.param_names.iter().map(|x| x.len()).max().unwrap_or(1);
-        for (n, v) in res.param_names.iter().zip(&res.params) {
-            let _ = writeln!(s, "  {n:<pw$} = {v}");
+        for (k, (n, v)) in res.param_names.iter().zip(&res.params).enumerate() {
+            let _ = writeln!(s, "  {n:<pw$} = {v}{}", plus_minus(res, k));
+        }
+    } else if res.std_errors.iter().any(|v| !v.is_nan()) {
+        let _ = writeln!(s, "coefficients (± standard error):");
+        let pw = res.param_names.iter().map(|x| x.len()).max().unwrap_or(1);
+        for (k, (n, v)) in res.param_names.iter().zip(&res.params).enumerate() {
+            if *v != 0.0 {
+                let _ = writeln!(s, "  {n:<pw$} = {v:.6}{}", plus_minus(res, k));
+            }
         }
     }
     let _ = writeln!(
@@ -72,4 +80,14 @@ pub fn fit_summary(res: &FitResult) -> String {
         );
     }
     s
+}
+
+/// " ± se" for an estimated parameter, " (not determined by the data)" when its standard error is
+/// infinite, nothing for fixed and pruned ones.
+fn plus_minus(res: &FitResult, k: usize) -> String {
+    match res.std_errors.get(k) {
+        Some(v) if v.is_finite() => format!(" ± {v:.3e}"),
+        Some(v) if v.is_infinite() => " (not determined by the data)".to_string(),
+        _ => String::new(),
+    }
 }
