@@ -3,9 +3,9 @@
 //! The L1 term is a smooth pseudo-Huber |q| ≈ sqrt(q² + ε²) − ε on the sparse coordinates only
 //! (nuisance coordinates and non-sparse parameters, which OWL-QN's single scalar λ would also
 //! touch, stay free); pruning makes the zeros exact. OWL-QN remains available behind
-//! `USE_OWLQN` for comparison. Bounds are kept by evaluating the loss at the projection onto the
-//! box and adding a quadratic penalty on the distance to it, so the optimiser sees a continuous
-//! function and the result is projected at the end.
+//! `USE_OWLQN` for comparison. Bounds are kept by a change of variables q = T(u) in L-BFGS (see
+//! `BOUNDS_BY_TRANSFORM`; the alternative evaluates the loss at the projection onto the box plus
+//! a quadratic penalty on the distance to it) and by projection in Levenberg–Marquardt.
 
 use std::sync::Mutex;
 
@@ -24,6 +24,59 @@ const LM_REL_TOL: f64 = 1e-7;
 const USE_OWLQN: bool = false;
 /// Weight of the squared distance to the box of bounds.
 const BOUND_PENALTY: f64 = 1e4;
+/// Keep bounds in L-BFGS by a change of variables (softplus for one bound, a logistic map for
+/// two) rather than by projection with a penalty outside the box. Measured (the `bounds_*` tests,
+/// benches/README.md): the same optimum when no bound is active; about 3× fewer evaluations when
+/// one is (the kinked penalty spoils L-BFGS's curvature pairs), ending within 1e-5 of the bound,
+/// which the projected Levenberg–Marquardt refit then closes; the whole KCl actin fit 3–6×
+/// faster with identical results. Projection stays selectable for comparison.
+const BOUNDS_BY_TRANSFORM: bool = true;
+
+/// The change of variables q = T(u) that keeps q inside [lo, hi].
+fn to_bounded(u: f64, lo: f64, hi: f64) -> (f64, f64) {
+    let softplus = |u: f64| -> (f64, f64) {
+        // ln(1 + e^u) and its derivative, without overflow.
+        let s = if u > 30.0 { u } else { u.exp().ln_1p() };
+        (s, 1.0 / (1.0 + (-u).exp()))
+    };
+    match (lo.is_finite(), hi.is_finite()) {
+        (false, false) => (u, 1.0),
+        (true, false) => {
+            let (s, d) = softplus(u);
+            (lo + s, d)
+        }
+        (false, true) => {
+            let (s, d) = softplus(u);
+            (hi - s, -d)
+        }
+        (true, true) => {
+            let sg = 1.0 / (1.0 + (-u).exp());
+            (lo + (hi - lo) * sg, (hi - lo) * sg * (1.0 - sg))
+        }
+    }
+}
+
+/// The inverse of `to_bounded`. A value on, outside or very near a bound maps a little inside it
+/// (0.01 in normalised units, where parameters are of order one): at the bound itself dq/du
+/// vanishes and the coordinate could never move.
+fn from_bounded(q: f64, lo: f64, hi: f64) -> f64 {
+    let tiny = 1e-2;
+    match (lo.is_finite(), hi.is_finite()) {
+        (false, false) => q,
+        (true, false) => {
+            let d = (q - lo).max(tiny);
+            if d > 30.0 { d } else { d.exp_m1().ln() }
+        }
+        (false, true) => {
+            let d = (hi - q).max(tiny);
+            if d > 30.0 { d } else { d.exp_m1().ln() }
+        }
+        (true, true) => {
+            let f = ((q - lo) / (hi - lo)).clamp(tiny, 1.0 - tiny);
+            (f / (1.0 - f)).ln()
+        }
+    }
+}
 
 /// The L1 term and the bounds of an optimisation.
 pub struct Terms {
@@ -78,6 +131,8 @@ struct Objective<'a, 'p, 'm> {
     ev: &'a Evaluator<'p, 'm>,
     terms: &'a Terms,
     owlqn: bool,
+    /// The optimiser's variables are u with q = T(u) (`to_bounded`), not q itself.
+    transform: bool,
     cache: Mutex<Option<CacheEntry>>,
 }
 
@@ -95,6 +150,13 @@ impl Objective<'_, '_, '_> {
             && cq.as_slice() == q
         {
             return (*cost, g.clone());
+        }
+        if self.transform {
+            let (cost, g) = self.cost_grad_transformed(q);
+            if let Ok(mut c) = self.cache.lock() {
+                *c = Some((q.to_vec(), cost, g.clone()));
+            }
+            return (cost, g);
         }
         let qp = self.project(q);
         let ev = self.ev.eval(&qp, true);
@@ -120,6 +182,54 @@ impl Objective<'_, '_, '_> {
         }
         if let Ok(mut c) = self.cache.lock() {
             *c = Some((q.to_vec(), cost, g.clone()));
+        }
+        (cost, g)
+    }
+
+    /// The q of the optimiser's variables (the identity unless `transform`).
+    fn params(&self, u: &[f64]) -> Vec<f64> {
+        if !self.transform {
+            return u.to_vec();
+        }
+        u.iter()
+            .enumerate()
+            .map(|(k, &v)| to_bounded(v, self.terms.lo[k], self.terms.hi[k]).0)
+            .collect()
+    }
+
+    /// The optimiser's variables of a q (the identity unless `transform`).
+    fn variables(&self, q: &[f64]) -> Vec<f64> {
+        if !self.transform {
+            return q.to_vec();
+        }
+        q.iter()
+            .enumerate()
+            .map(|(k, &v)| from_bounded(v, self.terms.lo[k], self.terms.hi[k]))
+            .collect()
+    }
+
+    /// Cost and gradient in the transformed variables u (chain rule through q = T(u)).
+    fn cost_grad_transformed(&self, u: &[f64]) -> (f64, Vec<f64>) {
+        let (q, dq): (Vec<f64>, Vec<f64>) = u
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| to_bounded(v, self.terms.lo[k], self.terms.hi[k]))
+            .unzip();
+        let ev = self.ev.eval(&q, true);
+        let r = self.terms.loss_ref;
+        let mut cost = ev.loss / r;
+        let mut g: Vec<f64> = ev.grad.iter().map(|v| v / r).collect();
+        for k in 0..q.len() {
+            if self.terms.sparse[k] && self.terms.mu > 0.0 {
+                let s = (q[k] * q[k] + HUBER_EPS * HUBER_EPS).sqrt();
+                cost += self.terms.mu * (s - HUBER_EPS);
+                g[k] += self.terms.mu * q[k] / s;
+            }
+            g[k] *= dq[k];
+        }
+        if !cost.is_finite() {
+            cost = f64::MAX / 4.0;
+            g.iter_mut().for_each(|v| *v = 0.0);
         }
         (cost, g)
     }
@@ -162,13 +272,33 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
     let all_sparse = terms.sparse.iter().all(|&s| s);
     let bounded = terms.lo.iter().any(|v| v.is_finite()) || terms.hi.iter().any(|v| v.is_finite());
     let owlqn = USE_OWLQN && all_sparse && terms.mu > 0.0 && !bounded;
+    minimize_with(
+        ev,
+        terms,
+        q0,
+        max_iters,
+        owlqn,
+        BOUNDS_BY_TRANSFORM && bounded,
+    )
+}
+
+/// `minimize` with the choices made: OWL-QN, and bounds by a change of variables.
+fn minimize_with(
+    ev: &Evaluator,
+    terms: &Terms,
+    q0: Vec<f64>,
+    max_iters: u64,
+    owlqn: bool,
+    transform: bool,
+) -> OptResult {
     let obj = Objective {
         ev,
         terms,
         owlqn,
+        transform,
         cache: Mutex::new(None),
     };
-    let q_start = obj.project(&q0);
+    let q_start = obj.variables(&obj.project(&q0));
     let run = || -> Result<(Vec<f64>, u64, TerminationReason), argmin::core::Error> {
         let ls = MoreThuenteLineSearch::new();
         let mut solver = LBFGS::new(ls, 10)
@@ -200,7 +330,7 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
             false,
         ),
     };
-    let q = obj.project(&q);
+    let q = obj.project(&obj.params(&q));
     let fin = ev.eval(&q, false);
     let converged = ok
         && match &reason {
@@ -405,6 +535,133 @@ pub fn lbfgs_smooth(f: &SmoothFn<'_>, z0: Vec<f64>, max_iters: u64) -> (Vec<f64>
         Err(_) => {
             let c = obj.cost_grad(&z0).0;
             (z0, c, 0, false)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::Ordering;
+
+    use odenet_spec::{Spec, Table};
+
+    use super::*;
+    use crate::driver::{prepare, solve_options};
+    use crate::model::CompiledModel;
+
+    /// Exact Lotka–Volterra data (a = 1, b = −0.05, c = −1, d = 0.03) fitted by the template
+    /// with `a`'s bound `a_bound`; returns, for projection and for the change of variables, the
+    /// fitted a, the final loss and the number of loss evaluations.
+    fn compare(a_bound: &str) -> [(f64, f64, usize); 2] {
+        let text = format!(
+            "states = [\"x1\", \"x2\"]\n[params]\na = {{ {a_bound}, sparse = false }}\n\
+             b = {{ init = -0.04, sparse = false }}\nc = {{ init = -0.8, max = 0.0, sparse = false }}\n\
+             d = {{ init = 0.02, sparse = false }}\n[equations]\nx1 = \"a*x1 + b*x1*x2\"\n\
+             x2 = \"c*x2 + d*x1*x2\"\n[fit]\nrtol = 1e-10\natol = 1e-12\n"
+        );
+        let spec = Spec::from_str(&text, Path::new("t.toml")).expect("spec");
+        let model = CompiledModel::from_spec(&spec).expect("model");
+        let times: Vec<f64> = (0..200).map(|k| k as f64 * 0.05).collect();
+        let truth = [1.0, -0.05, -1.0, 0.03];
+        let xs = crate::simulate(
+            &model,
+            &truth,
+            &[],
+            &[20.0, 10.0],
+            &times,
+            solve_options(&spec),
+        )
+        .expect("truth integrates");
+        let table = Table {
+            file: "d.csv".into(),
+            times: times.clone(),
+            values: (0..2)
+                .map(|i| (0..times.len()).map(|k| xs[k * 2 + i]).collect())
+                .collect(),
+        };
+        let prep = prepare(&model, &spec, &[table], solve_options(&spec)).expect("prepare");
+        let pieces: Vec<usize> = (0..prep.prob.pieces.len()).collect();
+        let q0: Vec<f64> = prep
+            .active
+            .iter()
+            .map(|&k| prep.base[k] / prep.prob.scales.pscale[k])
+            .collect();
+        let ka = prep.active.iter().position(|&k| k == 0).expect("a active");
+        let pa = prep.prob.scales.pscale[0];
+        [false, true].map(|transform| {
+            let ev = Evaluator::new(
+                &prep.prob,
+                prep.active.clone(),
+                prep.base.clone(),
+                pieces.clone(),
+            );
+            let terms = Terms::new(&prep.prob, &prep.active, 0.0, 1.0);
+            let r = minimize_with(&ev, &terms, q0.clone(), 300, false, transform);
+            (r.q[ka] * pa, r.loss, ev.evals.load(Ordering::Relaxed))
+        })
+    }
+
+    /// An active bound (the truth a = 1 lies outside a ≥ 1.05): both end on the bound with the
+    /// same loss; the change of variables needs far fewer evaluations (the projection's penalty
+    /// kink spoils L-BFGS's curvature pairs) and stops within 1e-4 of the bound.
+    #[test]
+    fn bounds_active_transform_is_cheaper() {
+        let [(ap, lp, np), (at, lt, nt)] = compare("init = 1.3, min = 1.05");
+        eprintln!("projection: a = {ap}, loss {lp:e}, {np} evaluations");
+        eprintln!("transform:  a = {at}, loss {lt:e}, {nt} evaluations");
+        assert!(ap >= 1.05 && at >= 1.05);
+        assert!((ap - 1.05).abs() < 1e-6, "projection: a = {ap}");
+        assert!((at - 1.05).abs() < 1e-4, "transform: a = {at}");
+        assert!(
+            (lt - lp).abs() <= 1e-3 * lp,
+            "projection {lp:e}, transform {lt:e}"
+        );
+        assert!(2 * nt < np, "transform {nt} evaluations, projection {np}");
+    }
+
+    /// An inactive bound (a ≥ 0, c ≤ 0 with the truth inside): both recover the truth.
+    #[test]
+    fn bounds_inactive_both_recover_the_truth() {
+        let [(ap, lp, np), (at, lt, nt)] = compare("init = 0.5, min = 0.0");
+        eprintln!("projection: a = {ap}, loss {lp:e}, {np} evaluations");
+        eprintln!("transform:  a = {at}, loss {lt:e}, {nt} evaluations");
+        assert!((ap - 1.0).abs() < 1e-4, "projection: a = {ap}");
+        assert!((at - 1.0).abs() < 1e-4, "transform: a = {at}");
+    }
+
+    /// A start on the bound (a = 0 with a ≥ 0, truth 1), where dq/du of the change of variables
+    /// would vanish: the start is taken just inside, and both recover the truth.
+    #[test]
+    fn bounds_start_on_the_bound_still_moves() {
+        let [(ap, lp, np), (at, lt, nt)] = compare("init = 0.0, min = 0.0");
+        eprintln!("projection: a = {ap}, loss {lp:e}, {np} evaluations");
+        eprintln!("transform:  a = {at}, loss {lt:e}, {nt} evaluations");
+        assert!((ap - 1.0).abs() < 1e-4, "projection: a = {ap}");
+        assert!((at - 1.0).abs() < 1e-4, "transform: a = {at}");
+    }
+
+    /// The change of variables and its inverse agree, and its derivative matches finite
+    /// differences, for one, the other and both bounds.
+    #[test]
+    fn bounded_map_inverts_and_differentiates() {
+        let inf = f64::INFINITY;
+        for (lo, hi) in [(-inf, inf), (0.5, inf), (-inf, -0.5), (-1.0, 2.0)] {
+            for u in [-3.0, -0.2, 0.0, 0.7, 4.0] {
+                let (q, d) = to_bounded(u, lo, hi);
+                assert!(q >= lo && q <= hi);
+                let back = from_bounded(q, lo, hi);
+                assert!(
+                    (back - u).abs() < 1e-9 * (1.0 + u.abs()),
+                    "{lo} {hi} {u}: {back}"
+                );
+                let h = 1e-6;
+                let fd = (to_bounded(u + h, lo, hi).0 - to_bounded(u - h, lo, hi).0) / (2.0 * h);
+                assert!(
+                    (fd - d).abs() < 1e-6 * (1.0 + d.abs()),
+                    "{lo} {hi} {u}: {fd} vs {d}"
+                );
+            }
         }
     }
 }
