@@ -78,23 +78,26 @@ pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
     if let Some(terms) = &res.terms {
         let _ = writeln!(
             h,
-            "<h2>Terms</h2>\n<table>\n<tr><th>equation</th><th>term</th><th>coefficient</th></tr>"
+            "<h2>Terms</h2>\n<table>\n<tr><th>equation</th><th>term</th><th>coefficient</th><th>standard error</th></tr>"
         );
         for (s, ts) in res.states.iter().zip(terms) {
             if ts.is_empty() {
                 let _ = writeln!(
                     h,
-                    "<tr><td>d{}/dt</td><td colspan=\"2\"><em>no term</em></td></tr>",
+                    "<tr><td>d{}/dt</td><td colspan=\"3\"><em>no term</em></td></tr>",
                     esc(s)
                 );
             }
             for (t, v) in ts {
+                let key = format!("d{s}/dt[{t}]");
+                let k = res.param_names.iter().position(|p| *p == key);
                 let _ = writeln!(
                     h,
-                    "<tr><td>d{}/dt</td><td class=\"eq\">{}</td><td class=\"num\">{}</td></tr>",
+                    "<tr><td>d{}/dt</td><td class=\"eq\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                     esc(s),
                     esc(t),
-                    num(*v)
+                    num(*v),
+                    std_error(res, k)
                 );
             }
         }
@@ -102,14 +105,15 @@ pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
     } else if !res.param_names.is_empty() {
         let _ = writeln!(
             h,
-            "<h2>Parameters</h2>\n<table>\n<tr><th>parameter</th><th>value</th></tr>"
+            "<h2>Parameters</h2>\n<table>\n<tr><th>parameter</th><th>value</th><th>standard error</th></tr>"
         );
-        for (n, v) in res.param_names.iter().zip(&res.params) {
+        for (k, (n, v)) in res.param_names.iter().zip(&res.params).enumerate() {
             let _ = writeln!(
                 h,
-                "<tr><td class=\"eq\">{}</td><td class=\"num\">{}</td></tr>",
+                "<tr><td class=\"eq\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 esc(n),
-                num(*v)
+                num(*v),
+                std_error(res, Some(k))
             );
         }
         let _ = writeln!(h, "</table>");
@@ -211,6 +215,16 @@ fn num(v: f64) -> String {
         v.to_string()
     } else {
         "&mdash;".to_string()
+    }
+}
+
+/// The standard error of parameter `k`: blank when it was not estimated (fixed or pruned),
+/// "not determined" when the data leave it free.
+fn std_error(res: &FitResult, k: Option<usize>) -> String {
+    match k.and_then(|k| res.std_errors.get(k)) {
+        Some(v) if v.is_finite() => format!("{v:.3e}"),
+        Some(v) if v.is_infinite() => "not determined".to_string(),
+        _ => String::new(),
     }
 }
 
@@ -335,6 +349,7 @@ mod tests {
         assert!(html.contains("<h2>Parameters</h2>"));
         assert!(html.contains("dy&quot;/dt[x*y&quot;]"));
         assert!(html.contains("-0.25"));
+        assert!(html.contains("<th>standard error</th>") && html.contains("1.000e-1"));
         assert!(!html.contains("<h2>Plots</h2>") && !html.contains("<h2>Sparsity path</h2>"));
         assert!(html.contains("The fit converged."));
     }
