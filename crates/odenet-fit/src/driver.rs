@@ -13,7 +13,7 @@ use crate::optimize::{Terms, lbfgs_smooth, levenberg_marquardt, minimize};
 use crate::problem::{Evaluator, NoiseEvaluator, Problem, initial_state};
 use crate::regression::{integral_least_squares, is_affine};
 use crate::rng::Rng;
-use crate::{FitError, FitResult, PathEntry, Progress};
+use crate::{FitError, FitResult, PathEntry, Progress, WeakDirection};
 
 /// A support is acceptable when its held-out loss exceeds the best one's by at most this
 /// fraction (a model with a few spurious small terms fits noisy data slightly better than the
@@ -588,7 +588,7 @@ pub fn run_fit(
             *v = 0.0;
         }
     }
-    let std_errors = if spec.fit.learn_noise {
+    let (std_errors, weak_direction) = if spec.fit.learn_noise {
         // On the raw data: the denoised values would understate the noise.
         let raw = prepare(&model, spec, raw_tables, solve_options(spec))?;
         standard_errors(&raw.prob, &active, &p_clean)
@@ -666,13 +666,23 @@ pub fn run_fit(
         noise,
         fitted_initial,
         std_errors,
+        weak_direction,
     })
 }
+
+/// A relative change this large (in ln units, at one standard error) along a combination of
+/// parameters means the data do not determine that combination.
+const WEAK_LOG_SE: f64 = 1.0;
 
 /// Standard errors (user units) of every parameter at `p` (user units) from the linearised
 /// covariance over every piece: NaN for a fixed or pruned parameter, +∞ for all of them when the
 /// data do not determine some direction of the active ones (a singular information matrix).
-fn standard_errors(prob: &Problem, active: &[usize], p: &[f64]) -> Vec<f64> {
+/// Also the least determined combination of relative changes, when the data leave it free.
+fn standard_errors(
+    prob: &Problem,
+    active: &[usize],
+    p: &[f64],
+) -> (Vec<f64>, Option<WeakDirection>) {
     let mut se = vec![f64::NAN; p.len()];
     let q: Vec<f64> = active
         .iter()
@@ -681,19 +691,59 @@ fn standard_errors(prob: &Problem, active: &[usize], p: &[f64]) -> Vec<f64> {
     let all: Vec<usize> = (0..prob.pieces.len()).collect();
     let ev = Evaluator::new(prob, active.to_vec(), p.to_vec(), all);
     let na = active.len();
-    match ev.covariance(&q) {
-        Some(cov) => {
-            for (a, &k) in active.iter().enumerate() {
-                se[k] = cov[a * na + a].max(0.0).sqrt() * prob.scales.pscale[k].abs();
-            }
+    let Some(cov) = ev.covariance(&q) else {
+        for &k in active {
+            se[k] = f64::INFINITY;
         }
-        None => {
-            for &k in active {
-                se[k] = f64::INFINITY;
-            }
-        }
+        return (se, None);
+    };
+    for (a, &k) in active.iter().enumerate() {
+        se[k] = cov[a * na + a].max(0.0).sqrt() * prob.scales.pscale[k].abs();
     }
-    se
+    // The covariance of ln|p| (relative changes): its largest eigenvalue is the variance of the
+    // least determined multiplicative combination Π p_k^{v_k}.
+    if na < 2 || active.iter().any(|&k| p[k] == 0.0) {
+        return (se, None);
+    }
+    let rel = nalgebra::DMatrix::from_fn(na, na, |a, b| {
+        let (ka, kb) = (active[a], active[b]);
+        cov[a * na + b] * prob.scales.pscale[ka] * prob.scales.pscale[kb] / (p[ka] * p[kb])
+    });
+    let eig = nalgebra::SymmetricEigen::new(rel);
+    let Some((imax, &lmax)) = eig
+        .eigenvalues
+        .iter()
+        .enumerate()
+        .max_by(|x, y| x.1.total_cmp(y.1))
+    else {
+        return (se, None);
+    };
+    let log_se = lmax.max(0.0).sqrt();
+    if log_se.is_nan() || log_se <= WEAK_LOG_SE {
+        return (se, None);
+    }
+    let v = eig.eigenvectors.column(imax);
+    let big = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    // Exponents scaled so the largest is 1 in size, and positive for the first listed parameter.
+    let first = v
+        .iter()
+        .find(|x| x.abs() >= 0.1 * big)
+        .copied()
+        .unwrap_or(1.0);
+    let sign = if first < 0.0 { -1.0 } else { 1.0 };
+    let exponents: Vec<(usize, f64)> = active
+        .iter()
+        .zip(v.iter())
+        .filter(|(_, x)| x.abs() >= 0.1 * big)
+        .map(|(&k, x)| (k, sign * x / big))
+        .collect();
+    (
+        se,
+        Some(WeakDirection {
+            exponents,
+            log_se: log_se * big,
+        }),
+    )
 }
 
 /// Time of one loss-and-gradient evaluation over every piece, at the initial parameters.

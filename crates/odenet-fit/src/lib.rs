@@ -109,6 +109,19 @@ pub struct FitResult {
     /// value: NaN for fixed and pruned parameters, +∞ where the data leave a direction of the
     /// active parameters undetermined.
     pub std_errors: Vec<f64>,
+    /// The combination of parameters the data determine least, when they leave it free.
+    pub weak_direction: Option<WeakDirection>,
+}
+
+/// A combination of relative changes the data barely constrain: multiplying each listed
+/// parameter p_k by c^{e_k} changes the fit by less than the noise for ln c up to about `log_se`
+/// (one standard error).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WeakDirection {
+    /// (parameter index, exponent e_k); the largest |e_k| is 1.
+    pub exponents: Vec<(usize, f64)>,
+    /// The standard error of ln c.
+    pub log_se: f64,
 }
 
 /// The noise learned with the final model (`learn_noise = true`).

@@ -120,6 +120,8 @@ fn physical_model_finds_the_true_support_in_kcl() {
             assert!(rel < 0.25, "{name} = {v}, truth {t}");
         }
     }
+    // With a4 ≠ 0 the scale of P is fixed: no combination is left free.
+    assert!(res.weak_direction.is_none(), "{:?}", res.weak_direction);
 }
 
 /// The physical model in MgCl₂: Table 5's support (a1, a3, a9, a10; a2 = a4 = 0) from generic
@@ -151,6 +153,28 @@ fn physical_model_finds_the_true_support_in_mgcl2() {
             se > 0.5 * v.abs(),
             "{name} = {v} ± {se}: the P scale is not determined"
         );
+    }
+    // The fit names the free combination itself: a1, a3 up by c, a9, a10 down by 1/c.
+    let w = res
+        .weak_direction
+        .as_ref()
+        .expect("the P-scale direction is reported");
+    assert!(w.log_se > 1.0, "{w:?}");
+    let mut exps: Vec<(&str, f64)> = w
+        .exponents
+        .iter()
+        .map(|&(k, e)| (res.param_names[k].as_str(), e))
+        .collect();
+    exps.sort_by(|a, b| a.0.cmp(b.0));
+    let names: Vec<&str> = exps.iter().map(|x| x.0).collect();
+    assert_eq!(names, ["a1", "a10", "a3", "a9"], "{w:?}");
+    for (name, e) in exps {
+        let want = if name == "a1" || name == "a3" {
+            1.0
+        } else {
+            -1.0
+        };
+        assert!((e - want).abs() < 0.1, "{name}: exponent {e}");
     }
     let m_eq = -get("a10") / get("a9");
     let truth = 29.7 / 11.9;

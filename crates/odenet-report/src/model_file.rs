@@ -125,6 +125,18 @@ pub fn to_json(res: &FitResult, constants: &[String]) -> String {
         "equations": Value::Object(equations),
         "terms": Value::Object(terms),
         "std_errors": Value::Object(std_errors),
+        "weak_direction": match &res.weak_direction {
+            Some(w) => json!({
+                "exponents": Value::Object(
+                    w.exponents
+                        .iter()
+                        .map(|&(k, e)| (res.param_names[k].clone(), json!(e)))
+                        .collect()
+                ),
+                "log_se": finite(w.log_se),
+            }),
+            None => Value::Null,
+        },
         "noise": if res.noise.is_some() { Value::Object(noise) } else { Value::Null },
         "fitted_initial": res
             .fitted_initial

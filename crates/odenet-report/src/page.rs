@@ -119,6 +119,14 @@ pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
         let _ = writeln!(h, "</table>");
     }
 
+    if let Some(w) = &res.weak_direction {
+        let _ = writeln!(
+            h,
+            "<p><strong>{}</strong></p>",
+            esc(&crate::summary::weak_direction_text(res, w))
+        );
+    }
+
     let _ = writeln!(h, "<h2>Fit</h2>\n<table>");
     let mut row = |k: &str, v: String| {
         let _ = writeln!(h, "<tr><th>{k}</th><td class=\"num\">{v}</td></tr>");
@@ -300,7 +308,29 @@ mod tests {
             noise: None,
             fitted_initial: vec![],
             std_errors: vec![0.1, f64::NAN],
+            weak_direction: None,
         }
+    }
+
+    #[test]
+    fn page_and_summary_name_an_undetermined_combination() {
+        let mut res = result();
+        res.weak_direction = Some(odenet_fit::WeakDirection {
+            exponents: vec![(0, 1.0), (1, -0.5)],
+            log_se: 12.5,
+        });
+        let text = crate::summary::fit_summary(&res);
+        assert!(
+            text.contains("multiplying dx/dt[x] by c, dy\"/dt[x*y\"] by c^-0.5")
+                && text.contains("±12.50"),
+            "{text}"
+        );
+        let html = index(&res, &[], &text);
+        assert!(html.contains("<p><strong>warning: the data do not determine"));
+        let json: serde_json::Value =
+            serde_json::from_str(&crate::model_file::to_json(&res, &[])).expect("json");
+        assert_eq!(json["weak_direction"]["exponents"]["dx/dt[x]"], 1.0);
+        assert_eq!(json["weak_direction"]["log_se"], 12.5);
     }
 
     #[test]

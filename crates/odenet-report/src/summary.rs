@@ -48,6 +48,9 @@ pub fn fit_summary(res: &FitResult) -> String {
             }
         }
     }
+    if let Some(w) = &res.weak_direction {
+        let _ = writeln!(s, "{}", weak_direction_text(res, w));
+    }
     let _ = writeln!(
         s,
         "loss {:.6e}, {} active terms, {} pieces ({} held out), {:.3} s",
@@ -90,4 +93,29 @@ fn plus_minus(res: &FitResult, k: usize) -> String {
         Some(v) if v.is_infinite() => " (not determined by the data)".to_string(),
         _ => String::new(),
     }
+}
+
+/// A sentence naming the combination of parameters the data leave free.
+pub fn weak_direction_text(res: &FitResult, w: &odenet_fit::WeakDirection) -> String {
+    let part = |e: f64| -> String {
+        let r = (e * 10.0).round() / 10.0;
+        if (r - 1.0).abs() < 1e-9 {
+            "c".to_string()
+        } else if (r + 1.0).abs() < 1e-9 {
+            "1/c".to_string()
+        } else {
+            format!("c^{r}")
+        }
+    };
+    let items: Vec<String> = w
+        .exponents
+        .iter()
+        .map(|&(k, e)| format!("{} by {}", res.param_names[k], part(e)))
+        .collect();
+    format!(
+        "warning: the data do not determine a combination of parameters: multiplying {} fits \
+         the data as well within the noise for ln c up to ±{:.2} (one standard error)",
+        items.join(", "),
+        w.log_se
+    )
 }
