@@ -895,19 +895,23 @@ fn joint_noise(
 ) -> (Vec<f64>, Vec<f64>) {
     let mut ne = NoiseEvaluator::new(prob, active.to_vec(), base.to_vec());
     let na = active.len();
+    let e0 = fitted_start_noise(prob, active, base, &q0, &ne);
     if fix_q {
-        // With θ known, e is estimated from every label a value takes part in; a unit prior
-        // only regularises values with few labels (a heavier one would shrink e).
-        ne.lambda = 1.0;
+        // With θ known, e is estimated from every label a value takes part in: e ≈ Σ r / (labels
+        // + λ). Overlapping pieces make a value about `segment` labels, and a unit prior shrinks
+        // e by a few per cent while keeping the flow-consistent directions (e following a
+        // perturbed trajectory, curvature λ) well conditioned; a value of a whole experiment is
+        // one label, where a unit prior would halve e.
+        ne.lambda = if prob.whole { NOISE_PRIOR_WHOLE } else { 1.0 };
         let f = |e: &[f64]| {
             let r = ne.eval(&q0, e, true);
             (r.loss, r.ge)
         };
-        let (e, _, _, _) = lbfgs_smooth(&f, vec![0.0; ne.noise_len()], NOISE_ITERS);
+        let (e, _, _, _) = lbfgs_smooth(&f, e0, NOISE_ITERS);
         return (q0, e);
     }
     let mut z0 = q0;
-    z0.resize(na + ne.noise_len(), 0.0);
+    z0.extend_from_slice(&e0);
     let f = |z: &[f64]| {
         let (q, e) = z.split_at(na);
         let r = ne.eval(q, e, true);
@@ -920,6 +924,45 @@ fn joint_noise(
     (q.to_vec(), e.to_vec())
 }
 
+/// Weight of the prior on e (per observation, against a mismatch weight of one per label) when
+/// the noise of whole experiments is learned for a fixed θ.
+const NOISE_PRIOR_WHOLE: f64 = 0.01;
+
+/// The starting noise vector of the learned-noise problem: zero, except that a `"fit"` initial
+/// value (an unobserved start, free in the noise problem through x0 − e with no prior) starts at
+/// its profiled value for `q0` rather than at the rough guess the pieces were cut with.
+fn fitted_start_noise(
+    prob: &Problem,
+    active: &[usize],
+    base: &[f64],
+    q0: &[f64],
+    ne: &NoiseEvaluator,
+) -> Vec<f64> {
+    let n = prob.nstates();
+    let mut e0 = vec![0.0; ne.noise_len()];
+    let fitted = |pi: usize| {
+        (0..n).filter(move |&i| prob.free_start[pi * n + i] && !prob.start_label[pi * n + i])
+    };
+    let pieces: Vec<usize> = (0..prob.pieces.len())
+        .filter(|&pi| fitted(pi).next().is_some())
+        .collect();
+    if pieces.is_empty() {
+        return e0;
+    }
+    let ev = Evaluator::new(prob, active.to_vec(), base.to_vec(), pieces.clone());
+    for pi in pieces {
+        let x0 = ev.profiled_start(pi, q0);
+        let pc = prob.pieces[pi];
+        let row = ne.row_offset[pc.exp] + pc.start;
+        for i in fitted(pi) {
+            if x0[i].is_finite() {
+                e0[row * n + i] = prob.x0[pi * n + i] - x0[i];
+            }
+        }
+    }
+    e0
+}
+
 /// Learns the noise with the dense candidate model and returns the denoised tables.
 fn learn_noise_dense(
     model: &CompiledModel,
@@ -927,6 +970,12 @@ fn learn_noise_dense(
     tables: &[Table],
 ) -> Result<Vec<Table>, FitError> {
     let prep = prepare(model, spec, tables, solve_options(spec))?;
+    if prep.prob.whole {
+        // Whole experiments: no piece starts at a noisy observation (the one start is profiled),
+        // so e = half the residual for any θ and denoising cannot change the equations; the
+        // noise is learned for the chosen model only.
+        return Ok(tables.to_vec());
+    }
     let mut base = prep.base.clone();
     let q0 = initial_guess(&prep, spec);
     for &k in &prep.active {
