@@ -9,7 +9,7 @@ use odenet_spec::{InitKind, PruneRule, SolverKind, Spec, Table};
 use odenet_tape::OdeRhs;
 
 use crate::model::{CompiledModel, ModelKind};
-use crate::optimize::{Terms, lbfgs_smooth, levenberg_marquardt, minimize};
+use crate::optimize::{OptResult, Terms, lbfgs_smooth, levenberg_marquardt, minimize};
 use crate::problem::{Evaluator, NoiseEvaluator, Problem, initial_state};
 use crate::regression::{integral_least_squares, is_affine};
 use crate::rng::Rng;
@@ -98,6 +98,19 @@ impl<'p, 'm> Fitter<'p, 'm> {
         mu: f64,
         pieces: &[usize],
     ) -> (Vec<f64>, f64, bool) {
+        let r = self.optimize_result(active, q0, mu, pieces);
+        (r.q, r.loss, r.converged)
+    }
+
+    /// [`Fitter::optimize`] with the optimiser's whole result (failures and BDF pieces at the
+    /// returned point).
+    fn optimize_result(
+        &mut self,
+        active: &[usize],
+        q0: Vec<f64>,
+        mu: f64,
+        pieces: &[usize],
+    ) -> OptResult {
         // L1 rounds only shape the path: a bounded number of iterations. Debiased refits
         // (μ = 0) decide the answer: allow more.
         let iters = if mu > 0.0 {
@@ -143,7 +156,7 @@ impl<'p, 'm> Fitter<'p, 'm> {
             );
         }
         self.failures_seen += r.failures;
-        (r.q, r.loss, r.converged)
+        r
     }
 
     fn loss(&self, active: &[usize], q: &[f64], pieces: &[usize]) -> f64 {
@@ -449,6 +462,8 @@ pub fn run_fit(
     };
     progress(Progress::Stage("initial guess".into()));
     let mut regressed = false;
+    // The training loss at the regression guess (the same function after its zeros are pruned).
+    let mut regressed_loss = None;
     if spec.fit.init == InitKind::Regression
         && is_affine(&prob, &fitter.base, &active, &fitter.rows)
     {
@@ -482,6 +497,7 @@ pub fn run_fit(
             if l_reg.is_finite() && l_spec.partial_cmp(&l_reg) != Some(std::cmp::Ordering::Less) {
                 q = qr;
                 regressed = true;
+                regressed_loss = Some(l_reg);
             }
         }
     }
@@ -533,6 +549,7 @@ pub fn run_fit(
             Start {
                 regressed,
                 abort_above,
+                start_loss: if s == 0 { regressed_loss } else { None },
             },
             progress,
         );
@@ -562,9 +579,9 @@ pub fn run_fit(
 
     // Final debiased refit on every piece.
     progress(Progress::Stage("final refit".into()));
-    let (qf, loss, converged) = fitter.optimize(&active, q0, 0.0, &all);
+    let fin = fitter.optimize_result(&active, q0, 0.0, &all);
+    let (qf, loss, converged) = (fin.q.clone(), fin.loss, fin.converged);
     let ev = Evaluator::new(&prob, active.clone(), fitter.base.clone(), all.clone());
-    let fin = ev.eval(&qf, false);
     let mut p = fitter.user(&active, &qf);
     let mut noise = None;
     if spec.fit.learn_noise {
@@ -937,6 +954,8 @@ struct Start {
     regressed: bool,
     /// Abandon the start when its first round's loss exceeds this.
     abort_above: f64,
+    /// The training loss at the starting point, when already known.
+    start_loss: Option<f64>,
 }
 
 /// The path of one start: rounds, elimination and the parsimonious choice.
@@ -962,9 +981,10 @@ fn explore(
     let Start {
         regressed,
         abort_above,
+        start_loss,
     } = start;
     let mut first_loss = f64::NAN;
-    let l0 = fitter.loss(&active, &q, &fitter.train);
+    let l0 = start_loss.unwrap_or_else(|| fitter.loss(&active, &q, &fitter.train));
     fitter.loss_ref = if l0.is_finite() && l0 > 0.0 { l0 } else { 1.0 };
 
     let best_hold =

@@ -68,6 +68,8 @@ pub struct OptResult {
     pub converged: bool,
     pub reason: String,
     pub failures: usize,
+    /// Pieces that needed BDF at q.
+    pub bdf_pieces: usize,
 }
 
 /// The last point evaluated: (q, cost, gradient). argmin asks for the cost and the gradient at
@@ -153,6 +155,7 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
             converged: true,
             reason: "no free parameters".into(),
             failures: e.failures,
+            bdf_pieces: e.bdf_pieces,
         };
     }
     // OWL-QN (argmin's `with_l1_regularization`) is exact for an all-sparse, unbounded problem,
@@ -217,6 +220,7 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
         converged,
         reason: reason.text().to_string(),
         failures: fin.failures,
+        bdf_pieces: fin.bdf_pieces,
     }
 }
 
@@ -262,6 +266,7 @@ pub fn levenberg_marquardt(
             converged: true,
             reason: "no free parameters".into(),
             failures: e.failures,
+            bdf_pieces: e.bdf_pieces,
         };
     }
     let mut lambda = 1e-4;
@@ -272,6 +277,8 @@ pub fn levenberg_marquardt(
     let mut iters = 0;
     let mut a = vec![0.0; na * na];
     let mut b = vec![0.0; na];
+    // The evaluation at the last accepted step is the one at the returned point.
+    let mut accepted: Option<crate::problem::Eval> = None;
     while iters < max_iters {
         iters += 1;
         let mut improved = false;
@@ -297,6 +304,7 @@ pub fn levenberg_marquardt(
                 let rel = (loss - lt.loss) / loss.max(1e-300);
                 q = qt;
                 loss = lt.loss;
+                accepted = Some(lt);
                 lambda = (lambda / 5.0).max(1e-9);
                 improved = true;
                 if rel < LM_REL_TOL {
@@ -319,7 +327,7 @@ pub fn levenberg_marquardt(
         gn = ev.gauss_newton(&q);
         loss = gn.loss;
     }
-    let fin = ev.eval(&q, false);
+    let fin = accepted.unwrap_or_else(|| ev.eval(&q, false));
     OptResult {
         q,
         loss: fin.loss,
@@ -327,6 +335,7 @@ pub fn levenberg_marquardt(
         converged,
         reason,
         failures: fin.failures,
+        bdf_pieces: fin.bdf_pieces,
     }
 }
 
