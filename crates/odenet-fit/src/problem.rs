@@ -739,6 +739,8 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                 let mut acc = vec![0.0; 2 + na + na * na];
                 let (head, h) = acc.split_at_mut(2 + na);
                 let mut m = vec![0.0; nc * nc];
+                // One label's sensitivity row (the fixed initial values' columns zero).
+                let mut v = vec![0.0; nc];
                 let mut ws = self.workspace();
                 for &pi in pcs {
                     let pc = self.prob.pieces[pi];
@@ -779,24 +781,33 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                             }
                             let r = out_x[k * n + i] - y;
                             head[0] += r * r;
-                            for c in 0..na {
-                                head[2 + c] += 2.0 * r * s[c * n + i];
+                            for (c, vc) in v.iter_mut().enumerate() {
+                                *vc = if c >= na && !free[c - na] {
+                                    0.0
+                                } else {
+                                    s[c * n + i]
+                                };
                             }
+                            for (g, &vc) in head[2..].iter_mut().zip(&v[..na]) {
+                                *g += 2.0 * r * vc;
+                            }
+                            // The upper triangle; mirrored below.
                             for a in 0..nc {
-                                if a >= na && !free[a - na] {
-                                    continue;
-                                }
-                                let sa = s[a * n + i];
+                                let sa = v[a];
                                 if sa == 0.0 {
                                     continue;
                                 }
-                                for b in 0..nc {
-                                    if b >= na && !free[b - na] {
-                                        continue;
-                                    }
-                                    m[a * nc + b] += sa * s[b * n + i];
+                                for (mab, &sb) in
+                                    m[a * nc + a..(a + 1) * nc].iter_mut().zip(&v[a..])
+                                {
+                                    *mab += sa * sb;
                                 }
                             }
+                        }
+                    }
+                    for a in 0..nc {
+                        for b in 0..a {
+                            m[a * nc + b] = m[b * nc + a];
                         }
                     }
                     schur_add(&m, na, n, h);
