@@ -39,6 +39,9 @@ const MULTI_START_MAX_PIECES: usize = 200;
 const MULTI_START_SPREAD: f64 = 1.0;
 /// A further start is abandoned when its dense fit's loss exceeds the best so far by this factor.
 const MULTI_START_ABORT: f64 = 2.0;
+/// When the first L1 round barely moves the regression guess, the later rounds get 1/this of
+/// the iteration budget.
+const CLOSE_ROUND_SHARE: usize = 4;
 /// The L1 rounds shape the path on at most this many training pieces (evenly spread).
 const ROUND_PIECES: usize = 120;
 /// The elimination's Gauss–Newton matrices (which only order the candidates for removal) use at
@@ -76,6 +79,9 @@ struct Fitter<'p, 'm> {
     loss_ref: f64,
     failures_seen: usize,
     first_round: bool,
+    /// The first L1 round barely moved the regression guess: later rounds get a reduced
+    /// budget (CLOSE_ROUND_SHARE of it).
+    close: bool,
 }
 
 impl<'p, 'm> Fitter<'p, 'm> {
@@ -116,6 +122,8 @@ impl<'p, 'm> Fitter<'p, 'm> {
         let iters = if mu > 0.0 {
             if self.first_round {
                 10 * self.spec.fit.max_iters
+            } else if self.close {
+                (self.spec.fit.max_iters / CLOSE_ROUND_SHARE).max(1)
             } else {
                 self.spec.fit.max_iters
             }
@@ -442,6 +450,7 @@ pub fn run_fit(
         loss_ref: 1.0,
         failures_seen: 0,
         first_round: false,
+        close: false,
     };
     fitter.explore = spread(&fitter.train, EXPLORE_PIECES);
 
@@ -984,6 +993,7 @@ fn explore(
         start_loss,
     } = start;
     let mut first_loss = f64::NAN;
+    fitter.close = false;
     let l0 = start_loss.unwrap_or_else(|| fitter.loss(&active, &q, &fitter.train));
     fitter.loss_ref = if l0.is_finite() && l0 > 0.0 { l0 } else { 1.0 };
 
@@ -1059,10 +1069,22 @@ fn explore(
         // Without a regression guess the first round starts maybe far from any minimum: let it
         // converge before anything is pruned (a term still near its zero start would go).
         fitter.first_round = r == 0 && !regressed;
-        let (qn, loss, _) = fitter.optimize(&active, q.clone(), mu, &round_pieces);
+        let res = fitter.optimize_result(&active, q.clone(), mu, &round_pieces);
+        let (qn, loss) = (res.q, res.loss);
         fitter.first_round = false;
         if r == 0 {
             first_loss = loss;
+            // The first round, with the full budget, barely moved a regression guess: the
+            // guess was at the minimum to within what selection can resolve, and the later
+            // rounds (warm-started, μ a little smaller each time) only shrink small terms.
+            let moved = (res.start_loss - loss) / res.start_loss;
+            fitter.close = regressed && moved.abs() < SELECT_MARGIN;
+            if std::env::var_os("ODENET_DEBUG").is_some() {
+                eprintln!(
+                    "first round moved the loss by {moved:e}, close {}",
+                    fitter.close
+                );
+            }
             // A start whose dense fit is far worse than another start's is in a poor basin:
             // stop exploring it.
             if loss.is_nan() || loss > abort_above {

@@ -70,6 +70,8 @@ pub struct OptResult {
     pub failures: usize,
     /// Pieces that needed BDF at q.
     pub bdf_pieces: usize,
+    /// Data loss at the starting point.
+    pub start_loss: f64,
 }
 
 /// The last point evaluated: (q, cost, gradient). argmin asks for the cost and the gradient at
@@ -81,6 +83,9 @@ struct Objective<'a, 'p, 'm> {
     terms: &'a Terms,
     owlqn: bool,
     cache: Mutex<Option<CacheEntry>>,
+    /// Every point evaluated (projected) with its loss, failures and BDF pieces, in order:
+    /// the first is the start, and the result is among them.
+    seen: Mutex<Vec<(Vec<f64>, f64, usize, usize)>>,
 }
 
 impl Objective<'_, '_, '_> {
@@ -100,6 +105,9 @@ impl Objective<'_, '_, '_> {
         }
         let qp = self.project(q);
         let ev = self.ev.eval(&qp, true);
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push((qp.clone(), ev.loss, ev.failures, ev.bdf_pieces));
+        }
         let r = self.terms.loss_ref;
         let mut cost = ev.loss / r;
         let mut g: Vec<f64> = ev.grad.iter().map(|v| v / r).collect();
@@ -156,6 +164,7 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
             reason: "no free parameters".into(),
             failures: e.failures,
             bdf_pieces: e.bdf_pieces,
+            start_loss: e.loss,
         };
     }
     // OWL-QN (argmin's `with_l1_regularization`) is exact for an all-sparse, unbounded problem,
@@ -170,6 +179,7 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
         terms,
         owlqn,
         cache: Mutex::new(None),
+        seen: Mutex::new(Vec::new()),
     };
     let q_start = obj.project(&q0);
     let run = || -> Result<(Vec<f64>, u64, TerminationReason), argmin::core::Error> {
@@ -204,7 +214,18 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
         ),
     };
     let q = obj.project(&q);
-    let fin = ev.eval(&q, false);
+    // The result was evaluated on the way (argmin keeps the best point it evaluated).
+    let seen = obj.seen.into_inner().unwrap_or_default();
+    let start_loss = seen.first().map_or(f64::NAN, |s| s.1);
+    let fin = match seen.iter().rev().find(|s| s.0 == q) {
+        Some(&(_, loss, failures, bdf_pieces)) => crate::problem::Eval {
+            loss,
+            failures,
+            bdf_pieces,
+            ..Default::default()
+        },
+        None => ev.eval(&q, false),
+    };
     let converged = ok
         && match &reason {
             TerminationReason::SolverConverged | TerminationReason::TargetCostReached => true,
@@ -221,6 +242,7 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
         reason: reason.text().to_string(),
         failures: fin.failures,
         bdf_pieces: fin.bdf_pieces,
+        start_loss,
     }
 }
 
@@ -267,11 +289,13 @@ pub fn levenberg_marquardt(
             reason: "no free parameters".into(),
             failures: e.failures,
             bdf_pieces: e.bdf_pieces,
+            start_loss: e.loss,
         };
     }
     let mut lambda = 1e-4;
     let mut gn = ev.gauss_newton(&q);
     let mut loss = gn.loss;
+    let start_loss = gn.loss;
     let mut converged = false;
     let mut reason = String::from("iteration limit");
     let mut iters = 0;
@@ -336,6 +360,7 @@ pub fn levenberg_marquardt(
         reason,
         failures: fin.failures,
         bdf_pieces: fin.bdf_pieces,
+        start_loss,
     }
 }
 
