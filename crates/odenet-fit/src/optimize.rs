@@ -78,6 +78,9 @@ pub struct OptResult {
 /// the same point separately; one sensitivity sweep serves both.
 type CacheEntry = (Vec<f64>, f64, Vec<f64>);
 
+/// A point L-BFGS evaluated (projected): (q, loss, failures, BDF pieces).
+type Seen = (Vec<f64>, f64, usize, usize);
+
 struct Objective<'a, 'p, 'm> {
     ev: &'a Evaluator<'p, 'm>,
     terms: &'a Terms,
@@ -85,7 +88,7 @@ struct Objective<'a, 'p, 'm> {
     cache: Mutex<Option<CacheEntry>>,
     /// Every point evaluated (projected) with its loss, failures and BDF pieces, in order:
     /// the first is the start, and the result is among them.
-    seen: Mutex<Vec<(Vec<f64>, f64, usize, usize)>>,
+    seen: Mutex<Vec<Seen>>,
 }
 
 impl Objective<'_, '_, '_> {
