@@ -129,8 +129,8 @@ pub struct LibraryLayout {
     /// value.
     terms: Vec<Term>,
     nactive: usize,
-    /// Per equation i, `eq_terms[eq_ranges[i].0..eq_ranges[i].1]` are its terms.
-    eq_terms: Vec<usize>,
+    /// Per equation i, `eq_terms[eq_ranges[i].0..eq_ranges[i].1]` are its terms (term, feature).
+    eq_terms: Vec<(usize, usize)>,
     eq_ranges: Vec<(usize, usize)>,
     /// Polynomial libraries without extra features: ∂f_i/∂x_m (scaled) = Σ weight_t · c · φ_p
     /// over the entries (t, p, c) of pair (i, m) (row-major), with φ_p the feature one degree
@@ -177,7 +177,11 @@ impl LibraryLayout {
         let mut eq_ranges = Vec::with_capacity(n);
         for i in 0..n {
             let start = eq_terms.len();
-            eq_terms.extend((0..terms.len()).filter(|&t| terms[t].i == i));
+            eq_terms.extend(
+                (0..terms.len())
+                    .filter(|&t| terms[t].i == i)
+                    .map(|t| (t, terms[t].j)),
+            );
             eq_ranges.push((start, eq_terms.len()));
         }
         let polynomial = features.nextra() == 0;
@@ -194,8 +198,8 @@ impl LibraryLayout {
             for &(s0, s1) in &eq_ranges {
                 for m in 0..n {
                     let start = jx_entries.len();
-                    for &t in &eq_terms[s0..s1] {
-                        let e = &exps[terms[t].j];
+                    for &(t, j) in &eq_terms[s0..s1] {
+                        let e = &exps[j];
                         if e[m] == 0 {
                             continue;
                         }
@@ -280,8 +284,8 @@ impl LibraryScaledRhs<'_> {
         let l = self.layout;
         for (fi, &(s0, s1)) in f.iter_mut().zip(&l.eq_ranges) {
             let mut acc = 0.0;
-            for &t in &l.eq_terms[s0..s1] {
-                acc += sc.w[t] * sc.phi[l.terms[t].j];
+            for &(t, j) in &l.eq_terms[s0..s1] {
+                acc += sc.w[t] * sc.phi[j];
             }
             *fi = acc;
         }
@@ -342,8 +346,8 @@ impl OdeRhs for LibraryScaledRhs<'_> {
             for (i, &(s0, s1)) in l.eq_ranges.iter().enumerate() {
                 for m in 0..n {
                     let mut acc = 0.0;
-                    for &t in &l.eq_terms[s0..s1] {
-                        acc += sc.w[t] * sc.dphi[l.terms[t].j * n + m];
+                    for &(t, j) in &l.eq_terms[s0..s1] {
+                        acc += sc.w[t] * sc.dphi[j * n + m];
                     }
                     jx[i * n + m] = acc * self.sx[m];
                 }
