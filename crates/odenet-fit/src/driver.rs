@@ -9,7 +9,7 @@ use odenet_spec::{InitKind, PruneRule, SolverKind, Spec, Table};
 use odenet_tape::OdeRhs;
 
 use crate::model::{CompiledModel, ModelKind};
-use crate::optimize::{Terms, lbfgs_smooth, levenberg_marquardt, minimize};
+use crate::optimize::{OptResult, Terms, lbfgs_smooth, levenberg_marquardt, minimize};
 use crate::problem::{Evaluator, NoiseEvaluator, Problem, initial_state};
 use crate::regression::{integral_least_squares, is_affine};
 use crate::rng::Rng;
@@ -39,6 +39,9 @@ const MULTI_START_MAX_PIECES: usize = 200;
 const MULTI_START_SPREAD: f64 = 1.0;
 /// A further start is abandoned when its dense fit's loss exceeds the best so far by this factor.
 const MULTI_START_ABORT: f64 = 2.0;
+/// When the first L1 round barely moves the regression guess, the later rounds get 1/this of
+/// the iteration budget.
+const CLOSE_ROUND_SHARE: usize = 4;
 /// The L1 rounds shape the path on at most this many training pieces (evenly spread).
 const ROUND_PIECES: usize = 120;
 /// The elimination's Gauss–Newton matrices (which only order the candidates for removal) use at
@@ -76,6 +79,9 @@ struct Fitter<'p, 'm> {
     loss_ref: f64,
     failures_seen: usize,
     first_round: bool,
+    /// The first L1 round barely moved the regression guess: later rounds get a reduced
+    /// budget (CLOSE_ROUND_SHARE of it).
+    close: bool,
 }
 
 impl<'p, 'm> Fitter<'p, 'm> {
@@ -98,11 +104,26 @@ impl<'p, 'm> Fitter<'p, 'm> {
         mu: f64,
         pieces: &[usize],
     ) -> (Vec<f64>, f64, bool) {
+        let r = self.optimize_result(active, q0, mu, pieces);
+        (r.q, r.loss, r.converged)
+    }
+
+    /// [`Fitter::optimize`] with the optimiser's whole result (failures and BDF pieces at the
+    /// returned point).
+    fn optimize_result(
+        &mut self,
+        active: &[usize],
+        q0: Vec<f64>,
+        mu: f64,
+        pieces: &[usize],
+    ) -> OptResult {
         // L1 rounds only shape the path: a bounded number of iterations. Debiased refits
         // (μ = 0) decide the answer: allow more.
         let iters = if mu > 0.0 {
             if self.first_round {
                 10 * self.spec.fit.max_iters
+            } else if self.close {
+                (self.spec.fit.max_iters / CLOSE_ROUND_SHARE).max(1)
             } else {
                 self.spec.fit.max_iters
             }
@@ -143,7 +164,7 @@ impl<'p, 'm> Fitter<'p, 'm> {
             );
         }
         self.failures_seen += r.failures;
-        (r.q, r.loss, r.converged)
+        r
     }
 
     fn loss(&self, active: &[usize], q: &[f64], pieces: &[usize]) -> f64 {
@@ -429,6 +450,7 @@ pub fn run_fit(
         loss_ref: 1.0,
         failures_seen: 0,
         first_round: false,
+        close: false,
     };
     fitter.explore = spread(&fitter.train, EXPLORE_PIECES);
 
@@ -449,6 +471,8 @@ pub fn run_fit(
     };
     progress(Progress::Stage("initial guess".into()));
     let mut regressed = false;
+    // The training loss at the regression guess (the same function after its zeros are pruned).
+    let mut regressed_loss = None;
     if spec.fit.init == InitKind::Regression
         && is_affine(&prob, &fitter.base, &active, &fitter.rows)
     {
@@ -482,6 +506,7 @@ pub fn run_fit(
             if l_reg.is_finite() && l_spec.partial_cmp(&l_reg) != Some(std::cmp::Ordering::Less) {
                 q = qr;
                 regressed = true;
+                regressed_loss = Some(l_reg);
             }
         }
     }
@@ -533,6 +558,7 @@ pub fn run_fit(
             Start {
                 regressed,
                 abort_above,
+                start_loss: if s == 0 { regressed_loss } else { None },
             },
             progress,
         );
@@ -562,9 +588,9 @@ pub fn run_fit(
 
     // Final debiased refit on every piece.
     progress(Progress::Stage("final refit".into()));
-    let (qf, loss, converged) = fitter.optimize(&active, q0, 0.0, &all);
+    let fin = fitter.optimize_result(&active, q0, 0.0, &all);
+    let (qf, loss, converged) = (fin.q.clone(), fin.loss, fin.converged);
     let ev = Evaluator::new(&prob, active.clone(), fitter.base.clone(), all.clone());
-    let fin = ev.eval(&qf, false);
     let mut p = fitter.user(&active, &qf);
     let mut noise = None;
     if spec.fit.learn_noise {
@@ -1071,6 +1097,8 @@ struct Start {
     regressed: bool,
     /// Abandon the start when its first round's loss exceeds this.
     abort_above: f64,
+    /// The training loss at the starting point, when already known.
+    start_loss: Option<f64>,
 }
 
 /// The path of one start: rounds, elimination and the parsimonious choice.
@@ -1096,9 +1124,11 @@ fn explore(
     let Start {
         regressed,
         abort_above,
+        start_loss,
     } = start;
     let mut first_loss = f64::NAN;
-    let l0 = fitter.loss(&active, &q, &fitter.train);
+    fitter.close = false;
+    let l0 = start_loss.unwrap_or_else(|| fitter.loss(&active, &q, &fitter.train));
     fitter.loss_ref = if l0.is_finite() && l0 > 0.0 { l0 } else { 1.0 };
 
     let best_hold =
@@ -1173,10 +1203,22 @@ fn explore(
         // Without a regression guess the first round starts maybe far from any minimum: let it
         // converge before anything is pruned (a term still near its zero start would go).
         fitter.first_round = r == 0 && !regressed;
-        let (qn, loss, _) = fitter.optimize(&active, q.clone(), mu, &round_pieces);
+        let res = fitter.optimize_result(&active, q.clone(), mu, &round_pieces);
+        let (qn, loss) = (res.q, res.loss);
         fitter.first_round = false;
         if r == 0 {
             first_loss = loss;
+            // The first round, with the full budget, barely moved a regression guess: the
+            // guess was at the minimum to within what selection can resolve, and the later
+            // rounds (warm-started, μ a little smaller each time) only shrink small terms.
+            let moved = (res.start_loss - loss) / res.start_loss;
+            fitter.close = regressed && moved.abs() < SELECT_MARGIN;
+            if std::env::var_os("ODENET_DEBUG").is_some() {
+                eprintln!(
+                    "first round moved the loss by {moved:e}, close {}",
+                    fitter.close
+                );
+            }
             // A start whose dense fit is far worse than another start's is in a poor basin:
             // stop exploring it.
             if loss.is_nan() || loss > abort_above {

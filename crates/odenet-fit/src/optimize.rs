@@ -121,11 +121,18 @@ pub struct OptResult {
     pub converged: bool,
     pub reason: String,
     pub failures: usize,
+    /// Pieces that needed BDF at q.
+    pub bdf_pieces: usize,
+    /// Data loss at the starting point.
+    pub start_loss: f64,
 }
 
 /// The last point evaluated: (q, cost, gradient). argmin asks for the cost and the gradient at
 /// the same point separately; one sensitivity sweep serves both.
 type CacheEntry = (Vec<f64>, f64, Vec<f64>);
+
+/// A point L-BFGS evaluated (projected): (q, loss, failures, BDF pieces).
+type Seen = (Vec<f64>, f64, usize, usize);
 
 struct Objective<'a, 'p, 'm> {
     ev: &'a Evaluator<'p, 'm>,
@@ -134,6 +141,9 @@ struct Objective<'a, 'p, 'm> {
     /// The optimiser's variables are u with q = T(u) (`to_bounded`), not q itself.
     transform: bool,
     cache: Mutex<Option<CacheEntry>>,
+    /// Every point evaluated (projected) with its loss, failures and BDF pieces, in order:
+    /// the first is the start, and the result is among them.
+    seen: Mutex<Vec<Seen>>,
 }
 
 impl Objective<'_, '_, '_> {
@@ -160,6 +170,9 @@ impl Objective<'_, '_, '_> {
         }
         let qp = self.project(q);
         let ev = self.ev.eval(&qp, true);
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push((qp.clone(), ev.loss, ev.failures, ev.bdf_pieces));
+        }
         let r = self.terms.loss_ref;
         let mut cost = ev.loss / r;
         let mut g: Vec<f64> = ev.grad.iter().map(|v| v / r).collect();
@@ -216,6 +229,9 @@ impl Objective<'_, '_, '_> {
             .map(|(k, &v)| to_bounded(v, self.terms.lo[k], self.terms.hi[k]))
             .unzip();
         let ev = self.ev.eval(&q, true);
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.push((q.clone(), ev.loss, ev.failures, ev.bdf_pieces));
+        }
         let r = self.terms.loss_ref;
         let mut cost = ev.loss / r;
         let mut g: Vec<f64> = ev.grad.iter().map(|v| v / r).collect();
@@ -263,6 +279,8 @@ pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> 
             converged: true,
             reason: "no free parameters".into(),
             failures: e.failures,
+            bdf_pieces: e.bdf_pieces,
+            start_loss: e.loss,
         };
     }
     // OWL-QN (argmin's `with_l1_regularization`) is exact for an all-sparse, unbounded problem,
@@ -297,6 +315,7 @@ fn minimize_with(
         owlqn,
         transform,
         cache: Mutex::new(None),
+        seen: Mutex::new(Vec::new()),
     };
     let q_start = obj.variables(&obj.project(&q0));
     let run = || -> Result<(Vec<f64>, u64, TerminationReason), argmin::core::Error> {
@@ -331,7 +350,18 @@ fn minimize_with(
         ),
     };
     let q = obj.project(&obj.params(&q));
-    let fin = ev.eval(&q, false);
+    // The result was evaluated on the way (argmin keeps the best point it evaluated).
+    let seen = obj.seen.into_inner().unwrap_or_default();
+    let start_loss = seen.first().map_or(f64::NAN, |s| s.1);
+    let fin = match seen.iter().rev().find(|s| s.0 == q) {
+        Some(&(_, loss, failures, bdf_pieces)) => crate::problem::Eval {
+            loss,
+            failures,
+            bdf_pieces,
+            ..Default::default()
+        },
+        None => ev.eval(&q, false),
+    };
     let converged = ok
         && match &reason {
             TerminationReason::SolverConverged | TerminationReason::TargetCostReached => true,
@@ -347,6 +377,8 @@ fn minimize_with(
         converged,
         reason: reason.text().to_string(),
         failures: fin.failures,
+        bdf_pieces: fin.bdf_pieces,
+        start_loss,
     }
 }
 
@@ -392,16 +424,21 @@ pub fn levenberg_marquardt(
             converged: true,
             reason: "no free parameters".into(),
             failures: e.failures,
+            bdf_pieces: e.bdf_pieces,
+            start_loss: e.loss,
         };
     }
     let mut lambda = 1e-4;
     let mut gn = ev.gauss_newton(&q);
     let mut loss = gn.loss;
+    let start_loss = gn.loss;
     let mut converged = false;
     let mut reason = String::from("iteration limit");
     let mut iters = 0;
     let mut a = vec![0.0; na * na];
     let mut b = vec![0.0; na];
+    // The evaluation at the last accepted step is the one at the returned point.
+    let mut accepted: Option<crate::problem::Eval> = None;
     while iters < max_iters {
         iters += 1;
         let mut improved = false;
@@ -427,6 +464,7 @@ pub fn levenberg_marquardt(
                 let rel = (loss - lt.loss) / loss.max(1e-300);
                 q = qt;
                 loss = lt.loss;
+                accepted = Some(lt);
                 lambda = (lambda / 5.0).max(1e-9);
                 improved = true;
                 if rel < LM_REL_TOL {
@@ -449,7 +487,7 @@ pub fn levenberg_marquardt(
         gn = ev.gauss_newton(&q);
         loss = gn.loss;
     }
-    let fin = ev.eval(&q, false);
+    let fin = accepted.unwrap_or_else(|| ev.eval(&q, false));
     OptResult {
         q,
         loss: fin.loss,
@@ -457,6 +495,8 @@ pub fn levenberg_marquardt(
         converged,
         reason,
         failures: fin.failures,
+        bdf_pieces: fin.bdf_pieces,
+        start_loss,
     }
 }
 

@@ -10,7 +10,8 @@ use rayon::prelude::*;
 
 use crate::FitError;
 use crate::model::CompiledModel;
-use crate::scaled::{ScaledRhs, Scales};
+use crate::model::ModelKind;
+use crate::scaled::{LibraryLayout, LibraryScaledRhs, PieceRhs, ScaledRhs, Scales};
 
 /// Loss charged per label value of a piece that could not be integrated: the squared mismatch
 /// of a prediction about three data scales off. Large enough that the line search backs off,
@@ -404,6 +405,8 @@ pub struct Evaluator<'p, 'm> {
     pub pieces: Vec<usize>,
     nlabels: usize,
     maxlen: usize,
+    /// Library models: the active and inactive terms, for the fast right-hand side.
+    layout: Option<LibraryLayout>,
     pool: Pool,
     slots: Mutex<Vec<f64>>,
     pub evals: AtomicUsize,
@@ -422,6 +425,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             .map(|&p| prob.pieces[p].len)
             .max()
             .unwrap_or(0);
+        let layout = LibraryLayout::new(prob.model, &prob.scales, &base, &active);
         Evaluator {
             prob,
             active,
@@ -429,6 +433,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             pieces,
             nlabels,
             maxlen,
+            layout,
             pool: Pool::default(),
             slots: Mutex::new(Vec::new()),
             evals: AtomicUsize::new(0),
@@ -441,6 +446,37 @@ impl<'p, 'm> Evaluator<'p, 'm> {
 
     fn give_back(&self, ws: Workspace) {
         self.pool.give(ws);
+    }
+
+    /// The right-hand side of experiment `e` over the active parameters.
+    fn piece_rhs(&self, e: usize) -> PieceRhs<'_> {
+        match (&self.layout, &self.prob.model.kind) {
+            (Some(layout), ModelKind::Library { features, .. }) => {
+                PieceRhs::Library(LibraryScaledRhs {
+                    features,
+                    sx: &self.prob.scales.sx,
+                    layout,
+                    bound: None,
+                })
+            }
+            _ => PieceRhs::General(self.prob.rhs(e, &self.base, &self.active)),
+        }
+    }
+
+    /// The right-hand side of experiment `e` with the parameters bound at `q` (`full` in user
+    /// units): no parameters of its own.
+    fn bound_rhs<'a>(&'a self, e: usize, q: &'a [f64], full: &'a [f64]) -> PieceRhs<'a> {
+        match (&self.layout, &self.prob.model.kind) {
+            (Some(layout), ModelKind::Library { features, .. }) => {
+                PieceRhs::Library(LibraryScaledRhs {
+                    features,
+                    sx: &self.prob.scales.sx,
+                    layout,
+                    bound: Some(q),
+                })
+            }
+            _ => PieceRhs::General(self.prob.rhs(e, full, &[])),
+        }
     }
 
     /// The full parameter vector in user units at the active values `q`.
@@ -521,7 +557,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
     pub fn profiled_start(&self, pi: usize, q: &[f64]) -> Vec<f64> {
         let full = self.full(q);
         let mut ws = self.workspace();
-        self.profile(&mut ws, pi, &full);
+        self.profile(&mut ws, pi, q, &full);
         let x0 = ws.x0.clone();
         self.give_back(ws);
         x0
@@ -529,7 +565,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
 
     /// Profiles the free initial values of piece `pi` into `ws.x0` (Gauss–Newton on the
     /// piece's labels plus its start observations, parameters held at `full`).
-    fn profile(&self, ws: &mut Workspace, pi: usize, full: &[f64]) {
+    fn profile(&self, ws: &mut Workspace, pi: usize, q: &[f64], full: &[f64]) {
         let prob = self.prob;
         let n = prob.nstates();
         let pc = prob.pieces[pi];
@@ -539,7 +575,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         if !free.iter().any(|&f| f) {
             return;
         }
-        let rhs0 = prob.rhs(pc.exp, full, &[]);
+        let rhs0 = self.bound_rhs(pc.exp, q, full);
         let times = &ex.t[pc.start..pc.start + pc.len];
         let y0 = &ex.y[pc.start * n..(pc.start + 1) * n];
         // Observed starts are near their optimum (two steps suffice); a fitted initial value
@@ -640,8 +676,8 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         let na = self.active.len();
         let pc = prob.pieces[pi];
         let ex = &prob.exps[pc.exp];
-        self.profile(ws, pi, full);
-        let rhs = prob.rhs(pc.exp, &self.base, &self.active);
+        self.profile(ws, pi, q, full);
+        let rhs = self.piece_rhs(pc.exp);
         let times = &ex.t[pc.start..pc.start + pc.len];
         let sens = if grad { Sens::Params } else { Sens::None };
         let out_x = &mut ws.out_x[..pc.len * n];
@@ -703,12 +739,14 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                 let mut acc = vec![0.0; 2 + na + na * na];
                 let (head, h) = acc.split_at_mut(2 + na);
                 let mut m = vec![0.0; nc * nc];
+                // One label's sensitivity row (the fixed initial values' columns zero).
+                let mut v = vec![0.0; nc];
                 let mut ws = self.workspace();
                 for &pi in pcs {
                     let pc = self.prob.pieces[pi];
                     let ex = &self.prob.exps[pc.exp];
-                    self.profile(&mut ws, pi, &full);
-                    let rhs = self.prob.rhs(pc.exp, &self.base, &self.active);
+                    self.profile(&mut ws, pi, q, &full);
+                    let rhs = self.piece_rhs(pc.exp);
                     let times = &ex.t[pc.start..pc.start + pc.len];
                     let out_x = &mut ws.out_x[..pc.len * n];
                     let out_s = &mut ws.out_s[..pc.len * n * nc];
@@ -743,24 +781,33 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                             }
                             let r = out_x[k * n + i] - y;
                             head[0] += r * r;
-                            for c in 0..na {
-                                head[2 + c] += 2.0 * r * s[c * n + i];
+                            for (c, vc) in v.iter_mut().enumerate() {
+                                *vc = if c >= na && !free[c - na] {
+                                    0.0
+                                } else {
+                                    s[c * n + i]
+                                };
                             }
+                            for (g, &vc) in head[2..].iter_mut().zip(&v[..na]) {
+                                *g += 2.0 * r * vc;
+                            }
+                            // The upper triangle; mirrored below.
                             for a in 0..nc {
-                                if a >= na && !free[a - na] {
-                                    continue;
-                                }
-                                let sa = s[a * n + i];
+                                let sa = v[a];
                                 if sa == 0.0 {
                                     continue;
                                 }
-                                for b in 0..nc {
-                                    if b >= na && !free[b - na] {
-                                        continue;
-                                    }
-                                    m[a * nc + b] += sa * s[b * n + i];
+                                for (mab, &sb) in
+                                    m[a * nc + a..(a + 1) * nc].iter_mut().zip(&v[a..])
+                                {
+                                    *mab += sa * sb;
                                 }
                             }
+                        }
+                    }
+                    for a in 0..nc {
+                        for b in 0..a {
+                            m[a * nc + b] = m[b * nc + a];
                         }
                     }
                     schur_add(&m, na, n, h);
@@ -827,8 +874,8 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                 let pc = prob.pieces[pi];
                 let ex = &prob.exps[pc.exp];
                 let mut ws = self.workspace();
-                self.profile(&mut ws, pi, &full);
-                let rhs = prob.rhs(pc.exp, &self.base, &self.active);
+                self.profile(&mut ws, pi, q, &full);
+                let rhs = self.piece_rhs(pc.exp);
                 let times = &ex.t[pc.start..pc.start + pc.len];
                 let out_x = &mut ws.out_x[..pc.len * n];
                 let out_s = &mut ws.out_s[..pc.len * n * nc];
