@@ -1350,23 +1350,17 @@ fn explore(
     // differences (a difference the held-out pieces cannot resolve).
     let best = best_hold(&candidates);
     let ibest = candidates.iter().position(|c| c.2.total_cmp(&best).is_eq());
-    let acceptable = |i: usize| -> bool {
-        let c = &candidates[i];
-        if !c.2.is_finite() {
-            return false;
-        }
-        let excess = c.2 - best;
-        if excess <= SELECT_MARGIN * best {
-            return true;
-        }
-        let Some(ib) = ibest else { return false };
+    // The excess of candidate i over the best in standard errors of the paired per-piece
+    // differences (NaN when they cannot be formed).
+    let paired_z = |i: usize| -> f64 {
+        let Some(ib) = ibest else { return f64::NAN };
         if fitter_holdout_empty {
-            return false;
+            return f64::NAN;
         }
         let (a, b) = (&per_piece[i], &per_piece[ib]);
         let m = a.len();
         if m < 5 || b.len() != m {
-            return false;
+            return f64::NAN;
         }
         let nl = fitter_labels as f64;
         let d: Vec<f64> = a
@@ -1377,8 +1371,36 @@ fn explore(
         let mean = d.iter().sum::<f64>() / m as f64;
         let var = d.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / (m - 1) as f64;
         let se = (var / m as f64).sqrt();
-        mean <= SELECT_SE * se
+        if se > 0.0 {
+            mean / se
+        } else if mean > 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        }
     };
+    let acceptable = |i: usize| -> bool {
+        let c = &candidates[i];
+        if !c.2.is_finite() {
+            return false;
+        }
+        let excess = c.2 - best;
+        if excess <= SELECT_MARGIN * best {
+            return true;
+        }
+        paired_z(i) <= SELECT_SE
+    };
+    if std::env::var_os("ODENET_DEBUG").is_some() {
+        for (i, c) in candidates.iter().enumerate() {
+            let z = paired_z(i);
+            eprintln!(
+                "candidate {} terms: held-out {:.6e}, excess {:.3}%, paired z {z:.2}",
+                c.0.len(),
+                c.2,
+                100.0 * (c.2 - best) / best
+            );
+        }
+    }
     let chosen = (0..candidates.len())
         .filter(|&i| acceptable(i))
         .min_by(|&a, &b| {
