@@ -617,9 +617,15 @@ pub fn run_fit(
     let (std_errors, weak_direction) = if spec.fit.learn_noise {
         // On the raw data: the denoised values would understate the noise.
         let raw = prepare(&model, spec, raw_tables, solve_options(spec))?;
-        standard_errors(&raw.prob, &active, &p_clean)
+        let q: Vec<f64> = active
+            .iter()
+            .map(|&k| p_clean[k] / raw.prob.scales.pscale[k])
+            .collect();
+        let pieces = (0..raw.prob.pieces.len()).collect();
+        let ev_raw = Evaluator::new(&raw.prob, active.clone(), p_clean.clone(), pieces);
+        standard_errors(&ev_raw, &q)
     } else {
-        standard_errors(&prob, &active, &p_clean)
+        standard_errors(&ev, &qf)
     };
     let equations = model.equation_strings(&p_clean, false);
     let trajectories = experiment_trajectories(&prob, raw_tables, &p_clean, &ev, &qf);
@@ -700,24 +706,17 @@ pub fn run_fit(
 /// parameters means the data do not determine that combination.
 const WEAK_LOG_SE: f64 = 1.0;
 
-/// Standard errors (user units) of every parameter at `p` (user units) from the linearised
-/// covariance over every piece: NaN for a fixed or pruned parameter, +∞ for all of them when the
-/// data do not determine some direction of the active ones (a singular information matrix).
-/// Also the least determined combination of relative changes, when the data leave it free.
-fn standard_errors(
-    prob: &Problem,
-    active: &[usize],
-    p: &[f64],
-) -> (Vec<f64>, Option<WeakDirection>) {
-    let mut se = vec![f64::NAN; p.len()];
-    let q: Vec<f64> = active
-        .iter()
-        .map(|&k| p[k] / prob.scales.pscale[k])
-        .collect();
-    let all: Vec<usize> = (0..prob.pieces.len()).collect();
-    let ev = Evaluator::new(prob, active.to_vec(), p.to_vec(), all);
+/// Standard errors (user units) of every parameter at the active values `q` from the
+/// linearised covariance over the evaluator's pieces: NaN for a fixed or pruned parameter, +∞ for
+/// all of them when the data do not determine some direction of the active ones (a singular
+/// information matrix). Also the least determined combination of relative changes, when the
+/// data leave it free.
+fn standard_errors(ev: &Evaluator, q: &[f64]) -> (Vec<f64>, Option<WeakDirection>) {
+    let prob = ev.prob;
+    let active = &ev.active;
+    let mut se = vec![f64::NAN; prob.model.nparams()];
     let na = active.len();
-    let Some(cov) = ev.covariance(&q) else {
+    let Some(cov) = ev.covariance(q) else {
         for &k in active {
             se[k] = f64::INFINITY;
         }
@@ -726,15 +725,12 @@ fn standard_errors(
     for (a, &k) in active.iter().enumerate() {
         se[k] = cov[a * na + a].max(0.0).sqrt() * prob.scales.pscale[k].abs();
     }
-    // The covariance of ln|p| (relative changes): its largest eigenvalue is the variance of the
-    // least determined multiplicative combination Π p_k^{v_k}.
-    if na < 2 || active.iter().any(|&k| p[k] == 0.0) {
+    // The covariance of ln|p| (relative changes, the same in normalised and user units): its
+    // largest eigenvalue is the variance of the least determined combination Π p_k^{v_k}.
+    if na < 2 || q.contains(&0.0) {
         return (se, None);
     }
-    let rel = nalgebra::DMatrix::from_fn(na, na, |a, b| {
-        let (ka, kb) = (active[a], active[b]);
-        cov[a * na + b] * prob.scales.pscale[ka] * prob.scales.pscale[kb] / (p[ka] * p[kb])
-    });
+    let rel = nalgebra::DMatrix::from_fn(na, na, |a, b| cov[a * na + b] / (q[a] * q[b]));
     let eig = nalgebra::SymmetricEigen::new(rel);
     let Some((imax, &lmax)) = eig
         .eigenvalues

@@ -14,7 +14,7 @@ pub mod rng;
 mod scaled;
 
 pub use driver::{GradientTiming, SELECT_MARGIN, time_gradient, with_loss_gradient};
-pub use model::{CompiledModel, ModelKind};
+pub use model::{CompiledModel, ModelKind, library_param_name};
 pub use problem::FAILED_PIECE_PENALTY;
 
 use odenet_solve::{PieceSolver, Sens, SolveFailure, SolveOptions};
@@ -111,6 +111,15 @@ pub struct FitResult {
     pub std_errors: Vec<f64>,
     /// The combination of parameters the data determine least, when they leave it free.
     pub weak_direction: Option<WeakDirection>,
+}
+
+impl FitResult {
+    /// Library mode: the index in `param_names` of the coefficient of `term` in `state`'s
+    /// equation.
+    pub fn term_param(&self, state: &str, term: &str) -> Option<usize> {
+        let name = library_param_name(state, term);
+        self.param_names.iter().position(|p| *p == name)
+    }
 }
 
 /// A combination of relative changes the data barely constrain: multiplying each listed

@@ -141,7 +141,7 @@ impl CompiledModel {
         for s in states {
             for fname in &feature_names {
                 params.push(ParamSpec {
-                    name: format!("d{s}/dt[{fname}]"),
+                    name: library_param_name(s, fname),
                     init: 0.0,
                     fixed: false,
                     min: None,
@@ -331,4 +331,9 @@ pub fn substitute(e: &Expr, names: &[&str], values: &[f64]) -> Expr {
         Expr::Pow(a, b) => Expr::Pow(s(a), s(b)),
         Expr::Call(f, a) => Expr::Call(*f, s(a)),
     }
+}
+
+/// The name of a library coefficient: term `term` of state `state`'s equation, `d<state>/dt[<term>]`.
+pub fn library_param_name(state: &str, term: &str) -> String {
+    format!("d{state}/dt[{term}]")
 }

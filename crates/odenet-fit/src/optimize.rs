@@ -154,47 +154,53 @@ impl Objective<'_, '_, '_> {
             .collect()
     }
 
-    fn cost_grad(&self, q: &[f64]) -> (f64, Vec<f64>) {
+    /// Cost and gradient at the optimiser's variables u: the loss at the point q they stand for
+    /// (q = T(u), with the chain rule through dq/du; or the projection of u onto the box, with a
+    /// quadratic pull back from outside it), plus the smoothed L1 term.
+    fn cost_grad(&self, u: &[f64]) -> (f64, Vec<f64>) {
         if let Ok(c) = self.cache.lock()
-            && let Some((cq, cost, g)) = c.as_ref()
-            && cq.as_slice() == q
+            && let Some((cu, cost, g)) = c.as_ref()
+            && cu.as_slice() == u
         {
             return (*cost, g.clone());
         }
-        if self.transform {
-            let (cost, g) = self.cost_grad_transformed(q);
-            if let Ok(mut c) = self.cache.lock() {
-                *c = Some((q.to_vec(), cost, g.clone()));
-            }
-            return (cost, g);
-        }
-        let qp = self.project(q);
-        let ev = self.ev.eval(&qp, true);
+        let (q, dq): (Vec<f64>, Vec<f64>) = if self.transform {
+            u.iter()
+                .enumerate()
+                .map(|(k, &v)| to_bounded(v, self.terms.lo[k], self.terms.hi[k]))
+                .unzip()
+        } else {
+            (self.project(u), vec![1.0; u.len()])
+        };
+        let ev = self.ev.eval(&q, true);
         if let Ok(mut seen) = self.seen.lock() {
-            seen.push((qp.clone(), ev.loss, ev.failures, ev.bdf_pieces));
+            seen.push((q.clone(), ev.loss, ev.failures, ev.bdf_pieces));
         }
         let r = self.terms.loss_ref;
         let mut cost = ev.loss / r;
         let mut g: Vec<f64> = ev.grad.iter().map(|v| v / r).collect();
-        for k in 0..q.len() {
-            let d = q[k] - qp[k];
-            if d != 0.0 {
+        for k in 0..u.len() {
+            let d = u[k] - q[k];
+            if !self.transform && d != 0.0 {
                 // Outside the box: the projected loss is flat along k; pull back in.
                 g[k] = 2.0 * BOUND_PENALTY * d;
                 cost += BOUND_PENALTY * d * d;
             }
             if !self.owlqn && self.terms.sparse[k] && self.terms.mu > 0.0 {
-                let s = (q[k] * q[k] + HUBER_EPS * HUBER_EPS).sqrt();
+                // On the value the optimiser moves: q through T, or u itself under projection.
+                let v = if self.transform { q[k] } else { u[k] };
+                let s = (v * v + HUBER_EPS * HUBER_EPS).sqrt();
                 cost += self.terms.mu * (s - HUBER_EPS);
-                g[k] += self.terms.mu * q[k] / s;
+                g[k] += self.terms.mu * v / s;
             }
+            g[k] *= dq[k];
         }
         if !cost.is_finite() {
             cost = f64::MAX / 4.0;
             g.iter_mut().for_each(|v| *v = 0.0);
         }
         if let Ok(mut c) = self.cache.lock() {
-            *c = Some((q.to_vec(), cost, g.clone()));
+            *c = Some((u.to_vec(), cost, g.clone()));
         }
         (cost, g)
     }
@@ -219,51 +225,6 @@ impl Objective<'_, '_, '_> {
             .enumerate()
             .map(|(k, &v)| from_bounded(v, self.terms.lo[k], self.terms.hi[k]))
             .collect()
-    }
-
-    /// Cost and gradient in the transformed variables u (chain rule through q = T(u)).
-    fn cost_grad_transformed(&self, u: &[f64]) -> (f64, Vec<f64>) {
-        let (q, dq): (Vec<f64>, Vec<f64>) = u
-            .iter()
-            .enumerate()
-            .map(|(k, &v)| to_bounded(v, self.terms.lo[k], self.terms.hi[k]))
-            .unzip();
-        let ev = self.ev.eval(&q, true);
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.push((q.clone(), ev.loss, ev.failures, ev.bdf_pieces));
-        }
-        let r = self.terms.loss_ref;
-        let mut cost = ev.loss / r;
-        let mut g: Vec<f64> = ev.grad.iter().map(|v| v / r).collect();
-        for k in 0..q.len() {
-            if self.terms.sparse[k] && self.terms.mu > 0.0 {
-                let s = (q[k] * q[k] + HUBER_EPS * HUBER_EPS).sqrt();
-                cost += self.terms.mu * (s - HUBER_EPS);
-                g[k] += self.terms.mu * q[k] / s;
-            }
-            g[k] *= dq[k];
-        }
-        if !cost.is_finite() {
-            cost = f64::MAX / 4.0;
-            g.iter_mut().for_each(|v| *v = 0.0);
-        }
-        (cost, g)
-    }
-}
-
-impl CostFunction for Objective<'_, '_, '_> {
-    type Param = Vec<f64>;
-    type Output = f64;
-    fn cost(&self, q: &Vec<f64>) -> Result<f64, argmin::core::Error> {
-        Ok(self.cost_grad(q).0)
-    }
-}
-
-impl Gradient for Objective<'_, '_, '_> {
-    type Param = Vec<f64>;
-    type Gradient = Vec<f64>;
-    fn gradient(&self, q: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
-        Ok(self.cost_grad(q).1)
     }
 }
 

@@ -342,6 +342,20 @@ pub struct Eval {
 const PROFILE_ITERS: usize = 2;
 /// Gauss–Newton iterations (at most) for pieces with a fitted, unobserved initial value.
 const PROFILE_ITERS_FITTED: usize = 30;
+/// Ridge on a fitted initial value with no observation: only the trajectory informs it, and the
+/// ridge keeps an unidentifiable one from running away.
+const UNOBSERVED_START_RIDGE: f64 = 1e-9;
+
+/// The diagonal a start coordinate contributes to its piece's normal equations: one for an
+/// observed start (its label) and for a fixed one (a unit row keeps the system regular and its
+/// step zero), the ridge for a fitted start with no observation.
+fn start_diagonal(free: bool, labelled: bool) -> f64 {
+    if free && !labelled {
+        UNOBSERVED_START_RIDGE
+    } else {
+        1.0
+    }
+}
 
 /// Loss, gradient and Gauss–Newton matrix at one point.
 #[derive(Clone, Debug)]
@@ -609,16 +623,9 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             ws.gm.iter_mut().for_each(|v| *v = 0.0);
             ws.gv.iter_mut().for_each(|v| *v = 0.0);
             for i in 0..n {
+                ws.gm[i * n + i] = start_diagonal(free[i], labelled[i]);
                 if labelled[i] {
-                    ws.gm[i * n + i] += 1.0;
                     ws.gv[i] -= ws.x0[i] - y0[i];
-                } else if free[i] {
-                    // A fitted initial value with no observation: only the trajectory informs
-                    // it; a tiny ridge keeps an unidentifiable one from running away.
-                    ws.gm[i * n + i] += 1e-9;
-                } else {
-                    // Fixed coordinates: a unit row keeps the system regular and δ_i = 0.
-                    ws.gm[i * n + i] = 1.0;
                 }
             }
             for k in 1..pc.len {
@@ -763,10 +770,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                     let free = &self.prob.free_start[pi * n..(pi + 1) * n];
                     let labelled = &self.prob.start_label[pi * n..(pi + 1) * n];
                     for i in 0..n {
-                        // Start labels, and fixed coordinates (kept regular, decoupled); a
-                        // fitted initial value without observation gets only a tiny ridge.
-                        m[(na + i) * nc + na + i] =
-                            if free[i] && !labelled[i] { 1e-9 } else { 1.0 };
+                        m[(na + i) * nc + na + i] = start_diagonal(free[i], labelled[i]);
                         if labelled[i] {
                             let r = ws.x0[i] - ex.y[pc.start * n + i];
                             head[0] += r * r;
@@ -835,7 +839,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
     /// na × na), for independent noise on every observed value with one variance per state.
     ///
     /// Pieces overlap (a value is a label of several pieces) and their starts are profiled, so the
-    /// plain Gauss–Newton inverse would count each observation several times. Instead, with J̃ the
+    /// plain Gauss–Newton inverse treats each label as an independent observation. Instead, with J̃ the
     /// profiled Jacobian of a piece's residuals (J_θ − J_x0 C⁻¹ Bᵀ, orthogonal to the start
     /// directions), the estimate moves with an observation y as dq̂/dy = H⁻¹ Σ_{pieces ∋ y} J̃ᵀ, so
     /// Cov(q̂) = H⁻¹ (Σ_y σ²_y g_y g_yᵀ) H⁻¹ with g_y = Σ_{pieces ∋ y} J̃_y and H = Σ J̃ᵀJ̃ — which
@@ -897,7 +901,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                     let mut c = vec![0.0; n * n];
                     let mut bt = vec![0.0; n * na];
                     for i in 0..n {
-                        c[i * n + i] = if free[i] && !labelled[i] { 1e-9 } else { 1.0 };
+                        c[i * n + i] = start_diagonal(free[i], labelled[i]);
                         if free[i] {
                             out.starts[i] += 1.0;
                         }

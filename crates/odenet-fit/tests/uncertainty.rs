@@ -83,8 +83,8 @@ fn check(label: &str, stats: &[(f64, f64, f64)]) {
     }
 }
 
-/// Short overlapping pieces (every value is a label of several pieces): the naive Gauss–Newton
-/// inverse would understate the errors several-fold.
+/// Short overlapping pieces (every value is a label of several pieces, its noise propagated
+/// through each of them).
 #[test]
 fn standard_errors_match_the_spread_with_overlapping_pieces() {
     let stats = monte_carlo(&template(""), &uniform_times(10.0, 0.05), 0.02, 30);

@@ -75,9 +75,7 @@ pub fn to_json(res: &FitResult, constants: &[String]) -> String {
         for (s, ts) in res.states.iter().zip(t) {
             let mut m = Map::new();
             for (name, _) in ts {
-                let key = format!("d{s}/dt[{name}]");
-                let k = res.param_names.iter().position(|p| *p == key);
-                if let Some(se) = k.and_then(|k| res.std_errors.get(k)) {
+                if let Some(se) = res.term_param(s, name).and_then(|k| res.std_errors.get(k)) {
                     m.insert(name.clone(), finite(*se));
                 }
             }

@@ -89,15 +89,13 @@ pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
                 );
             }
             for (t, v) in ts {
-                let key = format!("d{s}/dt[{t}]");
-                let k = res.param_names.iter().position(|p| *p == key);
                 let _ = writeln!(
                     h,
                     "<tr><td>d{}/dt</td><td class=\"eq\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                     esc(s),
                     esc(t),
                     num(*v),
-                    std_error(res, k)
+                    std_error(res, res.term_param(s, t))
                 );
             }
         }
