@@ -379,13 +379,7 @@ pub fn sparsity_path(path: &[PathEntry]) -> String {
                 .label(format!("selected: {k} terms"))
                 .legend(move |(x, y)| Circle::new((x + 10, y), 6, ring));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 13))
-            .draw()?;
+        corner_legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
         Ok(())
     })
 }
@@ -482,13 +476,7 @@ pub fn coefficient_path(path: &[PathEntry], names: &[String]) -> String {
                 .label(format!("selected: {x} terms"))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], guide));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 12))
-            .draw()?;
+        corner_legend(&mut chart, SeriesLabelPosition::UpperLeft, 12)?;
         Ok(())
     })
 }
@@ -579,13 +567,7 @@ pub fn noise_histogram(values: &[f64], label: &str) -> String {
                 ))
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.3))
-            .label_font((FONT, 13))
-            .draw()?;
+        corner_legend(&mut chart, SeriesLabelPosition::UpperRight, 13)?;
         Ok(())
     })
 }
@@ -689,6 +671,22 @@ fn xml_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// Draws plotters' series labels in a corner of the plotting area, in the style the plots share.
+fn corner_legend<'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, CT>,
+    position: SeriesLabelPosition,
+    font_size: u32,
+) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, font_size))
+        .draw()?;
+    Ok(())
 }
 
 /// How a legend entry is drawn.

@@ -108,7 +108,7 @@ impl Tape {
         }
         for k in (0..nnodes).rev() {
             if reachable[k] {
-                for child in children(dag.nodes[k]) {
+                for child in dag.nodes[k].children() {
                     reachable[child as usize] = true;
                 }
             }
@@ -434,24 +434,6 @@ fn is_leaf(node: Node) -> bool {
     )
 }
 
-/// The operands of a node (none for leaves).
-fn children(node: Node) -> impl Iterator<Item = u32> {
-    let (a, b) = match node {
-        Node::Num(_) | Node::State(_) | Node::Param(_) | Node::Const(_) => (None, None),
-        Node::Add(a, b) | Node::Sub(a, b) | Node::Mul(a, b) | Node::Div(a, b) | Node::Pow(a, b) => {
-            (Some(a), Some(b))
-        }
-        Node::Neg(a)
-        | Node::PowI(a, _)
-        | Node::Exp(a)
-        | Node::Log(a)
-        | Node::Sin(a)
-        | Node::Cos(a)
-        | Node::Sqrt(a) => (Some(a), None),
-    };
-    a.into_iter().chain(b)
-}
-
 /// Checks leaf ranges, the children-first order and the roots, reporting the first problem.
 fn validate(dag: &Dag, nstates: usize, nparams: usize, nconsts: usize) -> Result<(), TapeError> {
     for (k, &node) in dag.nodes.iter().enumerate() {
@@ -479,7 +461,7 @@ fn validate(dag: &Dag, nstates: usize, nparams: usize, nconsts: usize) -> Result
             }
             _ => {}
         }
-        if let Some(child) = children(node).find(|&c| c as usize >= k) {
+        if let Some(child) = node.children().find(|&c| c as usize >= k) {
             return Err(TapeError::ChildNotBefore { node: k, child });
         }
     }
