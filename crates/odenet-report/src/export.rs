@@ -1285,10 +1285,11 @@ fn mathml_num(v: f64) -> String {
         ),
         None => format!("<mn>{t}</mn>"),
     };
-    if v.is_sign_negative() {
-        format!("<mo>&#x2212;</mo>{body}")
-    } else {
-        body
+    match (v.is_sign_negative(), body.strip_prefix("<mn>")) {
+        // A negative number is one token: its minus sign is not spaced like an operator.
+        (true, Some(rest)) => format!("<mn>&#x2212;{rest}"),
+        (true, None) => format!("<mo>&#x2212;</mo>{body}"),
+        (false, _) => body,
     }
 }
 
@@ -1335,10 +1336,11 @@ pub fn mathml_expr(e: &Expr) -> String {
     }
 }
 
-/// `d state/dt = e` as a block `<math>` element.
+/// `d state/dt = e` as a `<math>` element in display style (inline, so that a table column
+/// aligns the equations on the left).
 pub fn mathml_equation(state: &str, e: &Expr) -> String {
     format!(
-        "<math display=\"block\"><mrow><mfrac><mrow><mi>d</mi>{}</mrow><mrow><mi>d</mi><mi>t</mi></mrow></mfrac><mo>=</mo>{}</mrow></math>",
+        "<math displaystyle=\"true\"><mrow><mfrac><mrow><mi>d</mi>{}</mrow><mrow><mi>d</mi><mi>t</mi></mrow></mfrac><mo>=</mo>{}</mrow></math>",
         mathml_name(state),
         mathml_expr(e)
     )
@@ -1437,6 +1439,6 @@ mod tests {
         let m = mathml_equation("x1", &parse_expr("-10*x1 + x1^2").expect("parse"));
         assert!(m.contains("<msub><mi>x</mi><mn>1</mn></msub>"), "{m}");
         assert!(m.contains("<msup>"), "{m}");
-        assert!(m.starts_with("<math display=\"block\">"), "{m}");
+        assert!(m.starts_with("<math displaystyle=\"true\">"), "{m}");
     }
 }

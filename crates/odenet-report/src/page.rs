@@ -32,7 +32,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;font-family:ui-monospa
 .warn{color:#a00;font-weight:bold}.ok{color:#060}tr.sel{background:#fff3d6}\
 figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{color:#555}\
 pre{background:#f6f6f6;padding:.8em;overflow-x:auto}\
-table.math td{border:none;padding:.1em .8em}math{font-size:1.15em}";
+table.math td{border:none;padding:.35em .8em}math{font-size:1.15em}";
 
 /// Code shown in the page's "Export" section: a title (e.g. "Python") and the code.
 #[derive(Clone, Debug, PartialEq)]
