@@ -189,20 +189,14 @@ fn fit_config(py: Python<'_>, lines: &[String]) -> PyResult<odenet_spec::FitConf
 // Fits.
 
 /// Runs a fit on a worker thread while this thread, with the GIL released between polls,
-/// checks for signals every 50 ms. On Ctrl-C the cancel flag is set and, once the fit returns,
-/// KeyboardInterrupt is raised (the partial model is dropped: an interrupted notebook cell
-/// should stop, not carry on with a half-fitted model).
+/// checks for signals every 50 ms. On Ctrl-C the cancel flag of `fit_with` is set: the fit stops
+/// at its next evaluation, and KeyboardInterrupt is raised (the partial model is dropped: an
+/// interrupted notebook cell should stop, not carry on with a half-fitted model).
 fn run_fit(py: Python<'_>, spec: &Spec, tables: &[Table]) -> PyResult<FitResult> {
     let cancel = AtomicBool::new(false);
     let mut interrupted: Option<PyErr> = None;
     let result = std::thread::scope(|s| {
-        let worker = s.spawn(|| {
-            // INTEGRATION POINT (lead): when `odenet_fit::fit_with(spec, tables, progress,
-            // &cancel)` lands on main, call it here so that Ctrl-C stops the fit at its next
-            // evaluation; until then the flag is only read after the fit returns.
-            let _ = &cancel;
-            odenet_fit::fit(spec, tables, &|_| {})
-        });
+        let worker = s.spawn(|| odenet_fit::fit_with(spec, tables, &|_| {}, &cancel));
         while !worker.is_finished() {
             py.detach(|| std::thread::sleep(Duration::from_millis(50)));
             if interrupted.is_none()
@@ -217,10 +211,10 @@ fn run_fit(py: Python<'_>, spec: &Spec, tables: &[Table]) -> PyResult<FitResult>
     if let Some(e) = interrupted {
         return Err(e);
     }
-    if cancel.load(Ordering::Relaxed) {
-        return Err(PyKeyboardInterrupt::new_err("the fit was interrupted"));
-    }
     match result {
+        Ok(Ok(res)) if res.cancelled => {
+            Err(PyKeyboardInterrupt::new_err("the fit was interrupted"))
+        }
         Ok(Ok(res)) => Ok(res),
         Ok(Err(e)) => Err(plain_error(py, &spec.name, format!("{e}"), None)),
         Err(_) => Err(PyRuntimeError::new_err(
