@@ -175,11 +175,16 @@ fn odenet_report_dir(
             }
         }
     }
+    let template = match &spec.model {
+        odenet_spec::ModelSpec::Template { equations, .. } => equations.as_slice(),
+        odenet_spec::ModelSpec::Library { .. } => &[],
+    };
     let page = odenet_report::page::index_with(
         res,
         &refs,
         &odenet_report::summary::fit_summary(res),
         &exports,
+        template,
     );
     let index = dir.join("index.html");
     std::fs::write(&index, page).map_err(|e| cannot("write the report page", &index, e))

@@ -45,17 +45,20 @@ pub struct CodeBlock {
 /// summary (`summary::fit_summary`), kept on the page as plain text. Every string that comes
 /// from the user (names, equations, file names, titles) is HTML-escaped.
 pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
-    index_with(res, plots, summary_text, &[])
+    index_with(res, plots, summary_text, &[], &[])
 }
 
 /// The index page with an "Export" section showing `exports` (`odenet export` output).
 /// The equations are typeset as MathML that odenet writes itself, so the page needs no script
-/// and no network.
+/// and no network. `template` (template models: the spec's equations, one per state) typesets
+/// the equations with their parameters as names, the values in the table below them; without
+/// it, the fitted equations are shown with their numbers.
 pub fn index_with(
     res: &FitResult,
     plots: &[PlotRef],
     summary_text: &str,
     exports: &[CodeBlock],
+    template: &[odenet_spec::Expr],
 ) -> String {
     let mut h = String::new();
     let name = esc(&res.name);
@@ -82,6 +85,11 @@ pub fn index_with(
     }
 
     let shown = fit_equations(res, Precision::StandardError);
+    let typeset_from = if !res.library && template.len() == res.states.len() {
+        template.iter().cloned().map(Some).collect()
+    } else {
+        shown.clone()
+    };
     let _ = writeln!(h, "<h2>Discovered equations</h2>\n<table class=\"math\">");
     for (k, (s, eq)) in res.states.iter().zip(&res.equations).enumerate() {
         let hidden = if res.hidden.get(k).copied().unwrap_or(false) {
@@ -89,7 +97,7 @@ pub fn index_with(
         } else {
             ""
         };
-        let typeset = match shown.get(k).and_then(Option::as_ref) {
+        let typeset = match typeset_from.get(k).and_then(Option::as_ref) {
             Some(e) => mathml_equation(s, e),
             None => format!("<span class=\"eq\">d{}/dt = {}</span>", esc(s), esc(eq)),
         };
@@ -113,7 +121,13 @@ pub fn index_with(
             .collect::<Vec<_>>()
             .join("\n")
     );
-    if res.library {
+    if !res.library && template.len() == res.states.len() {
+        let _ = writeln!(
+            h,
+            "<p><small>With the fitted parameters below (tied parameters are one name); the \
+             text form has their values substituted.</small></p>"
+        );
+    } else if res.library {
         let _ = writeln!(
             h,
             "<p><small>Coefficients are rounded to the digits their standard errors support; the \
@@ -449,6 +463,36 @@ mod tests {
         );
         assert!(!html.contains("<h2>Plots</h2>") && !html.contains("<h2>Sparsity path</h2>"));
         assert!(html.contains("The fit converged."));
+    }
+
+    #[test]
+    fn equations_are_typeset_and_the_export_code_is_shown() {
+        let mut res = result();
+        res.states = vec!["x".into(), "y".into()];
+        let html = index(&res, &[], "");
+        // Library mode: the rounded terms as MathML (1.5 ± 0.1 keeps two decimals).
+        assert!(
+            html.contains("<mn>1.5</mn><mo>&#x2062;</mo><mi>x</mi>"),
+            "{html}"
+        );
+        res.library = false;
+        res.terms = None;
+        let template = [
+            odenet_spec::parse_expr("a1*x - a2*x*y").expect("parse"),
+            odenet_spec::parse_expr("-a1*y").expect("parse"),
+        ];
+        let code = CodeBlock {
+            title: "Python".into(),
+            code: "def rhs(t, x, p):  # <x> & y\n".into(),
+        };
+        let html = index_with(&res, &[], "", &[code], &template);
+        assert!(
+            html.contains("<msub><mi>a</mi><mn>2</mn></msub>"),
+            "parameters typeset by name: {html}"
+        );
+        assert!(html.contains("<h2>Export</h2>") && html.contains("<h3>Python</h3>"));
+        assert!(html.contains("def rhs(t, x, p):  # &lt;x&gt; &amp; y"));
+        assert!(!html.contains("<x>"));
     }
 
     #[test]
