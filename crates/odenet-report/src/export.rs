@@ -715,11 +715,15 @@ fn python(sys: &System) -> String {
         s,
         "#: The parameters and constants (the first experiment's) by name: rhs's default p."
     );
-    let _ = writeln!(s, "PARAMS = {{");
-    for (n, v) in sys.p_names().iter().zip(sys.p_values()) {
-        let _ = writeln!(s, "    {}: {},", quoted(n), lit(v, Lang::Python));
+    if sys.p_names().is_empty() {
+        let _ = writeln!(s, "PARAMS = {{}}");
+    } else {
+        let _ = writeln!(s, "PARAMS = {{");
+        for (n, v) in sys.p_names().iter().zip(sys.p_values()) {
+            let _ = writeln!(s, "    {}: {},", quoted(n), lit(v, Lang::Python));
+        }
+        let _ = writeln!(s, "}}");
     }
-    let _ = writeln!(s, "}}");
     let _ = writeln!(
         s,
         "#: Per experiment of the fitted data: its constants, time span and the model's state at t0."
@@ -822,11 +826,15 @@ fn sympy(sys: &System) -> String {
         s,
         "\n#: Values of the parameters and constants (the first experiment's), for .subs(values)."
     );
-    let _ = writeln!(s, "values = {{");
-    for (n, v) in pn.iter().zip(sys.p_values()) {
-        let _ = writeln!(s, "    {}: {},", var(n), lit(v, Lang::Sympy));
+    if pn.is_empty() {
+        let _ = writeln!(s, "values = {{}}\n");
+    } else {
+        let _ = writeln!(s, "values = {{");
+        for (n, v) in pn.iter().zip(sys.p_values()) {
+            let _ = writeln!(s, "    {}: {},", var(n), lit(v, Lang::Sympy));
+        }
+        let _ = writeln!(s, "}}\n");
     }
-    let _ = writeln!(s, "}}\n");
     let _ = writeln!(s, "equations = [");
     for (st, e) in sys.states.iter().zip(&sys.equations) {
         let _ = writeln!(
