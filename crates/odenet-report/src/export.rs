@@ -241,6 +241,45 @@ pub fn fit_equations(res: &odenet_fit::FitResult, precision: Precision) -> Vec<O
         .collect()
 }
 
+/// `e` with the names in `zero` set to 0 and the terms they cancel removed (`a5*M + b` → `b`):
+/// the discovered model of a template whose pruned parameters are exactly zero.
+pub fn without_zero_terms(e: &Expr, zero: &[&str]) -> Expr {
+    let is_zero = |x: &Expr| matches!(x, Expr::Num(v) if *v == 0.0);
+    let r = |x: &Expr| without_zero_terms(x, zero);
+    match e {
+        Expr::Var(n) if zero.contains(&n.as_str()) => Expr::Num(0.0),
+        Expr::Num(_) | Expr::Var(_) => e.clone(),
+        Expr::Neg(a) => {
+            let a = r(a);
+            if is_zero(&a) {
+                Expr::Num(0.0)
+            } else {
+                Expr::Neg(Box::new(a))
+            }
+        }
+        Expr::Add(a, b) => match (r(a), r(b)) {
+            (a, b) if is_zero(&a) => b,
+            (a, b) if is_zero(&b) => a,
+            (a, b) => Expr::Add(Box::new(a), Box::new(b)),
+        },
+        Expr::Sub(a, b) => match (r(a), r(b)) {
+            (a, b) if is_zero(&b) => a,
+            (a, b) if is_zero(&a) => Expr::Neg(Box::new(b)),
+            (a, b) => Expr::Sub(Box::new(a), Box::new(b)),
+        },
+        Expr::Mul(a, b) => match (r(a), r(b)) {
+            (a, b) if is_zero(&a) || is_zero(&b) => Expr::Num(0.0),
+            (a, b) => Expr::Mul(Box::new(a), Box::new(b)),
+        },
+        Expr::Div(a, b) => match (r(a), r(b)) {
+            (a, _) if is_zero(&a) => Expr::Num(0.0),
+            (a, b) => Expr::Div(Box::new(a), Box::new(b)),
+        },
+        Expr::Pow(a, b) => Expr::Pow(Box::new(r(a)), Box::new(r(b))),
+        Expr::Call(f, a) => Expr::Call(*f, Box::new(r(a))),
+    }
+}
+
 /// `c·m` as a left-associated product (`c*x*z`, not `c*(x*z)`).
 fn times(c: Expr, m: &Expr) -> Expr {
     match m {
@@ -275,11 +314,20 @@ impl System {
                 .collect::<Result<_, _>>()?
         } else {
             let sources = m.template.as_ref().unwrap_or(&m.equations);
+            // Parameters fitted (or fixed) to exactly zero take their terms with them.
+            let zero: Vec<&str> = m
+                .params
+                .iter()
+                .filter(|(_, v)| *v == 0.0)
+                .map(|(n, _)| n.as_str())
+                .collect();
             let eqs: Vec<Expr> = m
                 .states
                 .iter()
                 .zip(sources)
-                .map(|(s, src)| parse(format!("equation of {s}"), src))
+                .map(|(s, src)| {
+                    parse(format!("equation of {s}"), src).map(|e| without_zero_terms(&e, &zero))
+                })
                 .collect::<Result<_, _>>()?;
             for (k, (name, v)) in m.params.iter().enumerate() {
                 if eqs.iter().any(|e| e.vars().contains(&name.as_str())) {
@@ -1391,6 +1439,15 @@ mod tests {
                 "{v} ± {se} -> {r}"
             );
         }
+    }
+
+    #[test]
+    fn zero_parameters_take_their_terms_with_them() {
+        let e = parse_expr("-(a0 + a1*m + 2*a2*m^2) + a5*M/(1 + M) - a6").expect("parse");
+        let r = without_zero_terms(&e, &["a0", "a2", "a5", "a6"]);
+        assert_eq!(r.to_string(), "-(a1*m)");
+        let r = without_zero_terms(&e, &["a1"]);
+        assert_eq!(r.to_string(), "-(a0 + 2*a2*m^2) + a5*M/(1 + M) - a6");
     }
 
     #[test]

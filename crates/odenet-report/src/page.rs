@@ -6,7 +6,9 @@ use std::fmt::Write;
 
 use odenet_fit::FitResult;
 
-use crate::export::{Precision, fit_equations, format_se, format_to_se, mathml_equation};
+use crate::export::{
+    Precision, fit_equations, format_se, format_to_se, mathml_equation, without_zero_terms,
+};
 
 /// A plot shown on the page: the SVG's file name relative to the page, and its title.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,7 +88,17 @@ pub fn index_with(
 
     let shown = fit_equations(res, Precision::StandardError);
     let typeset_from = if !res.library && template.len() == res.states.len() {
-        template.iter().cloned().map(Some).collect()
+        let zero: Vec<&str> = res
+            .param_names
+            .iter()
+            .zip(&res.params)
+            .filter(|(_, v)| **v == 0.0)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        template
+            .iter()
+            .map(|e| Some(without_zero_terms(e, &zero)))
+            .collect()
     } else {
         shown.clone()
     };
