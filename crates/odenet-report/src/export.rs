@@ -422,15 +422,22 @@ pub fn describe(m: &ModelFile) -> Result<String, ExportError> {
     }
     if !m.terms.is_empty() {
         let _ = writeln!(s, "coefficients (± standard error):");
-        for (st, ts) in m.states.iter().zip(&m.terms) {
-            for t in ts {
-                let _ = writeln!(
-                    s,
-                    "  d{st}/dt[{}] = {}",
-                    t.name,
-                    value_pm(t.value, t.std_error)
-                );
-            }
+        let rows: Vec<(String, String)> = m
+            .states
+            .iter()
+            .zip(&m.terms)
+            .flat_map(|(st, ts)| {
+                ts.iter().map(move |t| {
+                    (
+                        format!("d{st}/dt[{}]", t.name),
+                        value_pm(t.value, t.std_error),
+                    )
+                })
+            })
+            .collect();
+        let nw = rows.iter().map(|r| r.0.len()).max().unwrap_or(1);
+        for (name, value) in rows {
+            let _ = writeln!(s, "  {name:<nw$} = {value}");
         }
     } else if !m.params.is_empty() {
         let _ = writeln!(s, "parameters:");
