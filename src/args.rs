@@ -30,6 +30,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Time gradient evaluations and whole fits per solver.
     Bench(BenchArgs),
+    /// Print a fitted model as code (Python, SymPy, Julia, Rust, C) or as LaTeX.
+    Export(ExportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -108,4 +110,19 @@ pub struct BenchArgs {
     pub fit: bool,
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A fitted model file (odenet-model/1), as written by `odenet fit -o`.
+    pub model: PathBuf,
+    /// The language: latex, python, sympy, julia, rust or c.
+    #[arg(long)]
+    pub to: String,
+    /// Write here instead of to standard output.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Print every digit of the coefficients (default: the digits their standard errors support).
+    #[arg(long = "full-precision")]
+    pub full_precision: bool,
 }

@@ -60,7 +60,7 @@ pub fn run(a: FitArgs) -> Result<u8, CliError> {
     let res = res.map_err(|e| CliError::input(format!("error: {e}")))?;
     print!("{}", odenet_report::summary::fit_summary(&res));
     if let Some(out) = &a.output {
-        let text = odenet_report::model_file::to_json(&res, &spec.constants);
+        let text = odenet_report::model_file::to_json_spec(&res, &spec);
         std::fs::write(out, text).map_err(|e| CliError {
             message: format!("error: cannot write the model file {}: {e}", out.display()),
             code: 2,
@@ -71,6 +71,9 @@ pub fn run(a: FitArgs) -> Result<u8, CliError> {
     }
     if let Some(dir) = &a.report {
         odenet_report_dir(dir, &spec, &tables, &res)?;
+        if !a.quiet {
+            eprintln!("report written to {}", dir.join("index.html").display());
+        }
     }
     Ok(if res.converged { 0 } else { 1 })
 }
@@ -79,7 +82,7 @@ pub fn run(a: FitArgs) -> Result<u8, CliError> {
 /// renders; only this function touches files.
 fn odenet_report_dir(
     dir: &std::path::Path,
-    _spec: &odenet_spec::Spec,
+    spec: &odenet_spec::Spec,
     tables: &[odenet_spec::Table],
     res: &odenet_fit::FitResult,
 ) -> Result<(), CliError> {
@@ -158,7 +161,31 @@ fn odenet_report_dir(
         std::fs::write(&path, svg).map_err(|e| cannot("write the plot", &path, e))?;
     }
     let refs: Vec<PlotRef> = files.into_iter().map(|(p, _)| p).collect();
-    let page = odenet_report::page::index(res, &refs, &odenet_report::summary::fit_summary(res));
+    // The export section: the Python and Julia code of the model file that `-o` writes.
+    let mut exports = Vec::new();
+    let model_text = odenet_report::model_file::to_json_spec(res, spec);
+    if let Ok(model) = odenet_report::ModelFile::parse(&model_text) {
+        use odenet_report::export::{Lang, Precision, export};
+        for (title, lang) in [("Python", Lang::Python), ("Julia", Lang::Julia)] {
+            if let Ok(code) = export(&model, lang, Precision::StandardError) {
+                exports.push(odenet_report::page::CodeBlock {
+                    title: title.to_string(),
+                    code,
+                });
+            }
+        }
+    }
+    let template = match &spec.model {
+        odenet_spec::ModelSpec::Template { equations, .. } => equations.as_slice(),
+        odenet_spec::ModelSpec::Library { .. } => &[],
+    };
+    let page = odenet_report::page::index_with(
+        res,
+        &refs,
+        &odenet_report::summary::fit_summary(res),
+        &exports,
+        template,
+    );
     let index = dir.join("index.html");
     std::fs::write(&index, page).map_err(|e| cannot("write the report page", &index, e))
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod check;
+mod export;
 mod fit;
 mod simplify;
 mod simulate;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Simplify(a) => simplify::run(a),
         Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Export(a) => export::run(a),
     }
 }
 

@@ -4,13 +4,29 @@ use std::fmt::Write;
 
 use odenet_fit::FitResult;
 
+use crate::export::{Precision, fit_equations, value_pm};
+
 /// The discovered equations, loss, active terms and timing, as printed by `odenet fit`.
+/// Library coefficients are printed to the digits their standard errors support (the model
+/// file keeps every digit); template parameters are listed the same way.
 pub fn fit_summary(res: &FitResult) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{}: discovered equations", res.name);
     let w = res.states.iter().map(|x| x.len()).max().unwrap_or(1);
-    for (st, eq) in res.states.iter().zip(&res.equations) {
-        let _ = writeln!(s, "  d{st:<w$}/dt = {eq}");
+    let shown = if res.library {
+        fit_equations(res, Precision::StandardError)
+    } else {
+        vec![None; res.states.len()]
+    };
+    for (k, (st, eq)) in res.states.iter().zip(&res.equations).enumerate() {
+        match shown.get(k).and_then(Option::as_ref) {
+            Some(e) => {
+                let _ = writeln!(s, "  d{st:<w$}/dt = {e}");
+            }
+            None => {
+                let _ = writeln!(s, "  d{st:<w$}/dt = {eq}");
+            }
+        }
     }
     for (e, vals) in res.fitted_initial.iter().enumerate() {
         if !vals.is_empty() {
@@ -37,14 +53,14 @@ pub fn fit_summary(res: &FitResult) -> String {
         let _ = writeln!(s, "parameters:");
         let pw = res.param_names.iter().map(|x| x.len()).max().unwrap_or(1);
         for (k, (n, v)) in res.param_names.iter().zip(&res.params).enumerate() {
-            let _ = writeln!(s, "  {n:<pw$} = {v}{}", plus_minus(res, k));
+            let _ = writeln!(s, "  {n:<pw$} = {}", shown_value(res, k, *v));
         }
     } else if res.std_errors.iter().any(|v| !v.is_nan()) {
         let _ = writeln!(s, "coefficients (± standard error):");
         let pw = res.param_names.iter().map(|x| x.len()).max().unwrap_or(1);
         for (k, (n, v)) in res.param_names.iter().zip(&res.params).enumerate() {
             if *v != 0.0 {
-                let _ = writeln!(s, "  {n:<pw$} = {v:.6}{}", plus_minus(res, k));
+                let _ = writeln!(s, "  {n:<pw$} = {}", shown_value(res, k, *v));
             }
         }
     }
@@ -85,14 +101,11 @@ pub fn fit_summary(res: &FitResult) -> String {
     s
 }
 
-/// " ± se" for an estimated parameter, " (not determined by the data)" when its standard error is
-/// infinite, nothing for fixed and pruned ones.
-fn plus_minus(res: &FitResult, k: usize) -> String {
-    match res.std_errors.get(k) {
-        Some(v) if v.is_finite() => format!(" ± {v:.3e}"),
-        Some(v) if v.is_infinite() => " (not determined by the data)".to_string(),
-        _ => String::new(),
-    }
+/// "value ± se" for an estimated parameter (the value rounded to the standard error),
+/// "value (not determined by the data)" when its standard error is infinite, the value at full
+/// precision for fixed and pruned ones.
+fn shown_value(res: &FitResult, k: usize, v: f64) -> String {
+    value_pm(v, res.std_errors.get(k).copied().unwrap_or(f64::NAN))
 }
 
 /// A sentence naming the combination of parameters the data leave free.
