@@ -8,9 +8,9 @@ use odenet_fit::FitResult;
 pub fn fit_summary(res: &FitResult) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{}: discovered equations", res.name);
-    let w = res.states.iter().map(|x| x.len()).max().unwrap_or(1);
+    let w = column_width(&res.states);
     for (st, eq) in res.states.iter().zip(&res.equations) {
-        let _ = writeln!(s, "  d{st:<w$}/dt = {eq}");
+        let _ = writeln!(s, "  d{}/dt = {eq}", cell(st, w));
     }
     for (e, vals) in res.fitted_initial.iter().enumerate() {
         if !vals.is_empty() {
@@ -35,16 +35,16 @@ pub fn fit_summary(res: &FitResult) -> String {
     }
     if !res.library {
         let _ = writeln!(s, "parameters:");
-        let pw = res.param_names.iter().map(|x| x.len()).max().unwrap_or(1);
+        let pw = column_width(&res.param_names);
         for (k, (n, v)) in res.param_names.iter().zip(&res.params).enumerate() {
-            let _ = writeln!(s, "  {n:<pw$} = {v}{}", plus_minus(res, k));
+            let _ = writeln!(s, "  {} = {v}{}", cell(n, pw), plus_minus(res, k));
         }
     } else if res.std_errors.iter().any(|v| !v.is_nan()) {
         let _ = writeln!(s, "coefficients (± standard error):");
-        let pw = res.param_names.iter().map(|x| x.len()).max().unwrap_or(1);
+        let pw = column_width(&res.param_names);
         for (k, (n, v)) in res.param_names.iter().zip(&res.params).enumerate() {
             if *v != 0.0 {
-                let _ = writeln!(s, "  {n:<pw$} = {v:.6}{}", plus_minus(res, k));
+                let _ = writeln!(s, "  {} = {v:.6}{}", cell(n, pw), plus_minus(res, k));
             }
         }
     }
@@ -85,6 +85,34 @@ pub fn fit_summary(res: &FitResult) -> String {
     s
 }
 
+/// Names longer than this are cut (with an ellipsis) in the aligned columns of the summary.
+pub const NAME_CHARS: usize = 40;
+
+/// The width of a column of names: the longest name, at most [`NAME_CHARS`].
+fn column_width(names: &[String]) -> usize {
+    names
+        .iter()
+        .map(|x| x.chars().count().min(NAME_CHARS))
+        .max()
+        .unwrap_or(1)
+}
+
+/// `name` cut to [`NAME_CHARS`] characters (the last one an ellipsis when cut) and padded to
+/// `width`. Padding is written out rather than through a format width, which panics beyond
+/// 65535.
+pub fn cell(name: &str, width: usize) -> String {
+    let mut out: String = if name.chars().count() > NAME_CHARS {
+        let mut cut: String = name.chars().take(NAME_CHARS - 1).collect();
+        cut.push('…');
+        cut
+    } else {
+        name.to_string()
+    };
+    let len = out.chars().count();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(len)));
+    out
+}
+
 /// " ± se" for an estimated parameter, " (not determined by the data)" when its standard error is
 /// infinite, nothing for fixed and pruned ones.
 fn plus_minus(res: &FitResult, k: usize) -> String {
@@ -110,7 +138,7 @@ pub fn weak_direction_text(res: &FitResult, w: &odenet_fit::WeakDirection) -> St
     let items: Vec<String> = w
         .exponents
         .iter()
-        .map(|&(k, e)| format!("{} by {}", res.param_names[k], part(e)))
+        .map(|&(k, e)| format!("{} by {}", cell(&res.param_names[k], 0), part(e)))
         .collect();
     format!(
         "warning: the data do not determine a combination of parameters: multiplying {} fits \
