@@ -40,6 +40,16 @@ pub fn render(diags: &[Diagnostic]) -> String {
     s
 }
 
+/// Writes `text` to stdout. A closed stdout (`odenet fit … | head -1`) is not an error of the
+/// command: what could not be shown is dropped instead of panicking as `print!` does.
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
+
 /// Prints warnings (legal but suspicious input) to stderr, each with its location.
 pub fn print_warnings(warnings: &[Diagnostic]) {
     for w in warnings {
