@@ -14,6 +14,7 @@ pub struct AtomicFile {
     dest: PathBuf,
     tmp: PathBuf,
     out: Option<BufWriter<File>>,
+    committed: bool,
 }
 
 impl AtomicFile {
@@ -40,6 +41,7 @@ impl AtomicFile {
             dest: dest.to_path_buf(),
             tmp,
             out: Some(BufWriter::with_capacity(1 << 16, file)),
+            committed: false,
         })
     }
 
@@ -52,7 +54,9 @@ impl AtomicFile {
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
         drop(file);
-        std::fs::rename(&self.tmp, &self.dest)
+        std::fs::rename(&self.tmp, &self.dest)?;
+        self.committed = true;
+        Ok(())
     }
 }
 
@@ -75,7 +79,8 @@ impl Write for AtomicFile {
 impl Drop for AtomicFile {
     fn drop(&mut self) {
         // Not committed (an error or an early return): the destination is left as it was.
-        if self.out.take().is_some() {
+        if !self.committed {
+            drop(self.out.take());
             let _ = std::fs::remove_file(&self.tmp);
         }
     }

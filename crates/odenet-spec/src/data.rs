@@ -260,12 +260,15 @@ fn read_table_warn(
         return Err(diags);
     }
     if state_cols.iter().all(Option::is_none) {
-        return Err(whole(
-            "the data file has a column for none of the states, so it holds nothing to fit".into(),
+        return Err(vec![Diagnostic::at_row(
+            file,
+            1,
+            0,
+            "the data file has a column for none of the states, so it holds nothing to fit",
             Some(format!(
                 "its columns are: {column_list}; map the states with `columns = {{ state = \"column\" }}` in [[data]]"
             )),
-        ));
+        )]);
     }
 
     let mut times = Vec::new();
@@ -525,7 +528,7 @@ pub fn check_tables(spec: &Spec, tables: &[Table]) -> (Vec<Diagnostic>, Vec<Diag
                         "the initial value of `{}` (`{}`) is not finite at the start of {}",
                         clip(&spec.states[i], 40),
                         clip(&e.to_string(), 60),
-                        t.file.display()
+                        file_name(&t.file)
                     ),
                     Some("check the expression and the first row of the data".into()),
                 ));
@@ -533,6 +536,14 @@ pub fn check_tables(spec: &Spec, tables: &[Table]) -> (Vec<Diagnostic>, Vec<Diag
         }
     }
     (errors, warnings)
+}
+
+/// The file name of a data file, for messages (the diagnostic's location gives the path).
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 /// The values a term sees at row `r` of table `t`: its observed states (None when one it uses
@@ -584,7 +595,7 @@ fn first_non_finite(
                     "it is {} at data row {} of {} ({})",
                     format_number(v),
                     r + 1,
-                    t.file.display(),
+                    file_name(&t.file),
                     vals.join(", ")
                 ));
             }

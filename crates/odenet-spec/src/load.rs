@@ -499,6 +499,10 @@ fn validate(
         constants: &constants,
     };
     let model = parse_model(ck, &top, params, &scope);
+    // A constant from outside that the model does not use is not one of its constants.
+    if let Some((_, used)) = &model {
+        constants.retain(|c| !outside.contains(c) || used.contains(c));
+    }
 
     // Constants that the model uses must be defined by every experiment.
     if let Some((_, used)) = &model {
