@@ -35,10 +35,10 @@ pub fn run(a: BenchArgs) -> Result<u8, CliError> {
             }
         });
     }
-    println!(
-        "{:<6} {:>8} {:>7} {:>14} {:>10} {:>9} {:>9} {:>12}",
+    super::out(&format!(
+        "{:<6} {:>8} {:>7} {:>14} {:>10} {:>9} {:>9} {:>12}\n",
         "solver", "pieces", "params", "per gradient", "steps", "failures", "bdf", "whole fit"
-    );
+    ));
     for (name, kind) in a.solvers.iter().zip(kinds) {
         let timing = with_threads(a.threads, || {
             odenet_fit::time_gradient(&spec, &tables, kind, a.reps)
@@ -56,8 +56,8 @@ pub fn run(a: BenchArgs) -> Result<u8, CliError> {
         } else {
             "-".to_string()
         };
-        println!(
-            "{:<6} {:>8} {:>7} {:>11.3} ms {:>10} {:>9} {:>9} {:>12}",
+        super::out(&format!(
+            "{:<6} {:>8} {:>7} {:>11.3} ms {:>10} {:>9} {:>9} {:>12}\n",
             name.trim(),
             timing.pieces,
             timing.params,
@@ -66,7 +66,7 @@ pub fn run(a: BenchArgs) -> Result<u8, CliError> {
             timing.failures,
             timing.bdf_pieces,
             fit_time
-        );
+        ));
     }
     Ok(0)
 }

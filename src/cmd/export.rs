@@ -31,7 +31,7 @@ pub fn run(a: ExportArgs) -> Result<u8, CliError> {
     let code = export(&model, lang, precision)
         .map_err(|e| CliError::input(format!("error: {}: {e}", path.display())))?;
     match &a.output {
-        Some(out) => std::fs::write(out, code).map_err(|e| CliError {
+        Some(out) => crate::output::write_atomic(out, code.as_bytes()).map_err(|e| CliError {
             message: format!("error: cannot write {}: {e}", out.display()),
             code: 2,
         })?,
