@@ -27,4 +27,7 @@ install requirements.txt
 if [ "$need_sindy" = 1 ]; then
   install requirements-pysindy.txt
 fi
+# PySINDy's regressions are tiny (500 x 20): OpenBLAS threads only add contention, and on the
+# shared 2-core machine a 500 x 20 least-squares solve took 33 ms with two threads, 0.4 ms with one.
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 exec "$venv/bin/python" "$here/bench.py" "$@"
