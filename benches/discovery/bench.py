@@ -8,7 +8,9 @@ means; in short, per system and noise level:
   trajectory 2 is only used to test generalisation), noise sd = eps * max|x| per state;
 - each odenet build fits trajectory 1 with a complete cubic library and default settings;
 - the fitted model is simulated from the first (noisy) observation of each trajectory and compared
-  with the noiseless truth by a pooled, per-state-normalised R^2 over the judged horizon;
+  with the exact model simulated from the same observation, by a pooled, per-state-normalised R^2
+  over the judged samples (all of them, or 2 Lyapunov times for chaotic systems); the comparison
+  with the noiseless truth is reported beside it;
 - on systems whose right-hand side is a cubic polynomial, the chosen terms are compared with the
   true ones (exact support) and the largest relative coefficient error is reported.
 """

@@ -48,6 +48,11 @@ def main():
     for m, eps in groups:
         so, sn = old["summary"][m][f"{eps:g}"], new["summary"][m][f"{eps:g}"]
         print(f"== {m}, eps = {eps:g} ==")
+        so_sys = {k[2] for k in o if k[:2] == (m, eps)}
+        sn_sys = {k[2] for k in n if k[:2] == (m, eps)}
+        if so_sys != sn_sys:
+            print(f"  (the runs have different systems: the summaries are not comparable; the changes "
+                  f"below are on the {len(so_sys & sn_sys)} systems in both)")
         for k in ("rec_r2_gt_0.9", "gen_r2_gt_0.9", "exact_support", "median_coef_err", "failures",
                   "total_seconds"):
             print(f"  {k:18s} {so.get(k)!s:>22} -> {sn.get(k)!s}")
