@@ -55,6 +55,9 @@ const ELIMINATION_MARGIN: f64 = 10.0;
 /// the solver's and the optimiser's tolerances multiplied by POLISH_TOL.
 const POLISH_MARGIN: f64 = 3.0;
 const POLISH_TOL: f64 = 1e-2;
+/// A polished candidate is trusted when its score (in the unpolished noise) is at most this
+/// much above its unpolished one.
+const POLISH_SLACK: f64 = 2.0;
 /// Sweeps of single-equation swaps.
 const SWAP_SWEEPS: usize = 2;
 
@@ -647,11 +650,13 @@ fn best_moves(
 }
 
 /// More candidates at one horizon: backward elimination from the richest candidate, swaps of
-/// single equations' supports and a stepwise search from the best, then every candidate scored
-/// again.
-fn explore_level(scorer: &Scorer, pool: &mut Pool, control: &Control) {
+/// single equations' supports (at the last horizon) and a stepwise search from the best, then
+/// every candidate scored again.
+fn explore_level(scorer: &Scorer, pool: &mut Pool, last: bool, control: &Control) {
     eliminate_from_richest(scorer, pool, control);
-    swap_equations(scorer, pool, control);
+    if last {
+        swap_equations(scorer, pool, control);
+    }
     pool.rescore(scorer);
     stepwise(scorer, pool, control);
     pool.rescore(scorer);
@@ -734,6 +739,9 @@ const SCREEN_WINDOWS: [usize; 3] = [1, 4, 16];
 /// Between horizon levels, candidates whose score exceeds the best by more than this many
 /// units of the per-term penalty are dropped.
 const PRUNE_MARGIN: f64 = 30.0;
+/// A horizon is not lengthened to where the best model's flow amplifies a change of a piece's
+/// start by more than this factor by its end.
+const MAX_AMPLIFICATION: f64 = 10.0;
 /// The horizon grows at most by this factor per level.
 const LADDER_STEP: usize = 4;
 /// The first horizon is this fraction of the signal length (short pieces: a nearly convex
@@ -802,13 +810,32 @@ pub fn run(
     let prob = Problem::with_layout(model, spec, tables, opts, Some(layout_of(len)))?;
     let mut scorer = Scorer::new(prob, base.clone(), &free);
     let mut pool = refit_all(&scorer, &screened, control);
-    explore_level(&scorer, &mut pool, control);
+    explore_level(&scorer, &mut pool, false, control);
     let mut failures = 0;
     // The horizon lengthens while the best models keep fitting the data at the noise level.
     while fixed_layout.is_none() && len < maxrows && !control.cancelled() {
         let Some(b) = pool.best() else { break };
         let next = (LADDER_STEP * len).min(maxrows);
         let next_prob = Problem::with_layout(model, spec, tables, opts, Some(layout_of(next)))?;
+        // A flow that amplifies a change of the start too much over a piece (chaos) makes the
+        // refits on it a search among many local minima: the horizon stops short of that.
+        let best_support = &pool.cands[b].support;
+        let amp = Evaluator::new(
+            &next_prob,
+            best_support.active.clone(),
+            base.clone(),
+            next_prob.all_pieces(),
+        )
+        .amplification(&best_support.q);
+        if !to_whole && !(amp <= MAX_AMPLIFICATION) {
+            tracing::info!(
+                len,
+                next,
+                amplification = amp,
+                "horizon kept: the flow amplifies too much"
+            );
+            break;
+        }
         let next_scorer = Scorer::new(next_prob, base.clone(), &free);
         let best = pool.scores[b];
         let mut order: Vec<usize> = (0..pool.cands.len())
@@ -843,8 +870,9 @@ pub fn run(
             .failures_seen
             .load(std::sync::atomic::Ordering::Relaxed);
         (len, scorer, pool) = (next, next_scorer, next_pool);
-        explore_level(&scorer, &mut pool, control);
+        explore_level(&scorer, &mut pool, false, control);
     }
+    explore_level(&scorer, &mut pool, true, control);
     // The close contenders refitted to a tighter tolerance (solver and optimiser) and scored
     // again among themselves: the choice between them rests on a few χ² units.
     let close: Vec<(Support, f64)> = match pool.best() {
@@ -878,12 +906,26 @@ pub fn run(
         for (c, s) in polished.cands.iter().zip(&polished.scores) {
             tracing::info!(terms = c.support.len(), score = s, "polished");
         }
-        if let Some(i) = polished.best() {
-            let active = &polished.cands[i].support.active;
-            if let Some(j) = pool.cands.iter().position(|c| &c.support.active == active) {
-                pool.cands[j].support = polished.cands[i].support.clone();
-                chosen = Some(j);
-            }
+        // A polished refit that lands on a worse fit than before (a long chaotic piece, where
+        // the tighter solve leads elsewhere) is not trusted; the choice is made among the others.
+        let consistent: Vec<(usize, usize)> = polished
+            .cands
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| {
+                let j = pool
+                    .cands
+                    .iter()
+                    .position(|p| p.support.active == c.support.active)?;
+                (scorer.score(c, &pool.var) <= pool.scores[j] + POLISH_SLACK).then_some((i, j))
+            })
+            .collect();
+        if let Some(&(i, j)) = consistent
+            .iter()
+            .min_by(|a, b| polished.scores[a.0].total_cmp(&polished.scores[b.0]))
+        {
+            pool.cands[j].support = polished.cands[i].support.clone();
+            chosen = Some(j);
         }
     }
 

@@ -506,6 +506,46 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         parts.into_iter().flatten().collect()
     }
 
+    /// How much the model amplifies a change of a piece's start by its end: the median, over
+    /// pieces, of the root-mean-square entry of ∂x(end)/∂x(start) (scaled units) at `q` — about
+    /// 1 for a neutral flow, growing exponentially with the length of a chaotic one (a failed
+    /// piece counts as +∞).
+    pub fn amplification(&self, q: &[f64]) -> f64 {
+        let n = self.prob.nstates();
+        let full = self.full(q);
+        let parts = self.fold_chunks(Vec::new, |ws, acc: &mut Vec<f64>, pi| {
+            let pc = self.prob.pieces[pi];
+            let ex = &self.prob.exps[pc.exp];
+            self.profile(ws, pi, q, &full);
+            let rhs = self.piece_rhs(pc.exp, Some((q, &full)));
+            let times = &ex.t[pc.start..pc.start + pc.len];
+            let out_x = &mut ws.out_x[..pc.len * n];
+            let out_s = &mut ws.out_s[..pc.len * n * n];
+            let a = match ws.solver0.solve(
+                &rhs,
+                &[],
+                &ws.x0,
+                times,
+                Sens::ParamsAndInitial,
+                out_x,
+                out_s,
+            ) {
+                Ok(_) => {
+                    let last = &out_s[(pc.len - 1) * n * n..pc.len * n * n];
+                    (last.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt()
+                }
+                Err(_) => f64::INFINITY,
+            };
+            acc.push(a);
+        });
+        let mut all: Vec<f64> = parts.into_iter().flatten().collect();
+        if all.is_empty() {
+            return f64::NAN;
+        }
+        all.sort_by(f64::total_cmp);
+        all[all.len() / 2]
+    }
+
     /// Profiles piece `pi` at `q` and integrates it with sensitivities to the active parameters
     /// and the initial values (`ws.out_x`, `ws.out_s` with na + n columns). False on failure.
     pub(crate) fn solve_full(

@@ -35,6 +35,16 @@ pub fn levenberg_marquardt(
     let start_loss = gn.loss;
     let mut reason = StopReason::MaxIters;
     let mut iters = 0;
+    if loss > terms.abandon_above {
+        let fin = Eval {
+            loss,
+            failures: gn.failures,
+            ..Eval::default()
+        };
+        let mut r = OptResult::new(q, fin, (0, false, StopReason::Abandoned), start_loss);
+        r.failures_met = met;
+        return r;
+    }
     let mut a = vec![0.0; na * na];
     let mut b = vec![0.0; na];
     // The evaluation at the last accepted step is the one at the returned point.
