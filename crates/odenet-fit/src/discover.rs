@@ -827,7 +827,8 @@ pub fn run(
             next_prob.all_pieces(),
         )
         .amplification(&best_support.q);
-        if !to_whole && !(amp <= MAX_AMPLIFICATION) {
+        let amplifies = amp.partial_cmp(&MAX_AMPLIFICATION) != Some(std::cmp::Ordering::Less);
+        if !to_whole && amplifies {
             tracing::info!(
                 len,
                 next,
