@@ -556,11 +556,15 @@ pub fn stepwise(scorer: &Scorer, pool: &mut Pool, control: &Control) {
         if control.cancelled() {
             return;
         }
-        let pos: Vec<Option<usize>> = free
-            .iter()
-            .map(|k| s.active.iter().position(|a| a == k))
+        let inside: Vec<usize> = (0..free.len())
+            .filter(|&k| s.active.contains(&free[k]))
             .collect();
-        let q_all: Vec<f64> = pos.iter().map(|p| p.map_or(0.0, |j| s.q[j])).collect();
+        let mut q_all = vec![0.0; free.len()];
+        for &k in &inside {
+            if let Some(j) = s.active.iter().position(|&a| a == free[k]) {
+                q_all[k] = s.q[j];
+            }
+        }
         let ev = Evaluator::new(
             &scorer.prob,
             free.clone(),
@@ -570,28 +574,38 @@ pub fn stepwise(scorer: &Scorer, pool: &mut Pool, control: &Control) {
         let gn = ev.gauss_newton(&q_all);
         let price =
             scorer.penalty() * scorer.mean_variance(&pool.var) / scorer.total_obs().max(1.0);
-        let Some((add, remove)) = best_moves(&gn, &q_all, &pos, |k| model.params[free[k]].sparse)
+        let Some((add, remove)) =
+            best_moves(&gn, &q_all, &inside, |k| model.params[free[k]].sparse)
         else {
             return;
         };
         // The move that the criterion favours most: an addition gains (gain − price), a
         // removal (price − cost).
-        let by_add = add.map_or(f64::NEG_INFINITY, |(_, g)| g - price);
-        let by_remove = remove.map_or(f64::NEG_INFINITY, |(_, c)| price - c);
-        let trial = if by_add > 0.0 && by_add >= by_remove {
-            let k = add.map_or(0, |a| a.0);
-            let mut t = s.clone();
-            let at = t.active.partition_point(|&a| a < free[k]);
-            t.active.insert(at, free[k]);
-            t.q.insert(at, 0.0);
-            t
+        let by_add = add.as_ref().map_or(f64::NEG_INFINITY, |p| p.delta - price);
+        let by_remove = remove
+            .as_ref()
+            .map_or(f64::NEG_INFINITY, |p| price - p.delta);
+        let chosen = if by_add > 0.0 && by_add >= by_remove {
+            add
         } else if by_remove > 0.0 {
-            let mut drop = vec![false; s.len()];
-            drop[remove.map_or(0, |r| r.0)] = true;
-            s.without(&drop)
+            remove
         } else {
-            return;
+            None
         };
+        let Some(mv) = chosen else { return };
+        // The new support with the values the quadratic model predicts.
+        let mut members: Vec<usize> = inside.clone();
+        match members.iter().position(|&k| k == mv.k) {
+            Some(i) => {
+                members.remove(i);
+            }
+            None => members.push(mv.k),
+        }
+        members.sort_unstable_by_key(|&k| free[k]);
+        let trial = Support::new(
+            members.iter().map(|&k| free[k]).collect(),
+            members.iter().map(|&k| mv.values[k]).collect(),
+        );
         if pool.contains(&trial.active) {
             return;
         }
@@ -606,44 +620,72 @@ pub fn stepwise(scorer: &Scorer, pool: &mut Pool, control: &Control) {
     }
 }
 
+/// A move of the stepwise search: the free parameter it adds or removes, its predicted effect
+/// on the loss (a gain for an addition, a cost for a removal), and the values of every free
+/// parameter the quadratic model predicts after it (zero outside the new support).
+struct Proposal {
+    k: usize,
+    delta: f64,
+    values: Vec<f64>,
+}
+
 /// The most promising addition and removal at a Gauss–Newton pass over every free parameter
 /// (values `q_all`, zero for the absent ones): the absent parameter whose addition is
-/// predicted to lower the loss most (k, gain), and the present removable one whose removal is
-/// predicted to raise it least (its position in the support, cost).
-#[allow(clippy::type_complexity)]
+/// predicted to lower the loss most, and the present removable one whose removal is predicted
+/// to raise it least, each with the values the others take (collinear terms compensate).
 fn best_moves(
     gn: &crate::evaluate::GaussNewton,
     q_all: &[f64],
-    pos: &[Option<usize>],
+    inside: &[usize],
     removable: impl Fn(usize) -> bool,
-) -> Option<(Option<(usize, f64)>, Option<(usize, f64)>)> {
+) -> Option<(Option<Proposal>, Option<Proposal>)> {
     use nalgebra::{DMatrix, DVector};
-    let nf = pos.len();
-    let inside: Vec<usize> = (0..nf).filter(|&k| pos[k].is_some()).collect();
+    let nf = q_all.len();
     let m = inside.len();
     let h = |a: usize, b: usize| gn.h[a * nf + b];
     let hss = DMatrix::from_fn(m, m, |a, b| h(inside[a], inside[b]));
     let ridge = (0..m).map(|i| hss[(i, i)]).fold(0.0, f64::max) * 1e-12 + f64::MIN_POSITIVE;
     let hinv = (hss + DMatrix::identity(m, m) * ridge).try_inverse()?;
-    let mut add: Option<(usize, f64)> = None;
-    for k in (0..nf).filter(|&k| pos[k].is_none()) {
+    let mut add: Option<Proposal> = None;
+    for k in (0..nf).filter(|k| !inside.contains(k)) {
         let hks = DVector::from_fn(m, |a, _| h(k, inside[a]));
-        let schur = h(k, k) - hks.dot(&(&hinv * &hks));
+        let w = &hinv * &hks;
+        let schur = h(k, k) - hks.dot(&w);
         // The present terms' gradient is about zero at a fitted support, so the gain of
         // adding k with the others re-optimised is g_k²/2 over the Schur complement.
         let gain = 0.5 * gn.grad[k] * gn.grad[k] / schur;
-        if schur > 0.0 && gain.is_finite() && add.is_none_or(|(_, g)| gain > g) {
-            add = Some((k, gain));
+        if schur > 0.0 && gain.is_finite() && add.as_ref().is_none_or(|p| gain > p.delta) {
+            let step = -gn.grad[k] / schur;
+            let mut values = q_all.to_vec();
+            values[k] = step;
+            for (a, &i) in inside.iter().enumerate() {
+                values[i] -= w[a] * step;
+            }
+            add = Some(Proposal {
+                k,
+                delta: gain,
+                values,
+            });
         }
     }
-    let mut remove: Option<(usize, f64)> = None;
+    let mut remove: Option<Proposal> = None;
     for (a, &k) in inside.iter().enumerate() {
         if !removable(k) {
             continue;
         }
         let cost = 0.5 * q_all[k] * q_all[k] / hinv[(a, a)].max(f64::MIN_POSITIVE);
-        if cost.is_finite() && remove.is_none_or(|(_, c)| cost < c) {
-            remove = pos[k].map(|j| (j, cost));
+        if cost.is_finite() && remove.as_ref().is_none_or(|p| cost < p.delta) {
+            let ratio = q_all[k] / hinv[(a, a)];
+            let mut values = q_all.to_vec();
+            for (b, &i) in inside.iter().enumerate() {
+                values[i] -= hinv[(b, a)] * ratio;
+            }
+            values[k] = 0.0;
+            remove = Some(Proposal {
+                k,
+                delta: cost,
+                values,
+            });
         }
     }
     Some((add, remove))
@@ -740,8 +782,11 @@ const SCREEN_WINDOWS: [usize; 3] = [1, 4, 16];
 /// units of the per-term penalty are dropped.
 const PRUNE_MARGIN: f64 = 30.0;
 /// A horizon is not lengthened to where the best model's flow amplifies a change of a piece's
-/// start by more than this factor by its end.
-const MAX_AMPLIFICATION: f64 = 10.0;
+/// start by more than this factor (beyond the growth of the state itself) by its end.
+const MAX_AMPLIFICATION: f64 = 1e3;
+/// A choice is decisive when the runner-up's score exceeds the best's by this much (a BIC
+/// difference of 10: very strong evidence).
+const DECISIVE: f64 = 10.0;
 /// The horizon grows at most by this factor per level.
 const LADDER_STEP: usize = 4;
 /// The first horizon is this fraction of the signal length (short pieces: a nearly convex
@@ -852,15 +897,25 @@ pub fn run(
             scorer.mean_variance(&pool.var),
             next_scorer.mean_variance(&next_pool.var),
         );
-        tracing::info!(
-            len,
-            next,
-            var = v0,
-            next_var = v1,
-            seconds = t0.elapsed().as_secs_f64(),
-            "horizon"
-        );
-        let tracks = v1 <= TRACK_GROWTH * v0 && next_pool.best().is_some();
+        // The best model of this horizon should still fit the data at the next one; when it
+        // does not (a chaotic flow loses even a good model's basin as pieces lengthen), the
+        // next horizon is taken only if the choice here was not decisive (a wrong model can
+        // win on short pieces, where the dynamics barely show).
+        let mean_var = |sc: &Scorer, c: &Candidate| sc.mean_variance(&sc.variance(c));
+        let best_survives = next_pool
+            .cands
+            .iter()
+            .find(|c| c.support.active == pool.cands[b].support.active)
+            .is_some_and(|c| {
+                mean_var(&next_scorer, c) <= TRACK_GROWTH * mean_var(&scorer, &pool.cands[b])
+            });
+        let runner_up = (0..pool.cands.len())
+            .filter(|&i| i != b)
+            .map(|i| pool.scores[i])
+            .fold(f64::INFINITY, f64::min);
+        let decisive = runner_up - pool.scores[b] > DECISIVE;
+        let tracks =
+            v1 <= TRACK_GROWTH * v0 && next_pool.best().is_some() && (best_survives || !decisive);
         if !to_whole && !tracks {
             failures += next_scorer
                 .failures_seen

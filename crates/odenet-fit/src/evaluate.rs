@@ -506,10 +506,11 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         parts.into_iter().flatten().collect()
     }
 
-    /// How much the model amplifies a change of a piece's start by its end: the median, over
-    /// pieces, of the root-mean-square entry of ∂x(end)/∂x(start) (scaled units) at `q` — about
-    /// 1 for a neutral flow, growing exponentially with the length of a chaotic one (a failed
-    /// piece counts as +∞).
+    /// How much the model amplifies a change of a piece's start by its end, relative to how much
+    /// the state itself grows: the median, over pieces, of the root-mean-square entry of
+    /// ∂x(end)/∂x(start) times |x(start)| / |x(end)| (scaled units) at `q`. About 1 for a
+    /// neutral, growing or decaying flow (a perturbation grows with the state), growing
+    /// exponentially with the length of a chaotic one; a failed piece counts as +∞.
     pub fn amplification(&self, q: &[f64]) -> f64 {
         let n = self.prob.nstates();
         let full = self.full(q);
@@ -532,7 +533,10 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             ) {
                 Ok(_) => {
                     let last = &out_s[(pc.len - 1) * n * n..pc.len * n * n];
-                    (last.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt()
+                    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
+                    let growth = norm(&out_x[(pc.len - 1) * n..pc.len * n]).max(1e-6)
+                        / norm(&ws.x0).max(1e-6);
+                    (last.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt() / growth
                 }
                 Err(_) => f64::INFINITY,
             };
