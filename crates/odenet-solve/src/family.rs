@@ -1,8 +1,9 @@
-//! diffsol's BDF for stiff pieces, with forward sensitivities from the same solve.
+//! diffsol's methods — BDF, ESDIRK 3(4), TR-BDF2 and its explicit Tsitouras 5(4) — with forward
+//! sensitivities from the same solve.
 //!
-//! All diffsol instantiation of the workspace lives here, and there are exactly two solver
-//! variants (BDF with and without sensitivities, nalgebra backend), because every instantiation
-//! costs tens of seconds of compile time (NOTES-deps.md §1).
+//! All diffsol instantiation of the workspace lives here: eight solver variants (four methods,
+//! each with and without sensitivities, nalgebra backend), because every instantiation costs
+//! seconds of compile time (NOTES-deps.md §1).
 //!
 //! The problem is rebuilt per piece (0.3 µs for `build`, a few µs for the solver) with
 //! p = [params…, x0…] when x0 sensitivities are wanted, so ∂x/∂x0 comes out of the same solve.
@@ -18,7 +19,7 @@ use diffsol::{
 };
 use odenet_tape::OdeRhs;
 
-use crate::{SolveFailure, SolveOptions, SolveStats};
+use crate::{Method, SolveFailure, SolveOptions, SolveStats};
 
 type M = NalgebraMat<f64>;
 type V = NalgebraVec<f64>;
@@ -78,16 +79,17 @@ fn matvec(a: &[f64], v: &[f64], y: &mut [f64], cols: usize) {
     }
 }
 
-/// The BDF workspace: the Jacobian cache survives across pieces; diffsol's own state is rebuilt
-/// per piece (reusing it gave no measurable speedup, NOTES-deps.md §2).
+/// The diffsol workspace: the Jacobian cache survives across pieces; diffsol's own problem and
+/// state are rebuilt per piece (`benches/solve.rs` measures that set-up against a reused
+/// solver).
 #[derive(Debug)]
-pub(crate) struct Bdf {
+pub(crate) struct Family {
     cache: RefCell<JacCache>,
 }
 
-impl Bdf {
+impl Family {
     pub(crate) fn new(n: usize, np: usize) -> Self {
-        Bdf {
+        Family {
             cache: RefCell::new(JacCache {
                 n,
                 np,
@@ -103,11 +105,12 @@ impl Bdf {
         }
     }
 
-    /// Integrate through `times` with `nc` sensitivity columns (0, np or np + n). Inputs are
-    /// validated by the caller.
+    /// Integrate through `times` with `method` (one of diffsol's) and `nc` sensitivity columns
+    /// (0, np or np + n). Inputs are validated by the caller.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn solve(
         &mut self,
+        method: Method,
         rhs: &dyn OdeRhs,
         p: &[f64],
         x0: &[f64],
@@ -192,19 +195,31 @@ impl Bdf {
             .build()
             .map_err(|_| SolveFailure::BdfFailed { t: t0 })?;
 
-        let result = if nc > 0 {
-            match problem.bdf_sens::<LS>() {
-                Ok(mut solver) => drive(&mut solver, times, nc, n, opts, out_x, out_s, stats),
-                Err(e) => Err(map_error(e, t0, t0)),
-            }
-        } else {
-            match problem.bdf::<LS>() {
-                Ok(mut solver) => drive(&mut solver, times, 0, n, opts, out_x, out_s, stats),
-                Err(e) => Err(map_error(e, t0, t0)),
+        // One arm per solver variant: each is its own instantiation of `drive`.
+        macro_rules! run {
+            ($make:expr, $nc:expr) => {
+                match $make {
+                    Ok(mut solver) => drive(&mut solver, times, $nc, n, opts, out_x, out_s, stats),
+                    Err(e) => Err(map_error(e, t0, t0)),
+                }
+            };
+        }
+        let result = match (method, nc > 0) {
+            (Method::Bdf, true) => run!(problem.bdf_sens::<LS>(), nc),
+            (Method::Bdf, false) => run!(problem.bdf::<LS>(), 0),
+            (Method::Esdirk34, true) => run!(problem.esdirk34_sens::<LS>(), nc),
+            (Method::Esdirk34, false) => run!(problem.esdirk34::<LS>(), 0),
+            (Method::TrBdf2, true) => run!(problem.tr_bdf2_sens::<LS>(), nc),
+            (Method::TrBdf2, false) => run!(problem.tr_bdf2::<LS>(), 0),
+            (Method::Tsit45, true) => run!(problem.tsit45_sens(), nc),
+            (Method::Tsit45, false) => run!(problem.tsit45(), 0),
+            (Method::Tsit5 | Method::Auto, _) => {
+                unreachable!("our own methods are not run through diffsol")
             }
         };
         let c = self.cache.borrow();
-        stats.rhs_evals += c.rhs_calls + c.jac_calls;
+        stats.rhs_evals += c.rhs_calls;
+        stats.jac_evals += c.jac_calls;
         result
     }
 }
@@ -306,6 +321,7 @@ where
     let st = solver.get_statistics();
     stats.steps += st.number_of_steps;
     stats.rejected += st.number_of_error_test_failures + st.number_of_nonlinear_solver_fails;
+    stats.factorizations += st.number_of_linear_solver_setups;
     outcome
 }
 
