@@ -12,12 +12,12 @@ use crate::CliError;
 use crate::args::SimulateArgs;
 
 /// A model ready to integrate, with where it came from.
-struct Loaded {
-    model: CompiledModel,
-    p: Vec<f64>,
+pub(super) struct Loaded {
+    pub(super) model: CompiledModel,
+    pub(super) p: Vec<f64>,
 }
 
-fn load_model(path: &Path) -> Result<Loaded, CliError> {
+pub(super) fn load_model(path: &Path) -> Result<Loaded, CliError> {
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));

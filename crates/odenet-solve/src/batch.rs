@@ -39,6 +39,8 @@ pub struct Work {
     pub stats: SolveStats,
     /// Pieces that failed.
     pub failures: usize,
+    /// Pieces that `Auto` switched to BDF.
+    pub switched: usize,
     /// The first failure met, in group and piece order.
     pub first_failure: Option<SolveFailure>,
     solver: Option<PieceSolver>,
@@ -63,6 +65,7 @@ pub fn solve_batch(
 ) {
     work.stats = SolveStats::default();
     work.failures = 0;
+    work.switched = 0;
     work.first_failure = None;
     work.states.resize_with(groups.len(), Vec::new);
     work.ok.resize_with(groups.len(), Vec::new);
@@ -105,6 +108,7 @@ pub fn solve_batch(
             ) {
                 Ok(st) => {
                     ok[k] = true;
+                    work.switched += usize::from(st.switched);
                     add_stats(&mut work.stats, &st);
                 }
                 Err(e) => {
