@@ -269,7 +269,12 @@ fn parse_tols(items: &[String]) -> Result<Vec<f64>, CliError> {
                     return Err(bad(item, "the range spans more than 20 decades"));
                 }
                 for k in 0..=decades {
-                    tols.push(hi / 10f64.powi(k));
+                    // Rounded to 12 digits, so that 1e-4..1e-8 gives 1e-7 itself, not
+                    // 1.0000000000000001e-7.
+                    let t: f64 = format!("{:.12e}", hi / 10f64.powi(k))
+                        .parse()
+                        .unwrap_or(hi / 10f64.powi(k));
+                    tols.push(t);
                 }
             }
             None => tols.push(num(item, item)?),
