@@ -43,8 +43,12 @@ pub struct Work {
     pub switched: usize,
     /// The first failure met, in group and piece order.
     pub first_failure: Option<SolveFailure>,
+    /// BDF builds its diffsol problem and solver afresh for every piece (as
+    /// [`PieceSolver::solve`] does) instead of once per group; for measuring that set-up.
+    pub rebuild_per_piece: bool,
     solver: Option<PieceSolver>,
     sens: Vec<f64>,
+    results: Vec<Result<SolveStats, SolveFailure>>,
 }
 
 impl Work {
@@ -55,7 +59,11 @@ impl Work {
 
 /// Integrates every piece of every group with parameters `p`, options `opts` and sensitivities
 /// `sens` (computed and discarded: they are part of the work being measured), into `work`.
-/// Only the first call with a given shape allocates.
+/// Only the first call with a given shape allocates (apart from diffsol's own allocations).
+///
+/// With [`Method::Bdf`] the pieces of a group share one diffsol problem and one solver, which
+/// each piece only gives a fresh state (unless `work.rebuild_per_piece`); the results are
+/// bit-identical to solving each piece with [`PieceSolver::solve`].
 pub fn solve_batch(
     groups: &[Group<'_>],
     p: &[f64],
@@ -92,6 +100,42 @@ pub fn solve_batch(
         let ok = &mut work.ok[g];
         ok.resize(group.pieces.len(), false);
         ok.truncate(group.pieces.len());
+        if opts.method == Method::Bdf && !work.rebuild_per_piece {
+            // One diffsol problem and solver for the whole group.
+            let longest = group
+                .pieces
+                .iter()
+                .map(|pc| pc.times.len())
+                .max()
+                .unwrap_or(0);
+            work.sens.resize(work.sens.len().max(longest * n * nc), 0.0);
+            for (x, pc) in states.iter_mut().zip(group.pieces) {
+                x.resize(pc.times.len() * n, f64::NAN);
+            }
+            solver.solve_many_bdf(
+                group.rhs,
+                p,
+                sens,
+                group.pieces,
+                states,
+                &mut work.sens,
+                &mut work.results,
+            );
+            for (k, r) in work.results.iter().enumerate() {
+                match r {
+                    Ok(st) => {
+                        ok[k] = true;
+                        add_stats(&mut work.stats, st);
+                    }
+                    Err(e) => {
+                        ok[k] = false;
+                        work.failures += 1;
+                        work.first_failure.get_or_insert(*e);
+                    }
+                }
+            }
+            continue;
+        }
         for (k, piece) in group.pieces.iter().enumerate() {
             let m = piece.times.len();
             states[k].resize(m * n, f64::NAN);

@@ -359,69 +359,152 @@ impl PieceSolver {
         out_x: &[f64],
         out_s: &[f64],
     ) -> Result<(), SolveFailure> {
-        let shape = |what, expected, got| {
-            if expected == got {
-                Ok(())
-            } else {
-                Err(SolveFailure::ShapeMismatch {
-                    what,
-                    expected,
-                    got,
-                })
-            }
-        };
-        shape("the right-hand side's state count", self.n, rhs.nstates())?;
-        shape(
-            "the right-hand side's parameter count",
+        validate_parts(
+            self.n,
             self.np,
-            rhs.nparams(),
-        )?;
-        shape("p", self.np, p.len())?;
-        shape("x0", self.n, x0.len())?;
-        if times.is_empty() {
-            return Err(SolveFailure::ShapeMismatch {
-                what: "times (it needs at least the start time)",
-                expected: 1,
-                got: 0,
-            });
-        }
-        for (index, &value) in times.iter().enumerate() {
-            if !value.is_finite() || (index > 0 && value <= times[index - 1]) {
-                return Err(SolveFailure::InvalidTimes { index, value });
-            }
-        }
-        let m = times.len();
-        shape("out_x", m * self.n, out_x.len())?;
-        shape("out_s", m * self.n * nc, out_s.len())?;
-        let o = &self.opts;
-        if !(o.rtol.is_finite() && o.rtol >= 0.0) {
-            return Err(SolveFailure::InvalidOption {
-                what: "rtol",
-                value: o.rtol,
-                fix: "use a finite value >= 0 such as 1e-6",
-            });
-        }
-        if !(o.atol.is_finite() && o.atol > 0.0) {
-            return Err(SolveFailure::InvalidOption {
-                what: "atol",
-                value: o.atol,
-                fix: "use a finite value > 0 such as 1e-9",
-            });
-        }
-        if o.max_steps == 0 {
-            return Err(SolveFailure::InvalidOption {
-                what: "max_steps",
-                value: 0.0,
-                fix: "allow at least one step",
-            });
-        }
-        if o.blowup.is_nan() || o.blowup <= 0.0 {
-            return Err(SolveFailure::InvalidOption {
-                what: "blowup",
-                value: o.blowup,
-                fix: "use a positive bound (infinity disables the check)",
-            });
-        }
-        Ok(())
+            &self.opts,
+            rhs,
+            p,
+            x0,
+            times,
+            nc,
+            out_x.len(),
+            out_s.len(),
+        )
     }
+
+    /// BDF through many pieces of one right-hand side and parameter vector, reusing one diffsol
+    /// problem and solver (no per-piece set-up); see [`solve_batch`]. Each piece is checked as
+    /// [`PieceSolver::solve`] checks it.
+    pub(crate) fn solve_many_bdf(
+        &mut self,
+        rhs: &dyn OdeRhs,
+        p: &[f64],
+        sens: Sens,
+        pieces: &[batch::Piece],
+        states: &mut [Vec<f64>],
+        sens_scratch: &mut [f64],
+        results: &mut Vec<Result<SolveStats, SolveFailure>>,
+    ) {
+        let nc = self.sens_columns(sens);
+        let (n, np, opts) = (self.n, self.np, self.opts);
+        let check = |pc: &batch::Piece| {
+            let m = pc.times.len();
+            validate_parts(
+                n,
+                np,
+                &opts,
+                rhs,
+                p,
+                &pc.x0,
+                &pc.times,
+                nc,
+                m * n,
+                m * n * nc,
+            )?;
+            let t0 = pc.times[0];
+            if p.iter().chain(&pc.x0).any(|v| !v.is_finite()) {
+                return Err(SolveFailure::NonFinite { t: t0 });
+            }
+            if pc.x0.iter().any(|v| v.abs() > opts.blowup) {
+                return Err(SolveFailure::BlowUp { t: t0 });
+            }
+            Ok(())
+        };
+        let shape_ok = rhs.nstates() == n && rhs.nparams() == np && p.len() == np;
+        if !shape_ok {
+            results.clear();
+            for pc in pieces {
+                results.push(check(pc).map(|()| SolveStats::default()));
+            }
+            return;
+        }
+        self.family.solve_many_bdf(
+            rhs,
+            p,
+            nc,
+            &opts,
+            pieces,
+            states,
+            sens_scratch,
+            &check,
+            results,
+        );
+    }
+}
+
+/// The checks of [`PieceSolver::solve`]'s inputs, from the solver's sizes and options.
+#[allow(clippy::too_many_arguments)]
+fn validate_parts(
+    n: usize,
+    np: usize,
+    opts: &SolveOptions,
+    rhs: &dyn OdeRhs,
+    p: &[f64],
+    x0: &[f64],
+    times: &[f64],
+    nc: usize,
+    out_x_len: usize,
+    out_s_len: usize,
+) -> Result<(), SolveFailure> {
+    let shape = |what, expected, got| {
+        if expected == got {
+            Ok(())
+        } else {
+            Err(SolveFailure::ShapeMismatch {
+                what,
+                expected,
+                got,
+            })
+        }
+    };
+    shape("the right-hand side's state count", n, rhs.nstates())?;
+    shape("the right-hand side's parameter count", np, rhs.nparams())?;
+    shape("p", np, p.len())?;
+    shape("x0", n, x0.len())?;
+    if times.is_empty() {
+        return Err(SolveFailure::ShapeMismatch {
+            what: "times (it needs at least the start time)",
+            expected: 1,
+            got: 0,
+        });
+    }
+    for (index, &value) in times.iter().enumerate() {
+        if !value.is_finite() || (index > 0 && value <= times[index - 1]) {
+            return Err(SolveFailure::InvalidTimes { index, value });
+        }
+    }
+    let m = times.len();
+    shape("out_x", m * n, out_x_len)?;
+    shape("out_s", m * n * nc, out_s_len)?;
+    let o = opts;
+    if !(o.rtol.is_finite() && o.rtol >= 0.0) {
+        return Err(SolveFailure::InvalidOption {
+            what: "rtol",
+            value: o.rtol,
+            fix: "use a finite value >= 0 such as 1e-6",
+        });
+    }
+    if !(o.atol.is_finite() && o.atol > 0.0) {
+        return Err(SolveFailure::InvalidOption {
+            what: "atol",
+            value: o.atol,
+            fix: "use a finite value > 0 such as 1e-9",
+        });
+    }
+    if o.max_steps == 0 {
+        return Err(SolveFailure::InvalidOption {
+            what: "max_steps",
+            value: 0.0,
+            fix: "allow at least one step",
+        });
+    }
+    if o.blowup.is_nan() || o.blowup <= 0.0 {
+        return Err(SolveFailure::InvalidOption {
+            what: "blowup",
+            value: o.blowup,
+            fix: "use a positive bound (infinity disables the check)",
+        });
+    }
+    Ok(())
 }
