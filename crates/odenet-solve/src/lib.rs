@@ -376,6 +376,7 @@ impl PieceSolver {
     /// BDF through many pieces of one right-hand side and parameter vector, reusing one diffsol
     /// problem and solver (no per-piece set-up); see [`solve_batch`]. Each piece is checked as
     /// [`PieceSolver::solve`] checks it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn solve_many_bdf(
         &mut self,
         rhs: &dyn OdeRhs,
