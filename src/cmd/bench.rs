@@ -203,7 +203,13 @@ pub fn run(a: BenchArgs) -> Result<u8, CliError> {
         Vec::new()
     };
 
+    let note = (a.model.is_none() && p.iter().all(|v| *v == 0.0) && !p.is_empty()).then(|| {
+        "every parameter is zero (a library spec's starting values): the model is dx/dt = 0; \
+         give --model m.json (from `odenet fit`) to benchmark at a fitted model"
+            .to_string()
+    });
     let info = Info {
+        note,
         spec: a.spec.display().to_string(),
         whole,
         pieces: npieces,
@@ -234,6 +240,8 @@ pub fn run(a: BenchArgs) -> Result<u8, CliError> {
 }
 
 struct Info {
+    /// A warning printed above the table.
+    note: Option<String>,
     spec: String,
     whole: bool,
     pieces: usize,
@@ -505,14 +513,15 @@ fn to_table(info: &Info, r: &Reference, rows: &[Row], fits: &[FitRow], spec: &Sp
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{}: {} {}, {} states, {} parameters; atol = {:e} × rtol",
+        "{}: {} {}{}, {} states, {} parameters; atol = {:e} × rtol",
         info.spec,
         info.pieces,
         if info.whole {
-            "whole experiments"
+            "whole experiment"
         } else {
-            "pieces"
+            "piece"
         },
+        if info.pieces == 1 { "" } else { "s" },
         info.states,
         info.params,
         info.atol_ratio
@@ -523,6 +532,9 @@ fn to_table(info: &Info, r: &Reference, rows: &[Row], fits: &[FitRow], spec: &Sp
             "  ({} pieces skipped: no complete start state)",
             info.skipped
         );
+    }
+    if let Some(note) = &info.note {
+        let _ = writeln!(s, "note: {note}");
     }
     let _ = writeln!(
         s,
@@ -750,6 +762,7 @@ fn to_json(info: &Info, r: &Reference, rows: &[Row], fits: &[FitRow], spec: &Spe
         .collect();
     json!({
         "spec": info.spec,
+        "note": info.note,
         "pieces": info.pieces,
         "whole_experiments": info.whole,
         "skipped_pieces": info.skipped,
@@ -818,10 +831,11 @@ fn plot_svg(rows: &[Row], methods: &[Method], info: &Info, r: &Reference) -> Str
     );
     let _ = writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#);
     let title = format!(
-        "Work–precision: {} ({} {})",
+        "Work–precision: {} ({} {}{})",
         xml(&info.spec),
         info.pieces,
-        if info.whole { "experiments" } else { "pieces" }
+        if info.whole { "experiment" } else { "piece" },
+        if info.pieces == 1 { "" } else { "s" }
     );
     let _ = writeln!(
         s,
@@ -911,6 +925,11 @@ fn plot_svg(rows: &[Row], methods: &[Method], info: &Info, r: &Reference) -> Str
             );
         }
         let ly = T + 10.0 + 20.0 * i as f64;
+        let label = if line.is_empty() {
+            format!("{} (failed)", m.name())
+        } else {
+            m.name().to_string()
+        };
         let _ = writeln!(
             s,
             r#"<line x1="{}" y1="{ly}" x2="{}" y2="{ly}" stroke="{color}" stroke-width="2"/><text x="{}" y="{}">{}</text>"#,
@@ -918,7 +937,7 @@ fn plot_svg(rows: &[Row], methods: &[Method], info: &Info, r: &Reference) -> Str
             W - R + 36.0,
             W - R + 42.0,
             ly + 4.0,
-            m.name()
+            label
         );
     }
     let _ = writeln!(
