@@ -13,6 +13,9 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Show the fit's diagnostics on stderr (-v: stages and choices, -vv: every step).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
 }
 
 #[derive(Subcommand, Debug)]
@@ -109,7 +112,8 @@ pub struct BenchArgs {
     /// Timed repetitions of each solve (times are their median and range).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
-    /// Integrate each experiment whole from its first row (default: as the spec's `segment`).
+    /// Integrate each experiment whole from its first row (default: as the spec's `segment`;
+    /// pieces of 10 points when it is "auto").
     #[arg(long)]
     pub whole: bool,
     /// Take the parameters from a fitted model file (default: the spec's values).

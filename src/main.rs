@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             };
         }
     };
+    init_logging(cli.verbose);
     match cmd::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -46,4 +47,24 @@ fn main() -> ExitCode {
             ExitCode::from(e.code)
         }
     }
+}
+
+/// Diagnostics of the library crates (`tracing` events) on stderr: `-v` shows the fit's stages
+/// and choices, `-vv` every optimisation and elimination step; `RUST_LOG` (e.g.
+/// `RUST_LOG=odenet_fit=debug`) overrides both.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .without_time()
+        .try_init();
 }

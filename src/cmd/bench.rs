@@ -21,6 +21,10 @@ use crate::args::BenchArgs;
 /// cannot do the problem, not that the budget was tight.
 const MAX_STEPS: usize = 1_000_000;
 
+/// Points per piece when the spec leaves `segment` to the fit (`"auto"`): the fit's long-standing
+/// default length.
+const AUTO_SEGMENT: usize = 10;
+
 /// Median and range of repeated timings, in seconds.
 #[derive(Clone, Copy, Debug)]
 struct Spread {
@@ -320,8 +324,8 @@ fn experiment_constants(spec: &Spec, model: &CompiledModel) -> Result<Vec<Vec<f6
         .collect()
 }
 
-/// The pieces of each experiment: `segment` consecutive rows every `stride` rows, or the whole
-/// experiment, each starting from the observed values at its first row (or, at an experiment's
+/// The pieces of each experiment: `segment` consecutive rows (10 for `"auto"`) every `stride`
+/// rows, or the whole experiment, each starting from the observed values at its first row (or, at an experiment's
 /// first row, from the `initial` rules). Pieces without a complete start are skipped and
 /// counted.
 fn cut_pieces(spec: &Spec, tables: &[Table], whole: bool) -> (Vec<Vec<Piece>>, usize) {
@@ -335,6 +339,7 @@ fn cut_pieces(spec: &Spec, tables: &[Table], whole: bool) -> (Vec<Vec<Piece>>, u
             let rows = tb.rows();
             let (m, stride) = match (whole, spec.fit.segment) {
                 (false, Segment::Points(m)) => (m.min(rows), spec.fit.stride.max(1)),
+                (false, Segment::Auto) => (AUTO_SEGMENT.min(rows), spec.fit.stride.max(1)),
                 _ => (rows, rows),
             };
             let mut out = Vec::new();
@@ -665,6 +670,13 @@ fn to_table(info: &Info, r: &Reference, rows: &[Row], fits: &[FitRow], spec: &Sp
                 );
             }
         }
+        for f in fits {
+            if let Ok(res) = &f.outcome {
+                for w in &res.warnings {
+                    let _ = writeln!(s, "warning ({}): {w}", f.solver.name());
+                }
+            }
+        }
         let _ = writeln!(
             s,
             "max |Δθ|: the largest coefficient difference from the spec's solver's fit, relative to its largest coefficient"
@@ -752,6 +764,8 @@ fn to_json(info: &Info, r: &Reference, rows: &[Row], fits: &[FitRow], spec: &Spe
                 "support": support(res),
                 "same_support": base.map(|b| support(res) == support(b)),
                 "loss": res.loss,
+                "converged": res.converged,
+                "warnings": res.warnings,
                 "max_coef_diff": base.map(|b| max_coef_diff(res, b)),
                 "params": res.param_names.iter().zip(&res.params)
                     .map(|(n, v)| (n.clone(), json!(v)))

@@ -133,6 +133,7 @@ pub fn describe(spec: &Spec, tables: &[odenet_spec::Table]) -> Result<String, Cl
     let seg = match f.segment {
         Segment::Points(m) => m.to_string(),
         Segment::Whole => "whole".into(),
+        Segment::Auto => "auto".into(),
     };
     let _ = writeln!(
         s,

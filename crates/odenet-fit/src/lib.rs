@@ -3,154 +3,46 @@
 //! rounds of decreasing μ and increasing γ, scale-free pruning, held-out model selection and a
 //! debiased final refit. Also simulation of a compiled model.
 //!
-//! This crate reads no files and prints nothing: progress goes through a callback.
+//! The stages, one file each: `problem` (data, scales, pieces), `evaluate` (loss, gradient,
+//! profiled starts, Gauss–Newton), `regression` (the initial guess), `optimize` (L-BFGS,
+//! Levenberg–Marquardt), `path` (schedule and pruning), `eliminate` and `select` (pure
+//! functions of the scores), `explore` (one start's path), `fit` (orchestration), `noise`
+//! (learned noise), `uncertainty` (standard errors), `bench` (timing hooks).
+//!
+//! This crate reads no files and prints nothing: progress goes through a callback, diagnostics
+//! through `tracing`.
 
-mod driver;
+mod bench;
+mod eliminate;
+mod evaluate;
+mod explore;
+mod fit;
+mod linalg;
 pub mod model;
+mod noise;
 mod optimize;
+mod path;
 mod problem;
 mod regression;
+mod result;
 pub mod rng;
 mod scaled;
+mod select;
+mod support;
+mod uncertainty;
 
-pub use driver::{GradientTiming, SELECT_MARGIN, time_gradient, with_loss_gradient};
+use std::sync::atomic::AtomicBool;
+
+pub use bench::{GradientTiming, time_gradient, with_loss_gradient};
+pub use evaluate::FAILED_PIECE_PENALTY;
 pub use model::{CompiledModel, ModelKind, library_param_name};
-pub use problem::FAILED_PIECE_PENALTY;
+pub use result::{
+    FitError, FitResult, LearnedNoise, PathEntry, Progress, Trajectory, WeakDirection,
+};
+pub use select::SELECT_MARGIN;
 
-use odenet_solve::{PieceSolver, Sens, SolveFailure, SolveOptions};
-use odenet_spec::{Spec, Table};
-
-#[derive(Debug, thiserror::Error)]
-pub enum FitError {
-    #[error("the spec has no [[data]] table to fit; add one")]
-    NoData,
-    #[error(
-        "no piece of the data can be integrated: every piece lacks a start value or a label; check missing values and `segment`"
-    )]
-    NoPieces,
-    #[error("the model could not be compiled: {0}")]
-    Model(String),
-}
-
-/// Progress of a running fit.
-#[derive(Clone, Debug)]
-pub enum Progress {
-    Stage(String),
-    Round {
-        round: usize,
-        rounds: usize,
-        loss: f64,
-        active: usize,
-    },
-    Eliminate {
-        active: usize,
-    },
-}
-
-/// One support on the path from dense to sparse.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PathEntry {
-    pub mu: f64,
-    pub gamma: f64,
-    /// Free parameters in the support.
-    pub active_terms: usize,
-    /// Of which subject to sparsity.
-    pub sparse_terms: usize,
-    /// Loss on the training pieces after the debiased refit.
-    pub train_loss: f64,
-    /// Loss on the held-out pieces (training pieces when there are too few to hold any out).
-    pub holdout_loss: f64,
-    pub selected: bool,
-    /// Every parameter's value (user units) after this support's debiased refit.
-    pub params: Vec<f64>,
-}
-
-/// What a fit found.
-#[derive(Clone, Debug)]
-pub struct FitResult {
-    pub name: String,
-    pub states: Vec<String>,
-    pub hidden: Vec<bool>,
-    /// Every parameter's name (library mode: `d<state>/dt[<term>]`).
-    pub param_names: Vec<String>,
-    /// Every parameter's value in the user's units; pruned ones are exactly zero.
-    pub params: Vec<f64>,
-    pub library: bool,
-    /// Library mode: per state, the non-zero terms (canonical monomial name, coefficient).
-    pub terms: Option<Vec<Vec<(String, f64)>>>,
-    /// The discovered equations, simplified, with the fitted numbers.
-    pub equations: Vec<String>,
-    /// Mean squared scaled mismatch over every label of every piece.
-    pub loss: f64,
-    pub active_terms: usize,
-    pub free_params: usize,
-    pub path: Vec<PathEntry>,
-    pub seconds: f64,
-    pub converged: bool,
-    /// Pieces that failed to integrate with the final model.
-    pub failures: usize,
-    /// Piece failures met (and penalised) while fitting.
-    pub failures_during_fit: usize,
-    pub pieces: usize,
-    pub holdout_pieces: usize,
-    pub bdf_pieces: usize,
-    pub time_scale: f64,
-    pub state_scales: Vec<f64>,
-    /// Per experiment: the fitted model integrated from the experiment's start through its
-    /// sample times (hidden states included), for reports and plots.
-    pub trajectories: Vec<Trajectory>,
-    /// With `learn_noise`: the learned noise e per state (user units).
-    pub noise: Option<LearnedNoise>,
-    /// Per experiment: the fitted initial values of the states whose `initial` is `"fit"`
-    /// (state name, value in user units).
-    pub fitted_initial: Vec<Vec<(String, f64)>>,
-    /// Per parameter (in the order of `param_names`), the standard error of the final estimate
-    /// (user units) from the linearised covariance, for independent noise on each observed
-    /// value: NaN for fixed and pruned parameters, +∞ where the data leave a direction of the
-    /// active parameters undetermined.
-    pub std_errors: Vec<f64>,
-    /// The combination of parameters the data determine least, when they leave it free.
-    pub weak_direction: Option<WeakDirection>,
-}
-
-impl FitResult {
-    /// Library mode: the index in `param_names` of the coefficient of `term` in `state`'s
-    /// equation.
-    pub fn term_param(&self, state: &str, term: &str) -> Option<usize> {
-        let name = library_param_name(state, term);
-        self.param_names.iter().position(|p| *p == name)
-    }
-}
-
-/// A combination of relative changes the data barely constrain: multiplying each listed
-/// parameter p_k by c^{e_k} changes the fit by less than the noise for ln c up to about `log_se`
-/// (one standard error).
-#[derive(Clone, Debug, PartialEq)]
-pub struct WeakDirection {
-    /// (parameter index, exponent e_k); the largest |e_k| is 1.
-    pub exponents: Vec<(usize, f64)>,
-    /// The standard error of ln c.
-    pub log_se: f64,
-}
-
-/// The noise learned with the final model (`learn_noise = true`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct LearnedNoise {
-    /// Standard deviation per state.
-    pub sd: Vec<f64>,
-    /// Per state, the learned e of every observed value (experiments in order).
-    pub values: Vec<Vec<f64>>,
-}
-
-/// A model trajectory at an experiment's sample times, in the user's units.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Trajectory {
-    pub times: Vec<f64>,
-    /// Row-major times × states; NaN after a failure.
-    pub states: Vec<f64>,
-    /// Why the integration stopped early, if it did.
-    pub failure: Option<String>,
-}
+use odenet_solve::{Method, PieceSolver, Sens, SolveFailure, SolveOptions};
+use odenet_spec::{SolverKind, Spec, Table};
 
 /// Fits the spec's model to its data tables.
 pub fn fit(
@@ -158,7 +50,38 @@ pub fn fit(
     tables: &[Table],
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<FitResult, FitError> {
-    driver::run_fit(spec, tables, progress)
+    fit_with(spec, tables, progress, &AtomicBool::new(false))
+}
+
+/// [`fit`] that stops when `cancel` becomes true: at its next evaluation the fit ends and
+/// returns the best model found so far, with `cancelled` set (and no standard errors).
+pub fn fit_with(
+    spec: &Spec,
+    tables: &[Table],
+    progress: &(dyn Fn(Progress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<FitResult, FitError> {
+    fit::run(spec, tables, &fit::Control { progress, cancel })
+}
+
+/// The solver options a spec asks for.
+pub fn solve_options(spec: &Spec) -> SolveOptions {
+    SolveOptions {
+        method: match spec.fit.solver {
+            SolverKind::Auto => Method::Auto,
+            SolverKind::Bdf => Method::Bdf,
+            SolverKind::Tsit5 => Method::Tsit5,
+            SolverKind::Tsit45 => Method::Tsit45,
+            SolverKind::Esdirk34 => Method::Esdirk34,
+            SolverKind::TrBdf2 => Method::TrBdf2,
+        },
+        rtol: spec.fit.rtol,
+        atol: spec.fit.atol,
+        // A trial θ that needs more steps than this for one piece is far from any model the
+        // data support: failing it fast (a counted penalty) keeps bad trials cheap.
+        max_steps: 2_000,
+        ..SolveOptions::default()
+    }
 }
 
 /// Integrates a compiled model with parameters `p` (user units) and constants `consts` from

@@ -5,7 +5,7 @@ use odenet_spec::{Expr, ModelSpec, ParamSpec, Spec};
 use odenet_symbolic::{Dag, Symbols};
 use odenet_tape::{Features, LibraryRhs, OdeRhs, Tape, TemplateRhs};
 
-use crate::FitError;
+use crate::result::FitError;
 
 /// How f is evaluated.
 #[derive(Debug)]
@@ -121,19 +121,16 @@ impl CompiledModel {
             .iter()
             .map(|e| odenet_symbolic::library::monomial_name(e, states))
             .collect();
-        let mut features =
-            Features::polynomial(n, order).map_err(|e| FitError::Model(e.to_string()))?;
+        let mut features = Features::polynomial(n, order)?;
         if !extra.is_empty() {
             let syms = Symbols {
                 states: states.to_vec(),
                 params: vec![],
                 consts: vec![],
             };
-            let dag = Dag::from_exprs(extra, &syms).map_err(|e| FitError::Model(e.to_string()))?;
-            let tape = Tape::compile(&dag, n, 0, 0).map_err(|e| FitError::Model(e.to_string()))?;
-            features = features
-                .with_extra(tape)
-                .map_err(|e| FitError::Model(e.to_string()))?;
+            let dag = Dag::from_exprs(extra, &syms)?;
+            let tape = Tape::compile(&dag, n, 0, 0)?;
+            features = features.with_extra(tape)?;
             feature_names.extend(extra.iter().map(|e| e.to_string()));
         }
         let nf = features.nfeatures();
@@ -150,19 +147,13 @@ impl CompiledModel {
                 });
             }
         }
-        Ok(CompiledModel {
-            name: name.to_string(),
-            states: states.to_vec(),
-            hidden: hidden.to_vec(),
-            constants: constants.to_vec(),
-            params,
-            kind: ModelKind::Library {
-                features,
-                feature_names,
-                exponents,
-                extra: extra.to_vec(),
-            },
-        })
+        let kind = ModelKind::Library {
+            features,
+            feature_names,
+            exponents,
+            extra: extra.to_vec(),
+        };
+        Ok(Self::new(name, (states, hidden, constants), params, kind))
     }
 
     pub fn template(
@@ -182,18 +173,27 @@ impl CompiledModel {
             &equations,
             &syms,
             &odenet_symbolic::SimplifyOptions::default(),
-        )
-        .map_err(|e| FitError::Model(e.to_string()))?;
-        let tape = Tape::compile(&simplified.dag, states.len(), params.len(), constants.len())
-            .map_err(|e| FitError::Model(e.to_string()))?;
-        Ok(CompiledModel {
+        )?;
+        let tape = Tape::compile(&simplified.dag, states.len(), params.len(), constants.len())?;
+        let kind = ModelKind::Template { tape, equations };
+        Ok(Self::new(name, (states, hidden, constants), params, kind))
+    }
+
+    /// A model of the named states (and which are hidden) and constants.
+    fn new(
+        name: &str,
+        (states, hidden, constants): (&[String], &[bool], &[String]),
+        params: Vec<ParamSpec>,
+        kind: ModelKind,
+    ) -> CompiledModel {
+        CompiledModel {
             name: name.to_string(),
             states: states.to_vec(),
             hidden: hidden.to_vec(),
             constants: constants.to_vec(),
             params,
-            kind: ModelKind::Template { tape, equations },
-        })
+            kind,
+        }
     }
 
     pub fn nstates(&self) -> usize {

@@ -6,17 +6,14 @@
 //! unknown). Ridge-stabilised, then sequentially thresholded by relative contribution.
 
 use nalgebra::{DMatrix, DVector};
+use odenet_spec::InitKind;
 use odenet_tape::OdeRhs;
 
 use crate::problem::Problem;
 
 /// Is the scaled model affine in the active parameters? Checked numerically at a few states.
-pub fn is_affine(
-    prob: &Problem,
-    base: &[f64],
-    active: &[usize],
-    rows: &[Vec<Option<Vec<f64>>>],
-) -> bool {
+pub fn is_affine(prob: &Problem, base: &[f64], active: &[usize]) -> bool {
+    let rows = &prob.rows;
     let n = prob.nstates();
     let na = active.len();
     let mut checked = 0;
@@ -53,10 +50,10 @@ pub fn integral_least_squares(
     prob: &Problem,
     base: &[f64],
     active: &[usize],
-    rows: &[Vec<Option<Vec<f64>>>],
     w: usize,
     keep: &[bool],
 ) -> Option<Vec<f64>> {
+    let rows = &prob.rows;
     let n = prob.nstates();
     let na = active.len();
     let idx: Vec<usize> = (0..na).filter(|&k| keep[k]).collect();
@@ -147,4 +144,52 @@ pub fn integral_least_squares(
         q[k] = if sol[c].is_finite() { sol[c] } else { 0.0 };
     }
     Some(q)
+}
+
+/// The initial guess over every free parameter (no thresholding), in normalised units: the
+/// integral-form regression when `init` asks for it and the model is affine in its parameters,
+/// else the spec's starting values.
+pub fn initial_guess(prob: &Problem, init: InitKind) -> Vec<f64> {
+    let q_spec = prob.scales.normalised(&prob.init, &prob.free);
+    if init != InitKind::Regression || !is_affine(prob, &prob.init, &prob.free) {
+        return q_spec;
+    }
+    let keep = vec![true; prob.free.len()];
+    let w = prob.layout.regression_window();
+    integral_least_squares(prob, &prob.init, &prob.free, w, &keep).unwrap_or(q_spec)
+}
+
+/// Sequentially thresholded regression: regress, drop the coordinates `prune` flags, regress
+/// again on the rest (at most `rounds` times). None when the model is not affine in its
+/// parameters or there is nothing to regress on. Dropped coordinates are exactly zero.
+pub fn thresholded_guess(
+    prob: &Problem,
+    base: &[f64],
+    active: &[usize],
+    rounds: usize,
+    prune: impl Fn(&[f64]) -> Vec<bool>,
+) -> Option<Vec<f64>> {
+    if !is_affine(prob, base, active) {
+        return None;
+    }
+    let w = prob.layout.regression_window();
+    let mut keep = vec![true; active.len()];
+    let mut best = None;
+    for _ in 0..rounds {
+        let Some(q) = integral_least_squares(prob, base, active, w, &keep) else {
+            break;
+        };
+        let drop = prune(&q);
+        let changed = drop.iter().zip(&keep).any(|(&d, &k)| d && k);
+        best = Some(q);
+        if !changed {
+            break;
+        }
+        for (kp, d) in keep.iter_mut().zip(&drop) {
+            if *d {
+                *kp = false;
+            }
+        }
+    }
+    best
 }

@@ -22,6 +22,23 @@ pub struct Scales {
     pub pscale: Vec<f64>,
 }
 
+impl Scales {
+    /// The full parameter vector in user units: the active coordinates at their normalised
+    /// values `q` (p = pscale · q), every other parameter taken from `base`.
+    pub fn user(&self, base: &[f64], active: &[usize], q: &[f64]) -> Vec<f64> {
+        let mut p = base.to_vec();
+        for (&k, &v) in active.iter().zip(q) {
+            p[k] = v * self.pscale[k];
+        }
+        p
+    }
+
+    /// The normalised values of the `active` coordinates of `p` (user units).
+    pub fn normalised(&self, p: &[f64], active: &[usize]) -> Vec<f64> {
+        active.iter().map(|&k| p[k] / self.pscale[k]).collect()
+    }
+}
+
 /// dx_s/dt_s = (st / sx) ⊙ f(sx ⊙ x_s; p_user), with p_user[active[k]] = pscale · q[k] and every
 /// other entry taken from `base` (user units).
 pub struct ScaledRhs<'a> {

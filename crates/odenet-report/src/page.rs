@@ -307,6 +307,7 @@ mod tests {
             fitted_initial: vec![],
             std_errors: vec![0.1, f64::NAN],
             weak_direction: None,
+            ..FitResult::default()
         }
     }
 

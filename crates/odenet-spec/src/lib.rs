@@ -109,6 +109,9 @@ pub enum Initial {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Segment {
+    /// Chosen from the data: pieces long enough that the dynamics stand above the noise, as long
+    /// as the model tracks the data (the default).
+    Auto,
     Points(usize),
     Whole,
 }
@@ -193,7 +196,7 @@ pub struct FitConfig {
 impl Default for FitConfig {
     fn default() -> Self {
         FitConfig {
-            segment: Segment::Points(10),
+            segment: Segment::Auto,
             stride: 1,
             mu: (1e-3, 1e-5),
             threshold: (1e-4, 1e-3),

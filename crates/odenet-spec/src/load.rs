@@ -1272,17 +1272,18 @@ fn parse_fit(ck: &mut Checker<'_>, v: &Value<'_>) -> FitConfig {
         match f.key {
             "segment" => match v.get_ref() {
                 DeValue::String(s) if s == "whole" => fit.segment = Segment::Whole,
+                DeValue::String(s) if s == "auto" => fit.segment = Segment::Auto,
                 DeValue::String(s) => ck.err(
                     v.span(),
-                    format!("`segment` must be a number of points or \"whole\", found \"{s}\""),
-                    Some("write e.g. `segment = 10`, or `segment = \"whole\"` to integrate each experiment from its start".into()),
+                    format!("`segment` must be a number of points, \"auto\" or \"whole\", found \"{s}\""),
+                    Some("write e.g. `segment = 10`, `segment = \"auto\"` (chosen from the data, the default) or `segment = \"whole\"` to integrate each experiment from its start".into()),
                 ),
                 DeValue::Integer(_) => {
                     if let Some(n) = ck.count(v, &what, 2) {
                         fit.segment = Segment::Points(n);
                     }
                 }
-                _ => ck.type_err(v, &what, "an integer of at least 2 or \"whole\""),
+                _ => ck.type_err(v, &what, "an integer of at least 2, \"auto\" or \"whole\""),
             },
             "stride" => {
                 if let Some(n) = ck.count(v, &what, 1) {

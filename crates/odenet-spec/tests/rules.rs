@@ -661,7 +661,7 @@ fn fit_value_ranges() {
         &fit("segment = \"all\""),
         7,
         11,
-        "must be a number of points or \"whole\"",
+        "must be a number of points, \"auto\" or \"whole\"",
     );
     one(&fit("stride = 0"), 7, 10, "`stride` must be at least 1");
     one(&fit("rounds = 0"), 7, 10, "`rounds` must be at least 1");

@@ -1,5 +1,5 @@
-//! Fits a spec with the library alone (no report, no CLI): `cargo run --release -p odenet-fit
-//! --example fit_spec -- SPEC`. Prints the equations, parameters, loss and the sparsity path.
+//! Fits a spec file with the library alone (no report, no CLI): `cargo run --release --example
+//! fit_spec -- SPEC`. Prints the equations, parameters, loss and the sparsity path.
 
 use std::path::Path;
 

@@ -1,0 +1,600 @@
+//! The loss of a support over a set of pieces: each piece's free initial values profiled, the
+//! piece integrated with forward sensitivities, the squared mismatch with its exact gradient and
+//! Gauss–Newton matrix, evaluated in parallel with a reduction in a fixed order.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use odenet_solve::{PieceSolver, Sens};
+use rayon::prelude::*;
+
+use crate::linalg::solve_small;
+use crate::model::ModelKind;
+use crate::problem::{Experiment, Piece, Problem};
+use crate::scaled::{LibraryLayout, LibraryScaledRhs, PieceRhs};
+
+/// Loss charged per label value of a piece that could not be integrated: the squared mismatch
+/// of a prediction about three data scales off. Large enough that the line search backs off,
+/// finite so that it never poisons the optimiser's state.
+pub const FAILED_PIECE_PENALTY: f64 = 10.0;
+
+/// Per-piece slot: squared-error sum, failed flag, BDF flag, steps; then the gradient.
+const SLOT_HEAD: usize = 4;
+/// Pieces are evaluated in this many fixed chunks (at most), whatever the thread count.
+const CHUNKS: usize = 64;
+/// Gauss–Newton iterations that profile a piece's free initial values for given parameters.
+const PROFILE_ITERS: usize = 2;
+/// Gauss–Newton iterations (at most) for pieces with a fitted, unobserved initial value.
+const PROFILE_ITERS_FITTED: usize = 30;
+/// Ridge on a fitted initial value with no observation: only the trajectory informs it, and the
+/// ridge keeps an unidentifiable one from running away.
+const UNOBSERVED_START_RIDGE: f64 = 1e-9;
+
+/// The diagonal a start coordinate contributes to its piece's normal equations: one for an
+/// observed start (its label) and for a fixed one (a unit row keeps the system regular and its
+/// step zero), the ridge for a fitted start with no observation.
+pub(crate) fn start_diagonal(free: bool, labelled: bool) -> f64 {
+    if free && !labelled {
+        UNOBSERVED_START_RIDGE
+    } else {
+        1.0
+    }
+}
+
+/// Every observed value after the start of piece `pc`, in row-then-state order: (row within
+/// the piece, state, observed value).
+pub(crate) fn labels(
+    ex: &Experiment,
+    pc: Piece,
+    n: usize,
+) -> impl Iterator<Item = (usize, usize, f64)> + '_ {
+    (1..pc.len).flat_map(move |k| {
+        (0..n).filter_map(move |i| {
+            let y = ex.y[(pc.start + k) * n + i];
+            y.is_finite().then_some((k, i, y))
+        })
+    })
+}
+
+/// The size of the fixed chunks `pieces` are split into.
+pub(crate) fn chunk_len(pieces: usize) -> usize {
+    pieces.div_ceil(CHUNKS).max(1)
+}
+
+/// The loss and its gradient at one point.
+#[derive(Clone, Debug, Default)]
+pub struct Eval {
+    /// Mean over label values of the squared scaled mismatch (failed pieces charged the penalty).
+    pub loss: f64,
+    /// ∂loss/∂q over the active parameters (empty when not asked for).
+    pub grad: Vec<f64>,
+    /// Pieces that could not be integrated.
+    pub failures: usize,
+    /// Pieces that needed BDF.
+    pub bdf_pieces: usize,
+    /// Accepted solver steps over all pieces.
+    pub steps: usize,
+}
+
+/// Loss, gradient and Gauss–Newton matrix at one point.
+#[derive(Clone, Debug)]
+pub struct GaussNewton {
+    pub loss: f64,
+    pub failures: usize,
+    pub grad: Vec<f64>,
+    /// Row-major na × na.
+    pub h: Vec<f64>,
+}
+
+/// Solver and buffers for one piece at a time.
+pub(crate) struct Workspace {
+    /// Solver over the active parameters.
+    pub solver: PieceSolver,
+    /// Solver with no parameters, for the initial-value sensitivities of the profiling steps.
+    solver0: PieceSolver,
+    pub out_x: Vec<f64>,
+    pub out_s: Vec<f64>,
+    pub x0: Vec<f64>,
+    gm: Vec<f64>,
+    gv: Vec<f64>,
+}
+
+/// Solver workspaces reused across evaluations: each parallel chunk takes one and gives it
+/// back, so steady-state evaluations allocate no solvers or buffers.
+#[derive(Default)]
+pub(crate) struct Pool(Mutex<Vec<Workspace>>);
+
+impl Pool {
+    fn take(&self, prob: &Problem, na: usize, maxlen: usize) -> Workspace {
+        let n = prob.nstates();
+        self.0
+            .lock()
+            .map(|mut p| p.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Workspace {
+                solver: PieceSolver::new(n, na, prob.solve_opts),
+                solver0: PieceSolver::new(n, 0, prob.solve_opts),
+                out_x: vec![0.0; maxlen * n],
+                out_s: vec![0.0; maxlen * n * (na + n)],
+                x0: vec![0.0; n],
+                gm: vec![0.0; n * n],
+                gv: vec![0.0; n],
+            })
+    }
+
+    fn give(&self, ws: Workspace) {
+        if let Ok(mut p) = self.0.lock() {
+            p.push(ws);
+        }
+    }
+
+    /// Runs `f(ws, pi, slot)` for every piece of `pieces`, in parallel over fixed chunks with one
+    /// pooled workspace per chunk; `slot` is the piece's `stride` values of `slots` (zeroed).
+    pub fn for_each_piece(
+        &self,
+        prob: &Problem,
+        (na, maxlen): (usize, usize),
+        pieces: &[usize],
+        slots: &mut [f64],
+        stride: usize,
+        f: impl Fn(&mut Workspace, usize, &mut [f64]) + Sync + Send,
+    ) {
+        slots.iter_mut().for_each(|v| *v = 0.0);
+        let chunk = chunk_len(pieces.len());
+        slots
+            .par_chunks_mut(chunk * stride)
+            .zip(pieces.par_chunks(chunk))
+            .for_each(|(sl, pcs)| {
+                let mut ws = self.take(prob, na, maxlen);
+                for (s, &pi) in sl.chunks_mut(stride).zip(pcs) {
+                    f(&mut ws, pi, s);
+                }
+                self.give(ws);
+            });
+    }
+
+    /// Folds every piece of `pieces` into one accumulator per fixed chunk (in parallel, one
+    /// pooled workspace per chunk); the accumulators come back in chunk order.
+    pub fn fold_chunks<T: Send>(
+        &self,
+        prob: &Problem,
+        (na, maxlen): (usize, usize),
+        pieces: &[usize],
+        init: impl Fn() -> T + Sync + Send,
+        f: impl Fn(&mut Workspace, &mut T, usize) + Sync + Send,
+    ) -> Vec<T> {
+        pieces
+            .par_chunks(chunk_len(pieces.len()))
+            .map(|pcs| {
+                let mut acc = init();
+                let mut ws = self.take(prob, na, maxlen);
+                for &pi in pcs {
+                    f(&mut ws, &mut acc, pi);
+                }
+                self.give(ws);
+                acc
+            })
+            .collect()
+    }
+}
+
+/// Evaluates the loss over a fixed set of pieces for a fixed active set.
+pub struct Evaluator<'p, 'm> {
+    pub prob: &'p Problem<'m>,
+    pub active: Vec<usize>,
+    /// Full parameter vector in user units (values of inactive parameters).
+    pub base: Vec<f64>,
+    pub pieces: Vec<usize>,
+    nlabels: usize,
+    maxlen: usize,
+    /// Library models: the active and inactive terms, for the fast right-hand side.
+    layout: Option<LibraryLayout>,
+    pool: Pool,
+    slots: Mutex<Vec<f64>>,
+    pub evals: AtomicUsize,
+}
+
+impl<'p, 'm> Evaluator<'p, 'm> {
+    pub fn new(
+        prob: &'p Problem<'m>,
+        active: Vec<usize>,
+        base: Vec<f64>,
+        pieces: Vec<usize>,
+    ) -> Self {
+        let nlabels = prob.label_count(&pieces);
+        let maxlen = pieces
+            .iter()
+            .map(|&p| prob.pieces[p].len)
+            .max()
+            .unwrap_or(0);
+        let layout = LibraryLayout::new(prob.model, &prob.scales, &base, &active);
+        Evaluator {
+            prob,
+            active,
+            base,
+            pieces,
+            nlabels,
+            maxlen,
+            layout,
+            pool: Pool::default(),
+            slots: Mutex::new(Vec::new()),
+            evals: AtomicUsize::new(0),
+        }
+    }
+
+    fn sizes(&self) -> (usize, usize) {
+        (self.active.len(), self.maxlen)
+    }
+
+    /// The right-hand side of experiment `e` over the active parameters, or, with `bound` =
+    /// (q, the full vector in user units), with the parameters bound there (no parameters of
+    /// its own, for the initial-value profiling).
+    fn piece_rhs<'a>(&'a self, e: usize, bound: Option<(&'a [f64], &'a [f64])>) -> PieceRhs<'a> {
+        match (&self.layout, &self.prob.model.kind) {
+            (Some(layout), ModelKind::Library { features, .. }) => {
+                PieceRhs::Library(LibraryScaledRhs {
+                    features,
+                    sx: &self.prob.scales.sx,
+                    layout,
+                    bound: bound.map(|b| b.0),
+                })
+            }
+            _ => match bound {
+                Some((_, full)) => PieceRhs::General(self.prob.rhs(e, full, &[])),
+                None => PieceRhs::General(self.prob.rhs(e, &self.base, &self.active)),
+            },
+        }
+    }
+
+    /// The full parameter vector in user units at the active values `q`.
+    pub fn full(&self, q: &[f64]) -> Vec<f64> {
+        self.prob.scales.user(&self.base, &self.active, q)
+    }
+
+    /// Loss (and gradient when `grad`) at the active parameters `q` (normalised units).
+    pub fn eval(&self, q: &[f64], grad: bool) -> Eval {
+        self.eval_inner(q, grad, None)
+    }
+
+    /// The loss at `q` and each piece's squared-error sum (in the order of `self.pieces`).
+    pub fn eval_per_piece(&self, q: &[f64]) -> (Eval, Vec<f64>) {
+        let mut per = Vec::with_capacity(self.pieces.len());
+        let e = self.eval_inner(q, false, Some(&mut per));
+        (e, per)
+    }
+
+    fn eval_inner(&self, q: &[f64], grad: bool, per_piece: Option<&mut Vec<f64>>) -> Eval {
+        self.evals.fetch_add(1, Ordering::Relaxed);
+        let na = self.active.len();
+        let stride = SLOT_HEAD + if grad { na } else { 0 };
+        let full = self.full(q);
+        let mut slots = std::mem::take(&mut *self.slots.lock().expect("slots lock"));
+        slots.resize(self.pieces.len() * stride, 0.0);
+        self.pool.for_each_piece(
+            self.prob,
+            self.sizes(),
+            &self.pieces,
+            &mut slots,
+            stride,
+            |ws, pi, s| self.piece(ws, pi, q, &full, grad, s),
+        );
+        // Deterministic reduction in piece order, whatever the thread count.
+        let mut out = Eval {
+            grad: if grad { vec![0.0; na] } else { vec![] },
+            ..Eval::default()
+        };
+        let mut total = 0.0;
+        for s in slots.chunks(stride) {
+            total += s[0];
+            out.failures += usize::from(s[1] > 0.0);
+            out.bdf_pieces += usize::from(s[2] > 0.0);
+            out.steps += s[3] as usize;
+            for (g, v) in out.grad.iter_mut().zip(&s[SLOT_HEAD..]) {
+                *g += v;
+            }
+        }
+        let denom = self.nlabels.max(1) as f64;
+        out.loss = total / denom;
+        for g in &mut out.grad {
+            *g /= denom;
+        }
+        if let Some(per) = per_piece {
+            per.extend(slots.chunks(stride).map(|s| s[0]));
+        }
+        *self.slots.lock().expect("slots lock") = slots;
+        out
+    }
+
+    /// The initial state of piece `pi` as the fit sees it at `q` (profiled; scaled units).
+    pub fn profiled_start(&self, pi: usize, q: &[f64]) -> Vec<f64> {
+        let full = self.full(q);
+        let mut ws = self.pool.take(self.prob, self.active.len(), self.maxlen);
+        self.profile(&mut ws, pi, q, &full);
+        let x0 = ws.x0.clone();
+        self.pool.give(ws);
+        x0
+    }
+
+    /// Profiles the free initial values of piece `pi` into `ws.x0` (Gauss–Newton on the
+    /// piece's labels plus its start observations, parameters held at `full`).
+    pub(crate) fn profile(&self, ws: &mut Workspace, pi: usize, q: &[f64], full: &[f64]) {
+        let prob = self.prob;
+        let n = prob.nstates();
+        let pc = prob.pieces[pi];
+        let ex = &prob.exps[pc.exp];
+        ws.x0.copy_from_slice(&prob.x0[pi * n..(pi + 1) * n]);
+        let free = &prob.free_start[pi * n..(pi + 1) * n];
+        if !free.iter().any(|&f| f) {
+            return;
+        }
+        let rhs0 = self.piece_rhs(pc.exp, Some((q, full)));
+        let times = &ex.t[pc.start..pc.start + pc.len];
+        let y0 = &ex.y[pc.start * n..(pc.start + 1) * n];
+        // Observed starts are near their optimum (two steps suffice); a fitted initial value
+        // with no observation may start far away: iterate it to convergence.
+        let labelled = &prob.start_label[pi * n..(pi + 1) * n];
+        let unobserved = free.iter().zip(labelled).any(|(&f, &l)| f && !l);
+        let iters = if unobserved {
+            PROFILE_ITERS_FITTED
+        } else {
+            PROFILE_ITERS
+        };
+        for _ in 0..iters {
+            let out_x = &mut ws.out_x[..pc.len * n];
+            let out_s = &mut ws.out_s[..pc.len * n * n];
+            let solved = ws.solver0.solve(
+                &rhs0,
+                &[],
+                &ws.x0,
+                times,
+                Sens::ParamsAndInitial,
+                out_x,
+                out_s,
+            );
+            if solved.is_err() {
+                ws.x0.copy_from_slice(&prob.x0[pi * n..(pi + 1) * n]);
+                return;
+            }
+            ws.gm.iter_mut().for_each(|v| *v = 0.0);
+            ws.gv.iter_mut().for_each(|v| *v = 0.0);
+            for i in 0..n {
+                ws.gm[i * n + i] = start_diagonal(free[i], labelled[i]);
+                if labelled[i] {
+                    ws.gv[i] -= ws.x0[i] - y0[i];
+                }
+            }
+            for (k, i, y) in labels(ex, pc, n) {
+                let s = &out_s[k * n * n..(k + 1) * n * n];
+                let r = out_x[k * n + i] - y;
+                for a in (0..n).filter(|&a| free[a]) {
+                    let sa = s[a * n + i];
+                    ws.gv[a] -= r * sa;
+                    for b in (0..n).filter(|&b| free[b]) {
+                        ws.gm[a * n + b] += sa * s[b * n + i];
+                    }
+                }
+            }
+            if !solve_small(&mut ws.gm, &mut ws.gv, n) {
+                return;
+            }
+            let mut step = 0.0f64;
+            for ((x, &d), &f) in ws.x0.iter_mut().zip(&ws.gv).zip(free) {
+                if f {
+                    *x += d;
+                    step = step.max(d.abs());
+                }
+            }
+            if step.partial_cmp(&1e-10) != Some(std::cmp::Ordering::Greater) {
+                break;
+            }
+        }
+    }
+
+    /// Adds the squared mismatch of piece `pi`'s observed start values at its profiled start
+    /// (`ws.x0`) to `acc`, one value at a time.
+    fn add_start_mismatch(&self, ws: &Workspace, pi: usize, acc: &mut f64) {
+        let n = self.prob.nstates();
+        let pc = self.prob.pieces[pi];
+        let y0 = &self.prob.exps[pc.exp].y[pc.start * n..(pc.start + 1) * n];
+        let labelled = &self.prob.start_label[pi * n..(pi + 1) * n];
+        for ((&x, &y), &f) in ws.x0.iter().zip(y0).zip(labelled) {
+            if f {
+                *acc += (x - y) * (x - y);
+            }
+        }
+    }
+
+    /// One piece: slot = [squared-error sum, failed, used bdf, steps, gradient…]. The gradient
+    /// is the partial one at the profiled initial values, which is the total derivative of the
+    /// profiled loss (the initial values are a minimiser).
+    fn piece(
+        &self,
+        ws: &mut Workspace,
+        pi: usize,
+        q: &[f64],
+        full: &[f64],
+        grad: bool,
+        slot: &mut [f64],
+    ) {
+        let prob = self.prob;
+        let n = prob.nstates();
+        let na = self.active.len();
+        let pc = prob.pieces[pi];
+        let ex = &prob.exps[pc.exp];
+        self.profile(ws, pi, q, full);
+        let rhs = self.piece_rhs(pc.exp, None);
+        let times = &ex.t[pc.start..pc.start + pc.len];
+        let sens = if grad { Sens::Params } else { Sens::None };
+        let out_x = &mut ws.out_x[..pc.len * n];
+        let out_s = &mut ws.out_s[..if grad { pc.len * n * na } else { 0 }];
+        match ws.solver.solve(&rhs, q, &ws.x0, times, sens, out_x, out_s) {
+            Ok(stats) => {
+                slot[2] = if stats.used_bdf { 1.0 } else { 0.0 };
+                slot[3] = stats.steps as f64;
+                self.add_start_mismatch(ws, pi, &mut slot[0]);
+                for (k, i, y) in labels(ex, pc, n) {
+                    let r = ws.out_x[k * n + i] - y;
+                    slot[0] += r * r;
+                    if grad {
+                        let s = &ws.out_s[k * n * na..(k + 1) * n * na];
+                        for c in 0..na {
+                            slot[SLOT_HEAD + c] += 2.0 * r * s[c * n + i];
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                slot[0] = FAILED_PIECE_PENALTY * prob.piece_labels(pi) as f64;
+                slot[1] = 1.0;
+            }
+        }
+    }
+
+    /// Profiles piece `pi` at `q` and integrates it with sensitivities to the active parameters
+    /// and the initial values (`ws.out_x`, `ws.out_s` with na + n columns). False on failure.
+    pub(crate) fn solve_full(
+        &self,
+        ws: &mut Workspace,
+        pi: usize,
+        q: &[f64],
+        full: &[f64],
+    ) -> bool {
+        let n = self.prob.nstates();
+        let nc = self.active.len() + n;
+        let pc = self.prob.pieces[pi];
+        let ex = &self.prob.exps[pc.exp];
+        self.profile(ws, pi, q, full);
+        let rhs = self.piece_rhs(pc.exp, None);
+        let times = &ex.t[pc.start..pc.start + pc.len];
+        let out_x = &mut ws.out_x[..pc.len * n];
+        let out_s = &mut ws.out_s[..pc.len * n * nc];
+        ws.solver
+            .solve(&rhs, q, &ws.x0, times, Sens::ParamsAndInitial, out_x, out_s)
+            .is_ok()
+    }
+
+    /// Runs `f(ws, acc, pi)` over the evaluator's pieces in fixed chunks (see [`Pool`]).
+    pub(crate) fn fold_chunks<T: Send>(
+        &self,
+        init: impl Fn() -> T + Sync + Send,
+        f: impl Fn(&mut Workspace, &mut T, usize) + Sync + Send,
+    ) -> Vec<T> {
+        self.pool
+            .fold_chunks(self.prob, self.sizes(), &self.pieces, init, f)
+    }
+
+    /// The Gauss–Newton matrix of the profiled loss with respect to the active parameters,
+    /// (2/N) Σ_pieces (A − B C⁻¹ Bᵀ) with A = Σ S_θᵀS_θ, B = Σ S_θᵀS_x0, C = Σ S_x0ᵀS_x0 (+ the
+    /// start labels) over the piece's labels: the Schur complement eliminates the profiled
+    /// initial values. Row-major na × na. Chunks are fixed (not tied to the thread count) and
+    /// summed in order, so the result is the same for any number of threads.
+    pub fn gauss_newton(&self, q: &[f64]) -> GaussNewton {
+        self.evals.fetch_add(1, Ordering::Relaxed);
+        let n = self.prob.nstates();
+        let na = self.active.len();
+        let nc = na + n;
+        let full = self.full(q);
+        // Each chunk: [loss sum, failures, gradient (na), H (na²)], and scratch.
+        let parts = self.fold_chunks(
+            || {
+                (
+                    vec![0.0; 2 + na + na * na],
+                    vec![0.0; nc * nc],
+                    vec![0.0; nc],
+                )
+            },
+            |ws, (acc, m, v), pi| {
+                let (head, h) = acc.split_at_mut(2 + na);
+                if !self.solve_full(ws, pi, q, &full) {
+                    head[0] += FAILED_PIECE_PENALTY * self.prob.piece_labels(pi) as f64;
+                    head[1] += 1.0;
+                    return;
+                }
+                let pc = self.prob.pieces[pi];
+                let ex = &self.prob.exps[pc.exp];
+                m.iter_mut().for_each(|v| *v = 0.0);
+                let free = &self.prob.free_start[pi * n..(pi + 1) * n];
+                let labelled = &self.prob.start_label[pi * n..(pi + 1) * n];
+                for i in 0..n {
+                    m[(na + i) * nc + na + i] = start_diagonal(free[i], labelled[i]);
+                }
+                self.add_start_mismatch(ws, pi, &mut head[0]);
+                for (k, i, y) in labels(ex, pc, n) {
+                    let s = &ws.out_s[k * n * nc..(k + 1) * n * nc];
+                    let r = ws.out_x[k * n + i] - y;
+                    head[0] += r * r;
+                    // One label's sensitivity row (the fixed initial values' columns zero).
+                    for (c, vc) in v.iter_mut().enumerate() {
+                        *vc = if c >= na && !free[c - na] {
+                            0.0
+                        } else {
+                            s[c * n + i]
+                        };
+                    }
+                    for (g, &vc) in head[2..].iter_mut().zip(&v[..na]) {
+                        *g += 2.0 * r * vc;
+                    }
+                    // The upper triangle; mirrored below.
+                    for a in 0..nc {
+                        let sa = v[a];
+                        if sa == 0.0 {
+                            continue;
+                        }
+                        for (mab, &sb) in m[a * nc + a..(a + 1) * nc].iter_mut().zip(&v[a..]) {
+                            *mab += sa * sb;
+                        }
+                    }
+                }
+                for a in 0..nc {
+                    for b in 0..a {
+                        m[a * nc + b] = m[b * nc + a];
+                    }
+                }
+                schur_add(m, na, n, h);
+            },
+        );
+        let mut acc = vec![0.0; 2 + na + na * na];
+        for (part, _, _) in &parts {
+            for (a, b) in acc.iter_mut().zip(part) {
+                *a += b;
+            }
+        }
+        let denom = self.nlabels.max(1) as f64;
+        GaussNewton {
+            loss: acc[0] / denom,
+            failures: acc[1] as usize,
+            grad: acc[2..2 + na].iter().map(|v| v / denom).collect(),
+            h: acc[2 + na..].iter().map(|v| 2.0 * v / denom).collect(),
+        }
+    }
+}
+
+/// h += A − B C⁻¹ Bᵀ for m = [[A, B], [Bᵀ, C]] (sizes na and n).
+fn schur_add(m: &[f64], na: usize, n: usize, h: &mut [f64]) {
+    let nc = na + n;
+    // Solve C X = Bᵀ column by column with a small dense factorisation.
+    let mut c = vec![0.0; n * n];
+    let mut x = vec![0.0; n];
+    for a in 0..na {
+        for i in 0..n {
+            for j in 0..n {
+                c[i * n + j] = m[(na + i) * nc + na + j];
+            }
+            x[i] = m[(na + i) * nc + a];
+        }
+        let ok = solve_small(&mut c, &mut x, n);
+        for b in 0..na {
+            let mut v = m[a * nc + b];
+            if ok {
+                for i in 0..n {
+                    v -= m[b * nc + na + i] * x[i];
+                }
+            }
+            h[a * na + b] += v;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,492 @@
+//! The fit as a whole (DESIGN.md "Algorithm"), orchestration only: the initial guess, the
+//! exploration of the sparsity path from one or several starts (`explore`), the final debiased
+//! refit, learned noise, standard errors and the result.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use odenet_spec::{InitKind, Initial, Spec, Table};
+
+use crate::evaluate::Evaluator;
+use crate::explore::{Exploration, Start, explore};
+use crate::model::{CompiledModel, ModelKind};
+use crate::optimize::{OptResult, Terms, levenberg_marquardt, minimize};
+use crate::path::{prune_set, spread};
+use crate::problem::Problem;
+use crate::regression::thresholded_guess;
+use crate::result::{FitError, FitResult, Progress, Trajectory};
+use crate::rng::Rng;
+use crate::support::Support;
+use crate::uncertainty::standard_errors;
+use crate::{noise, solve_options};
+
+/// With fewer pieces than this nothing is held out (one held-out experiment says little); the
+/// supports are then scored on the training pieces with the BIC penalty.
+const MIN_HOLDOUT_PIECES: usize = 20;
+/// Starts explored when there is no regression guess (on problems of at most
+/// MULTI_START_MAX_PIECES pieces), and their spread around the given starting values
+/// (normalised units).
+const MULTI_STARTS: usize = 6;
+const MULTI_START_MAX_PIECES: usize = 200;
+const MULTI_START_SPREAD: f64 = 1.0;
+/// A further start is abandoned when its dense fit's loss exceeds the best so far by this factor.
+const MULTI_START_ABORT: f64 = 2.0;
+/// When the first L1 round barely moves the regression guess, the later rounds get 1/this of
+/// the iteration budget.
+const CLOSE_ROUND_SHARE: usize = 4;
+/// The elimination's Gauss–Newton matrices (which only order the candidates for removal) use at
+/// most this many training pieces; refits, held-out scoring and the final refit use all.
+const EXPLORE_PIECES: usize = 800;
+/// Sequential thresholding rounds of the regression guess.
+const REGRESSION_ROUNDS: usize = 6;
+
+/// How a running fit reports and is stopped.
+pub struct Control<'a> {
+    pub progress: &'a (dyn Fn(Progress) + Sync),
+    pub cancel: &'a AtomicBool,
+}
+
+impl Control<'_> {
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// The state of one fit shared by its stages: the problem, the split into training and held-out
+/// pieces, the values of inactive parameters and the optimiser's budget.
+pub(crate) struct Fitter<'p, 'm> {
+    pub prob: &'p Problem<'m>,
+    pub spec: &'p Spec,
+    pub control: &'p Control<'p>,
+    /// Full parameter vector, user units: a fixed parameter's value, zero for a pruned one.
+    pub base: Vec<f64>,
+    pub train: Vec<usize>,
+    pub holdout: Vec<usize>,
+    /// The training pieces the elimination order is computed on (evenly spread, at most
+    /// EXPLORE_PIECES).
+    pub explore: Vec<usize>,
+    pub loss_ref: f64,
+    pub failures_seen: usize,
+    /// The first round of a start with no regression guess: let it converge.
+    pub first_round: bool,
+    /// The first L1 round barely moved the regression guess: later rounds get a reduced
+    /// budget (CLOSE_ROUND_SHARE of it).
+    pub close: bool,
+}
+
+impl<'p, 'm> Fitter<'p, 'm> {
+    fn new(prob: &'p Problem<'m>, spec: &'p Spec, control: &'p Control<'p>) -> Self {
+        let (train, holdout) = split_holdout(prob.pieces.len(), spec.fit.holdout, spec.fit.seed);
+        let mut base = prob.init.clone();
+        for &k in &prob.free {
+            base[k] = 0.0;
+        }
+        Fitter {
+            prob,
+            spec,
+            control,
+            base,
+            explore: spread(&train, EXPLORE_PIECES),
+            train,
+            holdout,
+            loss_ref: 1.0,
+            failures_seen: 0,
+            first_round: false,
+            close: false,
+        }
+    }
+
+    /// The full parameter vector in user units for a support.
+    pub fn user(&self, s: &Support) -> Vec<f64> {
+        self.prob.scales.user(&self.base, &s.active, &s.q)
+    }
+
+    pub fn evaluator(&self, active: &[usize], pieces: &[usize]) -> Evaluator<'p, 'm> {
+        Evaluator::new(
+            self.prob,
+            active.to_vec(),
+            self.base.clone(),
+            pieces.to_vec(),
+        )
+    }
+
+    /// Minimises the loss of support `s` over `pieces` with L1 weight `mu` (L-BFGS), or without
+    /// L1 (Levenberg–Marquardt) when `mu` is zero.
+    pub fn optimize(&mut self, s: &Support, mu: f64, pieces: &[usize]) -> OptResult {
+        // L1 rounds only shape the path: a bounded number of iterations. Debiased refits
+        // (μ = 0) decide the answer: allow more.
+        let budget = self.spec.fit.max_iters;
+        let iters = if mu <= 0.0 {
+            4 * budget
+        } else if self.first_round {
+            10 * budget
+        } else if self.close {
+            (budget / CLOSE_ROUND_SHARE).max(1)
+        } else {
+            budget
+        } as u64;
+        let ev = self.evaluator(&s.active, pieces);
+        let terms =
+            Terms::new(self.prob, &s.active, mu, self.loss_ref).with_cancel(self.control.cancel);
+        let t = Instant::now();
+        let mut r = if mu > 0.0 {
+            minimize(&ev, &terms, s.q.clone(), iters)
+        } else {
+            levenberg_marquardt(&ev, &terms, s.q.clone(), iters)
+        };
+        // A first round whose line search gave up early (a kink from failed pieces, or bounds)
+        // continues with Levenberg–Marquardt, which does not need a descent line search.
+        if self.first_round
+            && r.iters < 5
+            && matches!(r.reason, crate::optimize::StopReason::LineSearch(_))
+        {
+            let lm = levenberg_marquardt(&ev, &terms, r.q.clone(), iters);
+            if lm.loss < r.loss {
+                r = lm;
+            }
+        }
+        tracing::debug!(
+            active = s.len(),
+            mu,
+            pieces = pieces.len(),
+            iters = r.iters,
+            evals = ev.evals.load(Ordering::Relaxed),
+            seconds = t.elapsed().as_secs_f64(),
+            loss = r.loss,
+            reason = %r.reason,
+            "optimize"
+        );
+        self.failures_seen += r.failures;
+        r
+    }
+
+    /// The loss of support `s` over `pieces` (NaN for none).
+    pub fn loss(&self, s: &Support, pieces: &[usize]) -> f64 {
+        if pieces.is_empty() {
+            return f64::NAN;
+        }
+        self.evaluator(&s.active, pieces).eval(&s.q, false).loss
+    }
+
+    /// Active sparse parameters to prune at threshold γ.
+    pub fn prune_set(&self, s: &Support, gamma: f64) -> Vec<bool> {
+        prune_set(
+            self.prob,
+            &self.base,
+            &s.active,
+            &s.q,
+            gamma,
+            self.spec.fit.prune,
+        )
+    }
+}
+
+/// Training and held-out pieces: a seeded shuffle, `frac` of them held out when there are at
+/// least MIN_HOLDOUT_PIECES; both sorted.
+fn split_holdout(npieces: usize, frac: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut order: Vec<usize> = (0..npieces).collect();
+    let mut rng = Rng::new(seed);
+    for i in (1..order.len()).rev() {
+        let j = rng.below(i + 1);
+        order.swap(i, j);
+    }
+    let nhold = if order.len() >= MIN_HOLDOUT_PIECES {
+        (frac * order.len() as f64).round() as usize
+    } else {
+        0
+    };
+    let mut holdout = order[..nhold].to_vec();
+    let mut train = order[nhold..].to_vec();
+    holdout.sort_unstable();
+    train.sort_unstable();
+    (train, holdout)
+}
+
+/// Where the exploration starts: the regression guess when the model is affine in its
+/// parameters (terms it set exactly to zero start pruned, library mode), else the spec's
+/// values. Returns the support, whether it came from the regression, and its training loss.
+fn starting_support(fitter: &Fitter) -> (Support, bool, Option<f64>) {
+    let prob = fitter.prob;
+    let spec = fitter.spec;
+    let q_spec = prob.scales.normalised(&prob.init, &prob.free);
+    let start = match spec.fit.init {
+        InitKind::Zero => vec![0.0; prob.free.len()],
+        InitKind::Spec | InitKind::Regression => q_spec.clone(),
+    };
+    let mut s = Support::new(prob.free.clone(), start);
+    if spec.fit.init != InitKind::Regression {
+        return (s, false, None);
+    }
+    let guess = thresholded_guess(prob, &fitter.base, &s.active, REGRESSION_ROUNDS, |q| {
+        fitter.prune_set(&s.with_values(q.to_vec()), spec.fit.threshold.0)
+    });
+    let Some(qr) = guess else {
+        return (s, false, None);
+    };
+    let l_reg = fitter.loss(&s.with_values(qr.clone()), &fitter.train);
+    let l_spec = fitter.loss(&s.with_values(q_spec), &fitter.train);
+    if !(l_reg.is_finite() && l_spec.partial_cmp(&l_reg) != Some(std::cmp::Ordering::Less)) {
+        return (s, false, None);
+    }
+    s.q = qr;
+    if prob.model.is_library() {
+        let drop: Vec<bool> = s
+            .active
+            .iter()
+            .zip(&s.q)
+            .map(|(&k, &v)| prob.model.params[k].sparse && v == 0.0)
+            .collect();
+        s = s.without(&drop);
+    }
+    (s, true, Some(l_reg))
+}
+
+/// Explores the path from the starting support; without a regression guess (hidden states, or
+/// a model not affine in its parameters) the starting values may lie in a basin of another model
+/// that fits as well: on small problems explore from several starts around them and keep the
+/// best-scored choice.
+fn explore_starts(fitter: &mut Fitter) -> Option<Exploration> {
+    let (start, regressed, regressed_loss) = starting_support(fitter);
+    let nstarts =
+        if !regressed && !start.is_empty() && fitter.prob.pieces.len() <= MULTI_START_MAX_PIECES {
+            MULTI_STARTS
+        } else {
+            1
+        };
+    let mut start_rng = Rng::new(fitter.spec.fit.seed ^ 0x6d75_6c74);
+    let mut best: Option<Exploration> = None;
+    let mut best_first = f64::INFINITY;
+    for s in 0..nstarts {
+        if fitter.control.cancelled() && best.is_some() {
+            break;
+        }
+        let point = if s == 0 {
+            start.clone()
+        } else {
+            let q = start
+                .q
+                .iter()
+                .map(|v| v + MULTI_START_SPREAD * start_rng.normal())
+                .collect();
+            start.with_values(q)
+        };
+        if nstarts > 1 {
+            (fitter.control.progress)(Progress::Stage(format!("start {} of {nstarts}", s + 1)));
+        }
+        let how = Start {
+            regressed,
+            abort_above: if s == 0 {
+                f64::INFINITY
+            } else {
+                MULTI_START_ABORT * best_first
+            },
+            start_loss: if s == 0 { regressed_loss } else { None },
+        };
+        let ex = {
+            let _span = tracing::info_span!("start", index = s + 1, of = nstarts).entered();
+            explore(fitter, point, how)
+        };
+        if ex.first_loss.is_finite() {
+            best_first = best_first.min(ex.first_loss);
+        }
+        let better = best.as_ref().is_none_or(|b| {
+            ex.score < b.score * (1.0 - 1e-9)
+                || (ex.score <= b.score * (1.0 + 1e-9) && ex.chosen.len() < b.chosen.len())
+        });
+        if better {
+            best = Some(ex);
+        }
+    }
+    best
+}
+
+/// Fits the spec's model to its data tables.
+pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<FitResult, FitError> {
+    let t_start = Instant::now();
+    let _span = tracing::info_span!("fit", spec = %spec.name).entered();
+    let model = CompiledModel::from_spec(spec)?;
+    let opts = solve_options(spec);
+    let raw = Problem::new(&model, spec, tables, opts)?;
+    // Learned noise: estimate e jointly with the dense model first, then discover the equations
+    // on the denoised data y − e, and finally learn e again jointly with the chosen model.
+    let denoised_prob;
+    let prob = if spec.fit.learn_noise {
+        (control.progress)(Progress::Stage("learning the noise".into()));
+        let denoised = noise::denoised_tables(&raw, spec.fit.init, tables);
+        denoised_prob = Problem::new(&model, spec, &denoised, opts)?;
+        &denoised_prob
+    } else {
+        &raw
+    };
+    let mut fitter = Fitter::new(prob, spec, control);
+    (control.progress)(Progress::Stage("initial guess".into()));
+    let Some(ex) = explore_starts(&mut fitter) else {
+        return Err(FitError::NoPieces);
+    };
+    (control.progress)(Progress::Stage("final refit".into()));
+    let all = prob.all_pieces();
+    let fin = fitter.optimize(&ex.chosen, 0.0, &all);
+    tracing::info!(
+        terms = ex.chosen.len(),
+        loss = fin.loss,
+        converged = fin.converged,
+        reason = %fin.reason,
+        "final refit on every piece"
+    );
+    let chosen = ex.chosen.with_values(fin.q.clone());
+    let mut p = fitter.user(&chosen);
+    let mut noise = None;
+    if spec.fit.learn_noise && !control.cancelled() {
+        tracing::debug!(equations = ?model.equation_strings(&p, false), "before the final noise refit");
+        (control.progress)(Progress::Stage(
+            "learning the noise with the chosen model".into(),
+        ));
+        if let Some((pj, nz)) = noise::learn_for_model(&raw, tables, &chosen.active, &p) {
+            p = pj;
+            noise = Some(nz);
+        }
+    }
+    for (k, v) in p.iter_mut().enumerate() {
+        if !model.params[k].fixed && !chosen.active.contains(&k) {
+            *v = 0.0;
+        }
+    }
+    let ev = fitter.evaluator(&chosen.active, &all);
+    let (std_errors, weak_direction) = if control.cancelled() {
+        (vec![f64::NAN; model.nparams()], None)
+    } else if spec.fit.learn_noise {
+        // On the raw data: the denoised values would understate the noise.
+        let q = raw.scales.normalised(&p, &chosen.active);
+        let ev_raw = Evaluator::new(&raw, chosen.active.clone(), p.clone(), raw.all_pieces());
+        standard_errors(&ev_raw, &q)
+    } else {
+        standard_errors(&ev, &chosen.q)
+    };
+    let cancelled = control.cancelled();
+    let mut warnings = Vec::new();
+    if cancelled {
+        warnings
+            .push("the fit was stopped before it finished: this is the best model so far".into());
+    }
+    Ok(FitResult {
+        name: model.name.clone(),
+        states: model.states.clone(),
+        hidden: model.hidden.clone(),
+        param_names: model.params.iter().map(|p| p.name.clone()).collect(),
+        library: model.is_library(),
+        terms: library_terms(&model, &p),
+        equations: model.equation_strings(&p, false),
+        loss: fin.loss,
+        active_terms: chosen.len(),
+        free_params: chosen.len(),
+        path: ex.path,
+        converged: fin.converged && fin.failures == 0 && fin.loss.is_finite() && !cancelled,
+        stop_reason: fin.reason.to_string(),
+        cancelled,
+        failures: fin.failures,
+        failures_during_fit: fitter.failures_seen,
+        pieces: prob.pieces.len(),
+        holdout_pieces: fitter.holdout.len(),
+        bdf_pieces: fin.bdf_pieces,
+        time_scale: prob.scales.st,
+        state_scales: prob.scales.sx.clone(),
+        trajectories: experiment_trajectories(&ev, tables, &p, &chosen.q),
+        noise,
+        fitted_initial: fitted_initial(&ev, spec, tables.len(), &chosen.q),
+        std_errors,
+        weak_direction,
+        warnings,
+        params: p,
+        seconds: t_start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Library mode: per state, the non-zero terms (canonical name, coefficient in user units).
+fn library_terms(model: &CompiledModel, p: &[f64]) -> Option<Vec<Vec<(String, f64)>>> {
+    let ModelKind::Library { feature_names, .. } = &model.kind else {
+        return None;
+    };
+    let nf = feature_names.len();
+    Some(
+        (0..model.nstates())
+            .map(|i| {
+                (0..nf)
+                    .filter(|&j| p[i * nf + j] != 0.0)
+                    .map(|j| (feature_names[j].clone(), p[i * nf + j]))
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+/// Per experiment, the fitted values (user units) of the states whose initial value is `"fit"`:
+/// the profiled start of the experiment's first piece.
+fn fitted_initial(ev: &Evaluator, spec: &Spec, nexp: usize, q: &[f64]) -> Vec<Vec<(String, f64)>> {
+    let prob = ev.prob;
+    (0..nexp)
+        .map(|e| {
+            let Some(pi) = prob.first_piece(e) else {
+                return vec![];
+            };
+            let fit_states: Vec<usize> = (0..prob.nstates())
+                .filter(|&i| {
+                    spec.data
+                        .get(e)
+                        .and_then(|d| d.initial.get(i))
+                        .is_some_and(|ini| matches!(ini, Initial::Fit))
+                })
+                .collect();
+            if fit_states.is_empty() {
+                return vec![];
+            }
+            let x0 = ev.profiled_start(pi, q);
+            fit_states
+                .into_iter()
+                .map(|i| (prob.model.states[i].clone(), x0[i] * prob.scales.sx[i]))
+                .collect()
+        })
+        .collect()
+}
+
+/// Integrates the model with parameters `p` (user units) through every experiment from its first
+/// piece's profiled start state.
+fn experiment_trajectories(
+    ev: &Evaluator,
+    tables: &[Table],
+    p: &[f64],
+    q: &[f64],
+) -> Vec<Trajectory> {
+    let prob = ev.prob;
+    let n = prob.nstates();
+    let opts = odenet_solve::SolveOptions {
+        max_steps: 1_000_000,
+        ..prob.solve_opts
+    };
+    tables
+        .iter()
+        .enumerate()
+        .map(|(e, tb)| {
+            let times = tb.times.clone();
+            let mut states = vec![f64::NAN; times.len() * n];
+            let failure = match prob.first_piece(e) {
+                None => Some("no piece starts at the first row".to_string()),
+                Some(pi) => {
+                    let xs0 = ev.profiled_start(pi, q);
+                    let x0: Vec<f64> = (0..n).map(|i| xs0[i] * prob.scales.sx[i]).collect();
+                    match crate::simulate(prob.model, p, &prob.exps[e].consts, &x0, &times, opts) {
+                        Ok(xs) => {
+                            states = xs;
+                            None
+                        }
+                        Err(f) => Some(f.to_string()),
+                    }
+                }
+            };
+            Trajectory {
+                times,
+                states,
+                failure,
+            }
+        })
+        .collect()
+}

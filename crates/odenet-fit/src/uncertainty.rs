@@ -1,0 +1,252 @@
+//! How precisely the data determine the fitted coefficients: the linearised covariance (a
+//! sandwich over observations shared by overlapping pieces), the standard errors in user units,
+//! and the combination of parameters the data leave free, when there is one.
+
+use crate::evaluate::{Evaluator, labels, start_diagonal};
+use crate::linalg::solve_small;
+use crate::result::WeakDirection;
+
+/// A relative change this large (in ln units, at one standard error) along a combination of
+/// parameters means the data do not determine that combination.
+const WEAK_LOG_SE: f64 = 1.0;
+
+/// One piece's part of the covariance: (observation index, profiled Jacobian row J̃) for every
+/// label, the residual sum of squares and label count per state, and the number of profiled
+/// start values per state.
+struct PieceRows {
+    idx: Vec<usize>,
+    rows: Vec<f64>,
+    rss: Vec<f64>,
+    labels: Vec<f64>,
+    starts: Vec<f64>,
+}
+
+/// The linearised covariance of the fitted active parameters (normalised units, row-major
+/// na × na), for independent noise on every observed value with one variance per state.
+///
+/// Pieces overlap (a value is a label of several pieces) and their starts are profiled, so the
+/// plain Gauss–Newton inverse treats each label as an independent observation. Instead, with J̃
+/// the profiled Jacobian of a piece's residuals (J_θ − J_x0 C⁻¹ Bᵀ, orthogonal to the start
+/// directions), the estimate moves with an observation y as dq̂/dy = H⁻¹ Σ_{pieces ∋ y} J̃ᵀ, so
+/// Cov(q̂) = H⁻¹ (Σ_y σ²_y g_y g_yᵀ) H⁻¹ with g_y = Σ_{pieces ∋ y} J̃_y and H = Σ J̃ᵀJ̃ — which
+/// reduces to σ² H⁻¹ when no value is shared. σ² per state is the residual sum of squares over
+/// its labels, less the degrees of freedom taken by the profiled starts and the parameters.
+/// `None` when a piece fails or the information matrix is singular (a non-identifiable
+/// direction).
+pub fn covariance(ev: &Evaluator, q: &[f64]) -> Option<Vec<f64>> {
+    let prob = ev.prob;
+    let n = prob.nstates();
+    let na = ev.active.len();
+    if na == 0 {
+        return Some(Vec::new());
+    }
+    let full = ev.full(q);
+    let mut offsets = Vec::with_capacity(prob.exps.len());
+    let mut nobs = 0;
+    for ex in &prob.exps {
+        offsets.push(nobs);
+        nobs += ex.rows * n;
+    }
+    let parts: Vec<Vec<Option<PieceRows>>> = ev.fold_chunks(Vec::new, |ws, acc, pi| {
+        let rows = ev
+            .solve_full(ws, pi, q, &full)
+            .then(|| piece_rows(ev, ws, pi, offsets[prob.pieces[pi].exp]))
+            .flatten();
+        acc.push(rows);
+    });
+    // In piece order: H = Σ J̃ᵀJ̃, g_y = Σ J̃_y, and the per-state variances.
+    let mut h = nalgebra::DMatrix::<f64>::zeros(na, na);
+    let mut g = vec![0.0; nobs * na];
+    let mut rss = vec![0.0; n];
+    let mut labels = vec![0.0; n];
+    let mut starts = vec![0.0; n];
+    for part in parts.iter().flatten() {
+        let part = part.as_ref()?;
+        for (r, &y) in part.rows.chunks(na).zip(&part.idx) {
+            for a in 0..na {
+                g[y * na + a] += r[a];
+                for b in 0..na {
+                    h[(a, b)] += r[a] * r[b];
+                }
+            }
+        }
+        for i in 0..n {
+            rss[i] += part.rss[i];
+            labels[i] += part.labels[i];
+            starts[i] += part.starts[i];
+        }
+    }
+    let total: f64 = labels.iter().sum();
+    let var: Vec<f64> = (0..n)
+        .map(|i| {
+            let dof = labels[i] - starts[i] - na as f64 * labels[i] / total.max(1.0);
+            if dof > 0.0 { rss[i] / dof } else { f64::NAN }
+        })
+        .collect();
+    let hinv = h.clone().cholesky()?.inverse();
+    let mut meat = nalgebra::DMatrix::<f64>::zeros(na, na);
+    for y in 0..nobs {
+        let gy = &g[y * na..(y + 1) * na];
+        if gy.iter().all(|&v| v == 0.0) {
+            continue;
+        }
+        let v = var[y % n];
+        for a in 0..na {
+            for b in 0..na {
+                meat[(a, b)] += v * gy[a] * gy[b];
+            }
+        }
+    }
+    let cov = &hinv * meat * &hinv;
+    let out: Vec<f64> = cov.transpose().iter().copied().collect();
+    out.iter().all(|v| v.is_finite()).then_some(out)
+}
+
+/// The profiled Jacobian rows of piece `pi`, solved with sensitivities into `ws` (observation
+/// indices offset by `base`, its experiment's first value). `None` for a singular start block.
+fn piece_rows(
+    ev: &Evaluator,
+    ws: &crate::evaluate::Workspace,
+    pi: usize,
+    base: usize,
+) -> Option<PieceRows> {
+    let prob = ev.prob;
+    let n = prob.nstates();
+    let na = ev.active.len();
+    let nc = na + n;
+    let pc = prob.pieces[pi];
+    let ex = &prob.exps[pc.exp];
+    let (out_x, out_s) = (&ws.out_x, &ws.out_s);
+    let free = &prob.free_start[pi * n..(pi + 1) * n];
+    let labelled = &prob.start_label[pi * n..(pi + 1) * n];
+    let mut out = PieceRows {
+        idx: Vec::new(),
+        rows: Vec::new(),
+        rss: vec![0.0; n],
+        labels: vec![0.0; n],
+        starts: vec![0.0; n],
+    };
+    // C = Σ S_x0ᵀ S_x0 (+ start labels), Bᵀ = Σ S_x0ᵀ S_θ over the free starts.
+    let mut c = vec![0.0; n * n];
+    let mut bt = vec![0.0; n * na];
+    for i in 0..n {
+        c[i * n + i] = start_diagonal(free[i], labelled[i]);
+        if free[i] {
+            out.starts[i] += 1.0;
+        }
+        if labelled[i] {
+            let r = ws.x0[i] - ex.y[pc.start * n + i];
+            out.rss[i] += r * r;
+            out.labels[i] += 1.0;
+        }
+    }
+    for (k, i, y) in labels(ex, pc, n) {
+        let s = &out_s[k * n * nc..(k + 1) * n * nc];
+        let r = out_x[k * n + i] - y;
+        out.rss[i] += r * r;
+        out.labels[i] += 1.0;
+        for a in (0..n).filter(|&a| free[a]) {
+            let sa = s[(na + a) * n + i];
+            for b in (0..n).filter(|&b| free[b]) {
+                c[a * n + b] += sa * s[(na + b) * n + i];
+            }
+            for t in 0..na {
+                bt[a * na + t] += sa * s[t * n + i];
+            }
+        }
+    }
+    // K = C⁻¹ Bᵀ (n × na), column by column.
+    let mut kmat = vec![0.0; n * na];
+    let mut col = vec![0.0; n];
+    let mut cc = vec![0.0; n * n];
+    for t in 0..na {
+        cc.copy_from_slice(&c);
+        for a in 0..n {
+            col[a] = bt[a * na + t];
+        }
+        if !solve_small(&mut cc, &mut col, n) {
+            return None;
+        }
+        for a in 0..n {
+            kmat[a * na + t] = col[a];
+        }
+    }
+    for i in (0..n).filter(|&i| labelled[i]) {
+        out.idx.push(base + pc.start * n + i);
+        out.rows.extend((0..na).map(|t| -kmat[i * na + t]));
+    }
+    for (k, i, _) in labels(ex, pc, n) {
+        let s = &out_s[k * n * nc..(k + 1) * n * nc];
+        out.idx.push(base + (pc.start + k) * n + i);
+        out.rows.extend((0..na).map(|t| {
+            let mut v = s[t * n + i];
+            for a in (0..n).filter(|&a| free[a]) {
+                v -= s[(na + a) * n + i] * kmat[a * na + t];
+            }
+            v
+        }));
+    }
+    Some(out)
+}
+
+/// Standard errors (user units) of every parameter at the active values `q` from the
+/// linearised covariance over the evaluator's pieces: NaN for a fixed or pruned parameter, +∞
+/// for all of them when the data do not determine some direction of the active ones (a singular
+/// information matrix). Also the least determined combination of relative changes, when the
+/// data leave it free.
+pub fn standard_errors(ev: &Evaluator, q: &[f64]) -> (Vec<f64>, Option<WeakDirection>) {
+    let prob = ev.prob;
+    let active = &ev.active;
+    let mut se = vec![f64::NAN; prob.model.nparams()];
+    let na = active.len();
+    let Some(cov) = covariance(ev, q) else {
+        for &k in active {
+            se[k] = f64::INFINITY;
+        }
+        return (se, None);
+    };
+    for (a, &k) in active.iter().enumerate() {
+        se[k] = cov[a * na + a].max(0.0).sqrt() * prob.scales.pscale[k].abs();
+    }
+    (se, weak_direction(active, q, &cov))
+}
+
+/// The least determined combination Π p_k^{v_k}: the largest eigenvalue of the covariance of
+/// ln|p| (relative changes, the same in normalised and user units), when its standard error
+/// exceeds [`WEAK_LOG_SE`].
+fn weak_direction(active: &[usize], q: &[f64], cov: &[f64]) -> Option<WeakDirection> {
+    let na = active.len();
+    if na < 2 || q.contains(&0.0) {
+        return None;
+    }
+    let rel = nalgebra::DMatrix::from_fn(na, na, |a, b| cov[a * na + b] / (q[a] * q[b]));
+    let eig = nalgebra::SymmetricEigen::new(rel);
+    let (imax, &lmax) = eig
+        .eigenvalues
+        .iter()
+        .enumerate()
+        .max_by(|x, y| x.1.total_cmp(y.1))?;
+    let log_se = lmax.max(0.0).sqrt();
+    if log_se.is_nan() || log_se <= WEAK_LOG_SE {
+        return None;
+    }
+    let v = eig.eigenvectors.column(imax);
+    let big = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    // Exponents scaled so the largest is 1 in size, and positive for the first listed parameter.
+    let first = v
+        .iter()
+        .find(|x| x.abs() >= 0.1 * big)
+        .copied()
+        .unwrap_or(1.0);
+    let sign = if first < 0.0 { -1.0 } else { 1.0 };
+    let exponents: Vec<(usize, f64)> = active
+        .iter()
+        .zip(v.iter())
+        .filter(|(_, x)| x.abs() >= 0.1 * big)
+        .map(|(&k, x)| (k, sign * x / big))
+        .collect();
+    Some(WeakDirection {
+        exponents,
+        log_se: log_se * big,
+    })
+}
