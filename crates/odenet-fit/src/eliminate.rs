@@ -20,9 +20,21 @@ pub struct Step {
 }
 
 /// The step for a support with values `q`, the Gauss–Newton matrix `h` (row-major, of the loss
-/// `loss`) and `sparse` marking the coordinates that may be removed. None when no coordinate is
-/// sparse or `h` cannot be inverted.
+/// `loss`) and `sparse` marking the coordinates that may be removed; terms are removed together
+/// while their joint removal is predicted to raise the loss by less than BATCH_TOL of it. None
+/// when no coordinate is sparse or `h` cannot be inverted.
 pub fn step(h: &[f64], loss: f64, q: &[f64], sparse: &[bool]) -> Option<Step> {
+    step_within(h, q, sparse, |_| BATCH_TOL * loss)
+}
+
+/// [`step`] with the batch rule given: a set of m terms is removed together while its predicted
+/// loss increase is at most `budget(m)` (the cheapest term always goes).
+pub fn step_within(
+    h: &[f64],
+    q: &[f64],
+    sparse: &[bool],
+    budget: impl Fn(usize) -> f64,
+) -> Option<Step> {
     let na = q.len();
     let candidates: Vec<usize> = (0..na).filter(|&j| sparse[j]).collect();
     if candidates.is_empty() {
@@ -49,7 +61,7 @@ pub fn step(h: &[f64], loss: f64, q: &[f64], sparse: &[bool]) -> Option<Step> {
         let mut trial = drop.clone();
         trial.push(j);
         match joint(&trial) {
-            Some((inc, _)) if inc.is_finite() && inc <= BATCH_TOL * loss => drop = trial,
+            Some((inc, _)) if inc.is_finite() && inc <= budget(trial.len()) => drop = trial,
             _ => break,
         }
     }

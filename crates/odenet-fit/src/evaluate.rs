@@ -451,6 +451,39 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         }
     }
 
+    /// Every piece's residuals at `q` (model − data, scaled, row-major rows × n over the piece,
+    /// NaN where nothing is observed; the start row at the profiled start), in the order of
+    /// `self.pieces`; None for a piece that fails.
+    pub fn residuals(&self, q: &[f64]) -> Vec<Option<Vec<f64>>> {
+        let n = self.prob.nstates();
+        let full = self.full(q);
+        let parts = self.fold_chunks(Vec::new, |ws, acc: &mut Vec<Option<Vec<f64>>>, pi| {
+            let pc = self.prob.pieces[pi];
+            let ex = &self.prob.exps[pc.exp];
+            self.profile(ws, pi, q, &full);
+            let rhs = self.piece_rhs(pc.exp, None);
+            let times = &ex.t[pc.start..pc.start + pc.len];
+            let out_x = &mut ws.out_x[..pc.len * n];
+            let solved = ws
+                .solver
+                .solve(&rhs, q, &ws.x0, times, Sens::None, out_x, &mut []);
+            acc.push(solved.is_ok().then(|| {
+                let mut r = vec![f64::NAN; pc.len * n];
+                let y0 = &ex.y[pc.start * n..(pc.start + 1) * n];
+                for ((ri, &x), &y) in r.iter_mut().zip(&ws.x0).zip(y0) {
+                    if y.is_finite() {
+                        *ri = x - y;
+                    }
+                }
+                for (k, i, y) in labels(ex, pc, n) {
+                    r[k * n + i] = ws.out_x[k * n + i] - y;
+                }
+                r
+            }));
+        });
+        parts.into_iter().flatten().collect()
+    }
+
     /// Profiles piece `pi` at `q` and integrates it with sensitivities to the active parameters
     /// and the initial values (`ws.out_x`, `ws.out_s` with na + n columns). False on failure.
     pub(crate) fn solve_full(

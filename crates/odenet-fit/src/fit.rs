@@ -10,11 +10,12 @@ use odenet_spec::{InitKind, Initial, Spec, Table};
 use crate::evaluate::Evaluator;
 use crate::explore::{Exploration, Start, explore};
 use crate::model::{CompiledModel, ModelKind};
+use crate::noise_level::remove_outliers;
 use crate::optimize::{OptResult, Terms, levenberg_marquardt, minimize};
 use crate::path::{prune_set, spread};
 use crate::problem::Problem;
 use crate::regression::thresholded_guess;
-use crate::result::{FitError, FitResult, Progress, Trajectory};
+use crate::result::{FitError, FitResult, PathEntry, Progress, Trajectory};
 use crate::rng::Rng;
 use crate::support::Support;
 use crate::uncertainty::standard_errors;
@@ -156,7 +157,7 @@ impl<'p, 'm> Fitter<'p, 'm> {
             reason = %r.reason,
             "optimize"
         );
-        self.failures_seen += r.failures;
+        self.failures_seen += r.failures_met;
         r
     }
 
@@ -306,34 +307,107 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
     let _span = tracing::info_span!("fit", spec = %spec.name).entered();
     let model = CompiledModel::from_spec(spec)?;
     let opts = solve_options(spec);
+    // Isolated values far outside the noise are set aside (listed in the result).
+    let (cleaned, outliers) = remove_outliers(tables, model.nstates());
+    if !outliers.is_empty() {
+        tracing::info!(count = outliers.len(), "outliers set aside");
+    }
+    let tables = &cleaned[..];
     let raw = Problem::new(&model, spec, tables, opts)?;
-    // Learned noise: estimate e jointly with the dense model first, then discover the equations
-    // on the denoised data y − e, and finally learn e again jointly with the chosen model.
-    let denoised_prob;
-    let prob = if spec.fit.learn_noise {
-        (control.progress)(Progress::Stage("learning the noise".into()));
-        let denoised = noise::denoised_tables(&raw, spec.fit.init, tables);
-        denoised_prob = Problem::new(&model, spec, &denoised, opts)?;
-        &denoised_prob
-    } else {
-        &raw
-    };
-    let mut fitter = Fitter::new(prob, spec, control);
     (control.progress)(Progress::Stage("initial guess".into()));
-    let Some(ex) = explore_starts(&mut fitter) else {
-        return Err(FitError::NoPieces);
+    let chosen = match crate::discover::run(&model, spec, tables, control)? {
+        // Discovery scores candidates on long pieces in the noise the data imply: it needs no
+        // denoising first (denoising by a dense model would pull the data towards it); with
+        // `learn_noise` the noise is learned for the chosen model.
+        Some(d) => {
+            let prob = Problem::with_layout(&model, spec, tables, opts, Some(d.layout))?;
+            let outcome = Outcome {
+                chosen: d.chosen,
+                path: d.path,
+                holdout: 0,
+                failures_seen: d.failures_seen,
+            };
+            finish(spec, (&raw, &prob), tables, outcome, control)
+        }
+        None => {
+            // Learned noise on the L1 path: estimate e jointly with the dense model first, then
+            // discover the equations on the denoised data y − e.
+            let denoised;
+            let fit_tables = if spec.fit.learn_noise {
+                (control.progress)(Progress::Stage("learning the noise".into()));
+                denoised = noise::denoised_tables(&raw, spec.fit.init, tables);
+                &denoised
+            } else {
+                tables
+            };
+            let prob = Problem::new(&model, spec, fit_tables, opts)?;
+            let mut fitter = Fitter::new(&prob, spec, control);
+            let Some(ex) = explore_starts(&mut fitter) else {
+                return Err(FitError::NoPieces);
+            };
+            let outcome = Outcome {
+                chosen: ex.chosen,
+                path: ex.path,
+                holdout: fitter.holdout.len(),
+                failures_seen: fitter.failures_seen,
+            };
+            finish(spec, (&raw, &prob), tables, outcome, control)
+        }
     };
+    let mut res = chosen;
+    if !outliers.is_empty() {
+        res.warnings.push(format!(
+            "{} value(s) far outside the noise were left out of the fit as outliers: {}",
+            outliers.len(),
+            outliers
+                .iter()
+                .take(10)
+                .map(|o| format!(
+                    "{} = {} at t = {} (experiment {})",
+                    model.states[o.state],
+                    o.value,
+                    tables[o.exp].times[o.row],
+                    o.exp + 1
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    res.outliers = outliers;
+    res.seconds = t_start.elapsed().as_secs_f64();
+    Ok(res)
+}
+
+/// What a path's exploration chose.
+struct Outcome {
+    chosen: Support,
+    path: Vec<PathEntry>,
+    holdout: usize,
+    failures_seen: usize,
+}
+
+/// The final refit of the chosen support on every piece of `prob`, learned noise (on the raw
+/// problem), standard errors, trajectories and the result.
+fn finish(
+    spec: &Spec,
+    (raw, prob): (&Problem, &Problem),
+    tables: &[Table],
+    outcome: Outcome,
+    control: &Control,
+) -> FitResult {
+    let model = prob.model;
+    let mut fitter = Fitter::new(prob, spec, control);
     (control.progress)(Progress::Stage("final refit".into()));
     let all = prob.all_pieces();
-    let fin = fitter.optimize(&ex.chosen, 0.0, &all);
+    let fin = fitter.optimize(&outcome.chosen, 0.0, &all);
     tracing::info!(
-        terms = ex.chosen.len(),
+        terms = outcome.chosen.len(),
         loss = fin.loss,
         converged = fin.converged,
         reason = %fin.reason,
         "final refit on every piece"
     );
-    let chosen = ex.chosen.with_values(fin.q.clone());
+    let chosen = outcome.chosen.with_values(fin.q.clone());
     let mut p = fitter.user(&chosen);
     let mut noise = None;
     if spec.fit.learn_noise && !control.cancelled() {
@@ -341,7 +415,7 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
         (control.progress)(Progress::Stage(
             "learning the noise with the chosen model".into(),
         ));
-        if let Some((pj, nz)) = noise::learn_for_model(&raw, tables, &chosen.active, &p) {
+        if let Some((pj, nz)) = noise::learn_for_model(raw, tables, &chosen.active, &p) {
             p = pj;
             noise = Some(nz);
         }
@@ -357,7 +431,7 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
     } else if spec.fit.learn_noise {
         // On the raw data: the denoised values would understate the noise.
         let q = raw.scales.normalised(&p, &chosen.active);
-        let ev_raw = Evaluator::new(&raw, chosen.active.clone(), p.clone(), raw.all_pieces());
+        let ev_raw = Evaluator::new(raw, chosen.active.clone(), p.clone(), raw.all_pieces());
         standard_errors(&ev_raw, &q)
     } else {
         standard_errors(&ev, &chosen.q)
@@ -368,25 +442,25 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
         warnings
             .push("the fit was stopped before it finished: this is the best model so far".into());
     }
-    Ok(FitResult {
+    FitResult {
         name: model.name.clone(),
         states: model.states.clone(),
         hidden: model.hidden.clone(),
         param_names: model.params.iter().map(|p| p.name.clone()).collect(),
         library: model.is_library(),
-        terms: library_terms(&model, &p),
+        terms: library_terms(model, &p),
         equations: model.equation_strings(&p, false),
         loss: fin.loss,
         active_terms: chosen.len(),
         free_params: chosen.len(),
-        path: ex.path,
+        path: outcome.path,
         converged: fin.converged && fin.failures == 0 && fin.loss.is_finite() && !cancelled,
         stop_reason: fin.reason.to_string(),
         cancelled,
         failures: fin.failures,
-        failures_during_fit: fitter.failures_seen,
+        failures_during_fit: outcome.failures_seen + fitter.failures_seen,
         pieces: prob.pieces.len(),
-        holdout_pieces: fitter.holdout.len(),
+        holdout_pieces: outcome.holdout,
         bdf_pieces: fin.bdf_pieces,
         time_scale: prob.scales.st,
         state_scales: prob.scales.sx.clone(),
@@ -396,9 +470,10 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
         std_errors,
         weak_direction,
         warnings,
+        outliers: Vec::new(),
         params: p,
-        seconds: t_start.elapsed().as_secs_f64(),
-    })
+        seconds: 0.0,
+    }
 }
 
 /// Library mode: per state, the non-zero terms (canonical name, coefficient in user units).

@@ -13,6 +13,7 @@
 //! through `tracing`.
 
 mod bench;
+mod discover;
 mod eliminate;
 mod evaluate;
 mod explore;
@@ -20,6 +21,7 @@ mod fit;
 mod linalg;
 pub mod model;
 mod noise;
+mod noise_level;
 mod optimize;
 mod path;
 mod problem;
@@ -37,7 +39,7 @@ pub use bench::{GradientTiming, time_gradient, with_loss_gradient};
 pub use evaluate::FAILED_PIECE_PENALTY;
 pub use model::{CompiledModel, ModelKind, library_param_name};
 pub use result::{
-    FitError, FitResult, LearnedNoise, PathEntry, Progress, Trajectory, WeakDirection,
+    FitError, FitResult, LearnedNoise, Outlier, PathEntry, Progress, Trajectory, WeakDirection,
 };
 pub use select::SELECT_MARGIN;
 

@@ -10,6 +10,8 @@ use crate::scaled::{ScaledRhs, Scales};
 
 /// The regression window (data intervals) when pieces are whole experiments.
 const WHOLE_REGRESSION_WINDOW: usize = 4;
+/// Points per piece with `segment = "auto"` before the data have chosen a length.
+pub const AUTO_START_LEN: usize = 10;
 
 /// One experiment in scaled units.
 #[derive(Clone, Debug)]
@@ -35,33 +37,48 @@ pub struct Piece {
 pub enum Layout {
     /// Pieces of `len` points starting at every `stride`-th row.
     Pieces { len: usize, stride: usize },
+    /// Pieces of `len` points that tile each experiment without overlap, the remainder joined
+    /// to the last one (which is then up to 2·len − 1 points).
+    Tiles { len: usize },
     /// One piece per experiment, from its first row.
     Whole,
 }
 
 impl Layout {
-    /// The layout a spec asks for. Hidden states whose initial value is a number (or fitted)
-    /// are only known at the start of an experiment, so every piece must start there.
+    /// The layout a spec asks for.
     pub fn of(spec: &Spec, model: &CompiledModel, unobserved: &[bool]) -> Layout {
-        let needs_whole = spec.data.iter().any(|d| {
+        if Self::whole_required(spec, model, unobserved) {
+            return Layout::Whole;
+        }
+        match spec.fit.segment {
+            Segment::Points(len) => Layout::Pieces {
+                len,
+                stride: spec.fit.stride.max(1),
+            },
+            // Until the data have chosen a length: the short pieces of the paper.
+            Segment::Auto => Layout::Pieces {
+                len: AUTO_START_LEN,
+                stride: spec.fit.stride.max(1),
+            },
+            Segment::Whole => Layout::Whole,
+        }
+    }
+
+    /// Hidden states whose initial value is a number (or fitted) are only known at the start of
+    /// an experiment, so every piece must start there.
+    pub fn whole_required(spec: &Spec, model: &CompiledModel, unobserved: &[bool]) -> bool {
+        spec.data.iter().any(|d| {
             d.initial.iter().enumerate().any(|(i, ini)| {
                 (model.hidden[i] || unobserved[i])
                     && matches!(ini, Initial::Value(_) | Initial::Fit)
             })
-        });
-        match spec.fit.segment {
-            Segment::Points(len) if !needs_whole => Layout::Pieces {
-                len,
-                stride: spec.fit.stride.max(1),
-            },
-            _ => Layout::Whole,
-        }
+        })
     }
 
     /// Data intervals per window of the integral-form regression.
     pub fn regression_window(&self) -> usize {
         match *self {
-            Layout::Pieces { len, .. } => (len - 1).max(1),
+            Layout::Pieces { len, .. } | Layout::Tiles { len } => (len - 1).max(1),
             Layout::Whole => WHOLE_REGRESSION_WINDOW,
         }
     }
@@ -92,6 +109,10 @@ pub struct Problem<'m> {
     pub init: Vec<f64>,
     /// The free (not fixed) parameters.
     pub free: Vec<usize>,
+    /// Some state is known only at experiment starts (an unobserved state whose initial value is
+    /// a number or fitted): its values at data rows are not known, so the rows cannot be used
+    /// as full states (no regression) and pieces must be whole experiments.
+    pub starts_only: bool,
 }
 
 impl<'m> Problem<'m> {
@@ -101,6 +122,18 @@ impl<'m> Problem<'m> {
         spec: &Spec,
         tables: &[Table],
         solve_opts: odenet_solve::SolveOptions,
+    ) -> Result<Problem<'m>, FitError> {
+        Self::with_layout(model, spec, tables, solve_opts, None)
+    }
+
+    /// [`Problem::new`] with the pieces cut by `layout` instead of the spec's (a layout that
+    /// needs every piece to start at an experiment's start stays whole).
+    pub fn with_layout(
+        model: &'m CompiledModel,
+        spec: &Spec,
+        tables: &[Table],
+        solve_opts: odenet_solve::SolveOptions,
+        layout: Option<Layout>,
     ) -> Result<Problem<'m>, FitError> {
         if tables.is_empty() {
             return Err(FitError::NoData);
@@ -119,7 +152,11 @@ impl<'m> Problem<'m> {
         let sx = state_scales(tables, n);
         let st = time_scale(tables, &sx);
         let exps = scaled_experiments(spec, tables, &sx, st, n);
-        let layout = Layout::of(spec, model, &unobserved);
+        let starts_only = Layout::whole_required(spec, model, &unobserved);
+        let layout = match layout {
+            Some(l) if !starts_only => l,
+            _ => Layout::of(spec, model, &unobserved),
+        };
         let init: Vec<f64> = model.params.iter().map(|p| p.init).collect();
         let free: Vec<usize> = (0..model.nparams())
             .filter(|&k| !model.params[k].fixed)
@@ -142,6 +179,7 @@ impl<'m> Problem<'m> {
             rows: Vec::new(),
             init,
             free,
+            starts_only,
         };
         prob.rows = usable_rows(&prob, spec, tables, &unobserved);
         prob.scales.pscale = parameter_scales(&prob);
@@ -156,10 +194,19 @@ impl<'m> Problem<'m> {
         for (e, ex) in self.exps.iter().enumerate() {
             let (seg, stride) = match self.layout {
                 Layout::Pieces { len, stride } => (len, stride),
+                Layout::Tiles { len } => (len, len),
                 Layout::Whole => (ex.rows, ex.rows.max(1)),
             };
             for start in (0..ex.rows).step_by(stride) {
-                let len = seg.min(ex.rows - start);
+                let mut len = seg.min(ex.rows - start);
+                if let Layout::Tiles { .. } = self.layout {
+                    if start > 0 && ex.rows - start < seg {
+                        break; // joined to the previous tile
+                    }
+                    if ex.rows - start < 2 * seg {
+                        len = ex.rows - start;
+                    }
+                }
                 // A short tail piece adds little and biases towards the end; skip it.
                 if len < 2 || (len < seg && start != 0) {
                     continue;

@@ -2,6 +2,7 @@
 //! the errors and progress events a fit can report.
 
 use crate::model::library_param_name;
+pub use crate::noise_level::Outlier;
 
 /// Why a fit could not start.
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +110,8 @@ pub struct FitResult {
     pub weak_direction: Option<WeakDirection>,
     /// Reasons to doubt the answer, in words (printed and written to the model file).
     pub warnings: Vec<String>,
+    /// Values left out of the fit as outliers.
+    pub outliers: Vec<Outlier>,
 }
 
 impl FitResult {

@@ -239,6 +239,7 @@ pub fn minimize_with(
     // The result was evaluated on the way (argmin keeps the best point it evaluated).
     let seen = obj.seen.into_inner().unwrap_or_default();
     let start_loss = seen.first().map_or(f64::NAN, |s| s.1);
+    let met = seen.iter().map(|s| s.2).sum();
     let fin = match seen.iter().rev().find(|s| s.0 == q) {
         Some(&(_, loss, failures, bdf_pieces)) => Eval {
             loss,
@@ -255,7 +256,9 @@ pub fn minimize_with(
         StopReason::LineSearch(_) => fin.loss.is_finite(),
         _ => false,
     };
-    OptResult::new(q, fin, (iters, converged, reason), start_loss)
+    let mut r = OptResult::new(q, fin, (iters, converged, reason), start_loss);
+    r.failures_met = met;
+    r
 }
 
 /// argmin's termination reason for L-BFGS as a [`StopReason`] (its only solver exit is the line

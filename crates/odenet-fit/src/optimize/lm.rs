@@ -6,10 +6,6 @@ use super::{OptResult, StopReason, Terms};
 use crate::evaluate::{Eval, Evaluator};
 use crate::linalg::solve_small;
 
-/// Levenberg–Marquardt stops when an accepted step lowers the loss by less than this fraction:
-/// far below what model selection or the coefficients' statistical error can see.
-const LM_REL_TOL: f64 = 1e-7;
-
 /// Minimises the (profiled) data loss without L1 from `q0`.
 pub fn levenberg_marquardt(
     ev: &Evaluator,
@@ -30,6 +26,7 @@ pub fn levenberg_marquardt(
     }
     let mut lambda = 1e-4;
     let mut gn = ev.gauss_newton(&q);
+    let mut met = gn.failures;
     let mut loss = gn.loss;
     let start_loss = gn.loss;
     let mut reason = StopReason::MaxIters;
@@ -63,6 +60,7 @@ pub fn levenberg_marquardt(
             let mut qt: Vec<f64> = q.iter().zip(&b).map(|(x, d)| x + d).collect();
             terms.project(&mut qt);
             let lt = ev.eval(&qt, false);
+            met += lt.failures;
             if lt.loss.is_finite() && lt.loss < loss && lt.failures <= gn.failures {
                 let rel = (loss - lt.loss) / loss.max(1e-300);
                 q = qt;
@@ -70,8 +68,8 @@ pub fn levenberg_marquardt(
                 accepted = Some(lt);
                 lambda = (lambda / 5.0).max(1e-9);
                 improved = true;
-                if rel < LM_REL_TOL {
-                    reason = StopReason::SmallDecrease(LM_REL_TOL);
+                if rel < terms.rel_tol {
+                    reason = StopReason::SmallDecrease(terms.rel_tol);
                 }
                 break;
             }
@@ -82,10 +80,15 @@ pub fn levenberg_marquardt(
             reason = StopReason::NoFurtherDecrease;
             break;
         }
+        if loss > terms.abandon_above {
+            reason = StopReason::Abandoned;
+            break;
+        }
         if reason != StopReason::MaxIters {
             break;
         }
         gn = ev.gauss_newton(&q);
+        met += gn.failures;
         loss = gn.loss;
     }
     let fin = accepted.unwrap_or_else(|| ev.eval(&q, false));
@@ -94,5 +97,7 @@ pub fn levenberg_marquardt(
         StopReason::NoFurtherDecrease => loss.is_finite(),
         _ => false,
     };
-    OptResult::new(q, fin, (iters, converged, reason), start_loss)
+    let mut r = OptResult::new(q, fin, (iters, converged, reason), start_loss);
+    r.failures_met = met;
+    r
 }

@@ -13,6 +13,10 @@ pub use lbfgs::{lbfgs_smooth, minimize};
 pub use lm::levenberg_marquardt;
 
 use crate::evaluate::Eval;
+
+/// Levenberg–Marquardt's default relative tolerance: far below what model selection or the
+/// coefficients' statistical error can see.
+const LM_REL_TOL: f64 = 1e-7;
 use crate::problem::Problem;
 
 /// The L1 term, the bounds and the stop flag of an optimisation.
@@ -28,6 +32,12 @@ pub struct Terms<'c> {
     pub loss_ref: f64,
     /// Stop at the next evaluation when set.
     pub cancel: Option<&'c AtomicBool>,
+    /// Levenberg–Marquardt stops when an accepted step lowers the loss by less than this
+    /// fraction.
+    pub rel_tol: f64,
+    /// Levenberg–Marquardt gives up when an iteration ends with the loss above this (a start in
+    /// a hopeless basin).
+    pub abandon_above: f64,
 }
 
 impl<'c> Terms<'c> {
@@ -49,7 +59,17 @@ impl<'c> Terms<'c> {
                 .collect(),
             loss_ref,
             cancel: None,
+            rel_tol: LM_REL_TOL,
+            abandon_above: f64::INFINITY,
         }
+    }
+
+    /// The same terms with Levenberg–Marquardt's relative tolerance `rel_tol` and giving up
+    /// above `abandon_above`.
+    pub fn with_stop(mut self, rel_tol: f64, abandon_above: f64) -> Terms<'c> {
+        self.rel_tol = rel_tol;
+        self.abandon_above = abandon_above;
+        self
     }
 
     /// The same terms, stopped by `cancel`.
@@ -90,6 +110,8 @@ pub enum StopReason {
     MaxIters,
     NoFreeParameters,
     Cancelled,
+    /// The loss stayed above the level at which the start was judged hopeless.
+    Abandoned,
     /// The optimiser failed (its message).
     Failed(String),
 }
@@ -104,6 +126,7 @@ impl std::fmt::Display for StopReason {
             StopReason::MaxIters => write!(f, "iteration limit"),
             StopReason::NoFreeParameters => write!(f, "no free parameters"),
             StopReason::Cancelled => write!(f, "stopped on request"),
+            StopReason::Abandoned => write!(f, "abandoned (far worse than another candidate)"),
             StopReason::Failed(m) => write!(f, "the optimiser failed: {m}"),
         }
     }
@@ -122,6 +145,8 @@ pub struct OptResult {
     pub bdf_pieces: usize,
     /// Data loss at the starting point.
     pub start_loss: f64,
+    /// Piece failures met at every point evaluated (penalised trial points included).
+    pub failures_met: usize,
 }
 
 impl OptResult {
@@ -144,6 +169,7 @@ impl OptResult {
             failures: fin.failures,
             bdf_pieces: fin.bdf_pieces,
             start_loss,
+            failures_met: fin.failures,
         }
     }
 }

@@ -1,0 +1,231 @@
+//! What the data say about their own noise, before any model: each value compared with a
+//! local quadratic through its neighbours (left out), giving a robust noise level per state and
+//! the isolated values that stand far outside it (outliers).
+
+use odenet_spec::Table;
+
+/// Neighbours on each side of a value in its local fit.
+const HALF_WINDOW: usize = 3;
+/// A value whose leave-one-out residual exceeds this many robust noise levels is an outlier.
+const OUTLIER_Z: f64 = 8.0;
+/// At most this fraction of a state's values are flagged (more is not "isolated").
+const MAX_OUTLIER_FRACTION: f64 = 0.02;
+/// MAD → standard deviation for Gaussian noise.
+const MAD_TO_SD: f64 = 1.482_602_218_505_602;
+
+/// A flagged value: experiment, row and state.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Outlier {
+    pub exp: usize,
+    pub row: usize,
+    pub state: usize,
+    pub value: f64,
+    /// Its leave-one-out residual in robust noise levels.
+    pub z: f64,
+}
+
+/// The leave-one-out residual of value `k` against a quadratic through up to HALF_WINDOW
+/// present neighbours on each side, divided by sqrt(1 + h) (h: the fit's prediction variance
+/// factor) so that it has the noise's variance. None without enough neighbours.
+fn loo_residual(t: &[f64], y: &[f64], k: usize) -> Option<f64> {
+    let mut idx = Vec::with_capacity(2 * HALF_WINDOW);
+    idx.extend((0..k).rev().filter(|&j| y[j].is_finite()).take(HALF_WINDOW));
+    idx.extend(
+        (k + 1..y.len())
+            .filter(|&j| y[j].is_finite())
+            .take(HALF_WINDOW),
+    );
+    if idx.len() < 5 {
+        return None;
+    }
+    // Local coordinates centred on t_k and scaled by the window's span.
+    let span = idx
+        .iter()
+        .map(|&j| (t[j] - t[k]).abs())
+        .fold(0.0f64, f64::max)
+        .max(f64::MIN_POSITIVE);
+    let mut g = [[0.0f64; 3]; 3];
+    let mut b = [0.0f64; 3];
+    for &j in &idx {
+        let u = (t[j] - t[k]) / span;
+        let phi = [1.0, u, u * u];
+        for r in 0..3 {
+            b[r] += phi[r] * y[j];
+            for c in 0..3 {
+                g[r][c] += phi[r] * phi[c];
+            }
+        }
+    }
+    // At u = 0 the prediction is the first coefficient: solve G a = b and G z = e0.
+    let mut a = [0.0; 9];
+    for r in 0..3 {
+        a[r * 3..r * 3 + 3].copy_from_slice(&g[r]);
+    }
+    let mut sol = b;
+    let mut a2 = a;
+    if !crate::linalg::solve_small(&mut a2, &mut sol, 3) {
+        return None;
+    }
+    let mut e0 = [1.0, 0.0, 0.0];
+    if !crate::linalg::solve_small(&mut a, &mut e0, 3) {
+        return None;
+    }
+    // h = e0ᵀ G⁻¹ e0.
+    let h = e0[0];
+    let r = (y[k] - sol[0]) / (1.0 + h).sqrt();
+    r.is_finite().then_some(r)
+}
+
+/// The robust noise level of one series (MAD of the leave-one-out residuals), NaN when it
+/// cannot be formed.
+fn series_level(t: &[f64], y: &[f64]) -> (f64, Vec<Option<f64>>) {
+    let res: Vec<Option<f64>> = (0..y.len())
+        .map(|k| {
+            if y[k].is_finite() {
+                loo_residual(t, y, k)
+            } else {
+                None
+            }
+        })
+        .collect();
+    let mut abs: Vec<f64> = res.iter().flatten().map(|r| r.abs()).collect();
+    if abs.len() < 5 {
+        return (f64::NAN, res);
+    }
+    abs.sort_by(f64::total_cmp);
+    (MAD_TO_SD * abs[abs.len() / 2], res)
+}
+
+/// The data's noise level per state (user units): the robust spread of every value against a
+/// local quadratic through its neighbours, pooled over experiments. An upper bound where the
+/// sampling is so coarse that a quadratic cannot follow the signal. NaN for a state with too few
+/// values.
+pub fn noise_levels(tables: &[Table], nstates: usize) -> Vec<f64> {
+    (0..nstates)
+        .map(|i| {
+            let mut abs = Vec::new();
+            for tb in tables {
+                let (_, res) = series_level(&tb.times, &tb.values[i]);
+                abs.extend(res.iter().flatten().map(|r| r.abs()));
+            }
+            if abs.len() < 5 {
+                return f64::NAN;
+            }
+            abs.sort_by(f64::total_cmp);
+            MAD_TO_SD * abs[abs.len() / 2]
+        })
+        .collect()
+}
+
+/// Isolated values far outside the noise (beyond OUTLIER_Z robust levels of their neighbours),
+/// returned with the tables they are removed from (set missing). Candidates are judged from the
+/// largest down, each against its neighbours as they are once the larger ones are gone (a wild
+/// value also spoils its neighbours' local fits).
+pub fn remove_outliers(tables: &[Table], nstates: usize) -> (Vec<Table>, Vec<Outlier>) {
+    let mut out = tables.to_vec();
+    let mut flagged = Vec::new();
+    for (e, tb) in out.iter_mut().enumerate() {
+        for i in 0..nstates {
+            let (level, res) = series_level(&tb.times, &tb.values[i]);
+            if !(level.is_finite() && level > 0.0) {
+                continue;
+            }
+            let present = tb.values[i].iter().filter(|v| v.is_finite()).count();
+            let budget = (MAX_OUTLIER_FRACTION * present as f64).floor() as usize;
+            let mut order: Vec<(usize, f64)> = res
+                .iter()
+                .enumerate()
+                .filter_map(|(k, r)| r.map(|r| (k, r.abs() / level)))
+                .filter(|&(_, z)| z > OUTLIER_Z)
+                .collect();
+            order.sort_by(|a, b| b.1.total_cmp(&a.1));
+            for (k, _) in order {
+                if flagged
+                    .iter()
+                    .filter(|o: &&Outlier| o.exp == e && o.state == i)
+                    .count()
+                    >= budget
+                {
+                    break;
+                }
+                let y = &mut tb.values[i];
+                let Some(r) = loo_residual(&tb.times, y, k) else {
+                    continue;
+                };
+                let z = r.abs() / level;
+                if z > OUTLIER_Z {
+                    flagged.push(Outlier {
+                        exp: e,
+                        row: k,
+                        state: i,
+                        value: y[k],
+                        z,
+                    });
+                    y[k] = f64::NAN;
+                }
+            }
+        }
+    }
+    (out, flagged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    fn table(times: Vec<f64>, values: Vec<f64>) -> Table {
+        Table {
+            file: "t.csv".into(),
+            times,
+            values: vec![values],
+        }
+    }
+
+    /// On a smooth signal with known Gaussian noise (finely and unequally sampled) the level is
+    /// within 10% of the truth.
+    #[test]
+    fn level_of_known_noise() {
+        let mut rng = Rng::new(3);
+        let mut t = 0.0f64;
+        let mut times = Vec::new();
+        let mut values = Vec::new();
+        for _ in 0..800 {
+            times.push(t);
+            values.push((0.7 * t).sin() + 0.5 * (0.23 * t).cos() + 0.05 * rng.normal());
+            t += 0.01 + 0.02 * rng.uniform();
+        }
+        let s = noise_levels(&[table(times, values)], 1)[0];
+        assert!((s - 0.05).abs() < 0.005, "{s}");
+    }
+
+    /// One wild value among 2001 is flagged (and only it); clean neighbours stay.
+    #[test]
+    fn one_outlier_is_found_alone() {
+        let mut rng = Rng::new(5);
+        let times: Vec<f64> = (0..2001).map(|k| k as f64 * 0.005).collect();
+        let mut values: Vec<f64> = times
+            .iter()
+            .map(|t| (-0.5 * t).exp() + 0.01 * rng.normal())
+            .collect();
+        values[1000] = 100.0;
+        let (clean, flagged) = remove_outliers(&[table(times, values)], 1);
+        assert_eq!(flagged.len(), 1, "{flagged:?}");
+        assert_eq!(flagged[0].row, 1000);
+        assert!(clean[0].values[0][1000].is_nan());
+        assert!(clean[0].values[0][999].is_finite());
+    }
+
+    /// Pure Gaussian noise has no outliers at 8 levels.
+    #[test]
+    fn gaussian_noise_has_no_outliers() {
+        let mut rng = Rng::new(9);
+        let times: Vec<f64> = (0..3000).map(|k| k as f64 * 0.01).collect();
+        let values: Vec<f64> = times
+            .iter()
+            .map(|t| t.sin() + 0.05 * rng.normal())
+            .collect();
+        let (_, flagged) = remove_outliers(&[table(times, values)], 1);
+        assert!(flagged.is_empty(), "{flagged:?}");
+    }
+}
