@@ -31,6 +31,8 @@ pub enum Command {
     /// Work–precision benchmark of the solvers (error against time per tolerance), optionally
     /// with the fits each solver finds.
     Bench(BenchArgs),
+    /// Print a fitted model as code (Python, SymPy, Julia, Rust, C) or as LaTeX.
+    Export(ExportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -139,4 +141,19 @@ pub struct BenchArgs {
     pub plot: Option<PathBuf>,
     #[arg(long)]
     pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// A fitted model file (odenet-model/1), as written by `odenet fit -o`.
+    pub model: PathBuf,
+    /// The language: latex, python, sympy, julia, rust or c.
+    #[arg(long)]
+    pub to: String,
+    /// Write here instead of to standard output.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Print every digit of the coefficients (default: the digits their standard errors support).
+    #[arg(long = "full-precision")]
+    pub full_precision: bool,
 }

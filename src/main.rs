@@ -6,6 +6,7 @@
 
 mod args;
 mod cmd;
+mod output;
 
 use std::process::ExitCode;
 

@@ -122,7 +122,7 @@ fn bad_thread_counts_and_solvers() {
 fn unknown_commands_and_flags() {
     odenet(["frobnicate"]).input_error(&["frobnicate"]);
     odenet(["check"]).input_error(&["SPEC"]);
-    odenet(["check", "specs/lorenz.toml", "--verbose"]).input_error(&["--verbose"]);
+    odenet(["check", "specs/lorenz.toml", "--frobnicate"]).input_error(&["--frobnicate"]);
     // Help is not an error.
     odenet(["--help"]).expect(0);
 }

@@ -87,10 +87,16 @@ fn fit_discovers_the_limit_cycle() {
 fn fit_prints_the_equations_of_the_model_file() {
     let f = default_fit();
     let out = &f.run.stdout;
-    for state in ["x1", "x2"] {
-        let eq = f.model["equations"][state]
-            .as_str()
-            .expect("an equation string");
+    // Printed with each coefficient rounded to the digits its standard error supports, as
+    // `odenet export` rounds the model file's terms.
+    let text = std::fs::read_to_string(&f.path).expect("the model file");
+    let mf = odenet_report::ModelFile::parse(&text).expect("a model file");
+    let sys = odenet_report::export::System::from_model(
+        &mf,
+        odenet_report::export::Precision::StandardError,
+    )
+    .expect("the model file's terms");
+    for (state, eq) in mf.states.iter().zip(&sys.equations) {
         assert!(
             out.contains(&format!("d{state}/dt = {eq}\n")),
             "d{state}/dt = {eq} not in\n{out}"

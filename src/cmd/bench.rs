@@ -128,7 +128,7 @@ pub fn run(a: BenchArgs) -> Result<u8, CliError> {
     }
     let (model, p) = match &a.model {
         Some(path) => {
-            let l = super::simulate::load_model(path)?;
+            let l = super::simulate::load_model(path, &[])?;
             (l.model, l.p)
         }
         None => {
@@ -239,7 +239,7 @@ pub fn run(a: BenchArgs) -> Result<u8, CliError> {
     } else {
         to_table(&info, &refsol, &rows, &fits, &spec)
     };
-    print!("{out}");
+    super::out(&out);
     Ok(0)
 }
 

@@ -13,7 +13,7 @@ pub fn run(a: CheckArgs) -> Result<u8, CliError> {
     let spec = load_spec(&a.spec)?;
     let tables = load_tables(&spec)?;
     let text = describe(&spec, &tables)?;
-    print!("{text}");
+    super::out(&text);
     Ok(0)
 }
 
@@ -114,12 +114,13 @@ pub fn describe(spec: &Spec, tables: &[odenet_spec::Table]) -> Result<String, Cl
             let _ = writeln!(s, "equations:");
             for ((st, text), &r) in spec.states.iter().zip(equation_text).zip(&simp.dag.roots) {
                 let _ = writeln!(s, "  d{st}/dt = {text}");
+                // The indent is written out: a format width panics beyond 65535, and a name
+                // may be longer than that.
+                let indent = " ".repeat(st.chars().count().min(60) + 4);
                 let _ = writeln!(
                     s,
-                    "  {:w$}   simplified: {}",
-                    "",
-                    simp.dag.to_infix(r, &syms),
-                    w = st.len() + 4
+                    "  {indent}   simplified: {}",
+                    simp.dag.to_infix(r, &syms)
                 );
             }
             let _ = writeln!(

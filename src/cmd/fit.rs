@@ -51,26 +51,55 @@ pub fn run(a: FitArgs) -> Result<u8, CliError> {
             }
         }
     };
-    let res = with_threads(a.threads, || odenet_fit::fit(&spec, &tables, &progress))?;
+    // Ctrl-C stops the fit at its next evaluation with the best model so far; a second press
+    // ends the process at once.
+    let cancel = crate::output::cancel_on_interrupt();
+    let res = with_threads(a.threads, || {
+        odenet_fit::fit_with(&spec, &tables, &progress, &cancel)
+    })?;
     if let Ok(b) = bar.lock()
         && let Some(b) = b.as_ref()
     {
         b.finish_and_clear();
     }
     let res = res.map_err(|e| CliError::input(format!("error: {e}")))?;
-    print!("{}", odenet_report::summary::fit_summary(&res));
+    // The model file is written before anything is printed, so that a failure while printing
+    // (a closed pipe) cannot lose it.
     if let Some(out) = &a.output {
-        let text = odenet_report::model_file::to_json(&res, &spec.constants);
-        std::fs::write(out, text).map_err(|e| CliError {
-            message: format!("error: cannot write the model file {}: {e}", out.display()),
+        let text = odenet_report::model_file::to_json_spec(&res, &spec);
+        crate::output::write_atomic(out, text.as_bytes()).map_err(|e| CliError {
+            message: format!(
+                "error: cannot write the model file {}: {e}\n  = help: any previous file there is left as it was",
+                out.display()
+            ),
             code: 2,
         })?;
-        if !a.quiet {
-            eprintln!("model written to {}", out.display());
-        }
+    }
+    super::out(&odenet_report::summary::fit_summary(&res));
+    for w in &res.warnings {
+        eprintln!("warning: {w}");
+    }
+    if let Some(out) = &a.output
+        && !a.quiet
+    {
+        eprintln!("model written to {}", out.display());
+    }
+    if res.cancelled {
+        eprintln!(
+            "interrupted: the fit was stopped before it finished; the best model found so far is {}",
+            if a.output.is_some() {
+                "printed and written"
+            } else {
+                "printed"
+            }
+        );
+        return Ok(130);
     }
     if let Some(dir) = &a.report {
         odenet_report_dir(dir, &spec, &tables, &res)?;
+        if !a.quiet {
+            eprintln!("report written to {}", dir.join("index.html").display());
+        }
     }
     Ok(if res.converged { 0 } else { 1 })
 }
@@ -79,7 +108,7 @@ pub fn run(a: FitArgs) -> Result<u8, CliError> {
 /// renders; only this function touches files.
 fn odenet_report_dir(
     dir: &std::path::Path,
-    _spec: &odenet_spec::Spec,
+    spec: &odenet_spec::Spec,
     tables: &[odenet_spec::Table],
     res: &odenet_fit::FitResult,
 ) -> Result<(), CliError> {
@@ -155,10 +184,36 @@ fn odenet_report_dir(
     }
     for (plot, svg) in &files {
         let path = dir.join(&plot.file);
-        std::fs::write(&path, svg).map_err(|e| cannot("write the plot", &path, e))?;
+        crate::output::write_atomic(&path, svg.as_bytes())
+            .map_err(|e| cannot("write the plot", &path, e))?;
     }
     let refs: Vec<PlotRef> = files.into_iter().map(|(p, _)| p).collect();
-    let page = odenet_report::page::index(res, &refs, &odenet_report::summary::fit_summary(res));
+    // The export section: the Python and Julia code of the model file that `-o` writes.
+    let mut exports = Vec::new();
+    let model_text = odenet_report::model_file::to_json_spec(res, spec);
+    if let Ok(model) = odenet_report::ModelFile::parse(&model_text) {
+        use odenet_report::export::{Lang, Precision, export};
+        for (title, lang) in [("Python", Lang::Python), ("Julia", Lang::Julia)] {
+            if let Ok(code) = export(&model, lang, Precision::StandardError) {
+                exports.push(odenet_report::page::CodeBlock {
+                    title: title.to_string(),
+                    code,
+                });
+            }
+        }
+    }
+    let template = match &spec.model {
+        odenet_spec::ModelSpec::Template { equations, .. } => equations.as_slice(),
+        odenet_spec::ModelSpec::Library { .. } => &[],
+    };
+    let page = odenet_report::page::index_with(
+        res,
+        &refs,
+        &odenet_report::summary::fit_summary(res),
+        &exports,
+        template,
+    );
     let index = dir.join("index.html");
-    std::fs::write(&index, page).map_err(|e| cannot("write the report page", &index, e))
+    crate::output::write_atomic(&index, page.as_bytes())
+        .map_err(|e| cannot("write the report page", &index, e))
 }

@@ -19,7 +19,7 @@ pub fn run(a: SimplifyArgs) -> Result<u8, CliError> {
         }
         let out = odenet_symbolic::simplify_str(&a.input, a.latex)
             .map_err(|e| CliError::input(format!("error: {e}")))?;
-        println!("{out}");
+        super::out(&format!("{out}\n"));
         return Ok(0);
     }
     let spec = load_spec(path)?;
@@ -41,9 +41,9 @@ pub fn run(a: SimplifyArgs) -> Result<u8, CliError> {
                     s.dag.to_infix(r, &syms)
                 };
                 if a.latex {
-                    println!("\\frac{{d{st}}}{{dt}} = {e}");
+                    super::out(&format!("\\frac{{d{st}}}{{dt}} = {e}\n"));
                 } else {
-                    println!("d{st}/dt = {e}");
+                    super::out(&format!("d{st}/dt = {e}\n"));
                 }
             }
         }
@@ -54,7 +54,7 @@ pub fn run(a: SimplifyArgs) -> Result<u8, CliError> {
                 .chain(extra.iter().map(|e| e.to_string()))
                 .collect::<Vec<_>>();
             for st in &spec.states {
-                println!("d{st}/dt = Σ θ·[{}]", names.join(", "));
+                super::out(&format!("d{st}/dt = Σ θ·[{}]\n", names.join(", ")));
             }
         }
     }

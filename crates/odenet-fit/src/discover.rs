@@ -15,6 +15,7 @@
 
 use odenet_spec::{InitKind, Segment, Spec, Table};
 
+use crate::degeneracy::{Relation, reduced_free, relations};
 use crate::eliminate;
 use crate::evaluate::Evaluator;
 use crate::fit::Control;
@@ -50,6 +51,10 @@ const ABANDON_RATIO: f64 = 30.0;
 /// Elimination stops once the score exceeds the best by this many units of the per-term
 /// penalty (removing a true term costs far more).
 const ELIMINATION_MARGIN: f64 = 10.0;
+/// Candidates within this many units of the per-term penalty of the best are polished, with
+/// the solver's and the optimiser's tolerances multiplied by POLISH_TOL.
+const POLISH_MARGIN: f64 = 3.0;
+const POLISH_TOL: f64 = 1e-2;
 /// Sweeps of single-equation swaps.
 const SWAP_SWEEPS: usize = 2;
 
@@ -79,21 +84,31 @@ pub struct Scorer<'m> {
     pub floor: f64,
     /// Piece failures met by the refits (penalised trial points included).
     pub failures_seen: std::sync::atomic::AtomicUsize,
+    /// Levenberg–Marquardt's relative tolerance for the refits.
+    rel_tol: f64,
+    /// The parameters candidates are drawn from (the library less eliminated states).
+    free: Vec<usize>,
 }
 
 impl<'m> Scorer<'m> {
-    pub fn new(prob: Problem<'m>, base: Vec<f64>) -> Self {
+    pub fn new(prob: Problem<'m>, base: Vec<f64>, free: &[usize]) -> Self {
         let n = prob.nstates();
         let mut nobs = vec![0.0; n];
         let mut nstarts = vec![0.0; n];
         for (pi, pc) in prob.pieces.iter().enumerate() {
             let ex = &prob.exps[pc.exp];
-            for (j, y) in ex.y[pc.start * n..(pc.start + pc.len) * n].iter().enumerate() {
+            for (j, y) in ex.y[pc.start * n..(pc.start + pc.len) * n]
+                .iter()
+                .enumerate()
+            {
                 if y.is_finite() {
                     nobs[j % n] += 1.0;
                 }
             }
-            for (s, &free) in nstarts.iter_mut().zip(&prob.free_start[pi * n..(pi + 1) * n]) {
+            for (s, &free) in nstarts
+                .iter_mut()
+                .zip(&prob.free_start[pi * n..(pi + 1) * n])
+            {
                 if free {
                     *s += 1.0;
                 }
@@ -107,7 +122,15 @@ impl<'m> Scorer<'m> {
             nstarts,
             floor,
             failures_seen: Default::default(),
+            rel_tol: REFIT_REL_TOL,
+            free: free.to_vec(),
         }
+    }
+
+    /// The same scorer with Levenberg–Marquardt's relative tolerance `rel_tol`.
+    pub fn with_rel_tol(mut self, rel_tol: f64) -> Self {
+        self.rel_tol = rel_tol;
+        self
     }
 
     pub fn total_obs(&self) -> f64 {
@@ -131,7 +154,7 @@ impl<'m> Scorer<'m> {
         );
         let terms = Terms::new(&self.prob, &s.active, 0.0, 1.0)
             .with_cancel(control.cancel)
-            .with_stop(REFIT_REL_TOL, abandon_above);
+            .with_stop(self.rel_tol, abandon_above);
         let t = std::time::Instant::now();
         let r = levenberg_marquardt(&ev, &terms, s.q.clone(), REFIT_ITERS);
         tracing::debug!(
@@ -149,27 +172,33 @@ impl<'m> Scorer<'m> {
         self.failures_seen
             .fetch_add(r.failures_met, std::sync::atomic::Ordering::Relaxed);
         let support = s.with_values(r.q);
-        let rss = self.rss(&ev, &support.q);
+        let (rss, failed) = self.rss(&ev, &support.q);
         Candidate {
             support,
             rss,
-            failures: r.failures,
+            failures: r.failures.max(failed),
             loss: r.loss,
             gamma,
         }
     }
 
-    fn rss(&self, ev: &Evaluator, q: &[f64]) -> Vec<f64> {
+    /// The residual sum of squares per state at `q`, and the pieces that failed.
+    fn rss(&self, ev: &Evaluator, q: &[f64]) -> (Vec<f64>, usize) {
         let n = self.prob.nstates();
         let mut rss = vec![0.0; n];
-        for r in ev.residuals(q).into_iter().flatten() {
+        let mut failed = 0;
+        for r in ev.residuals(q) {
+            let Some(r) = r else {
+                failed += 1;
+                continue;
+            };
             for (j, v) in r.iter().enumerate() {
                 if v.is_finite() {
                     rss[j % n] += v * v;
                 }
             }
         }
-        rss
+        (rss, failed)
     }
 
     /// The residual variance per state of candidate `c` (degrees of freedom: observations less
@@ -509,6 +538,141 @@ fn combine(prob: &Problem, s: &Support, i: usize, part: &Support) -> Support {
     )
 }
 
+/// Stepwise search from the best candidate: one Gauss–Newton pass over every free parameter
+/// (the inactive ones at zero) predicts what adding each absent term would gain (its score
+/// statistic, g²/2 over the Schur complement) and what removing each present one would cost
+/// (its Wald statistic); the best move that the criterion's price per term favours is refitted
+/// and kept when it lowers the score, until no move does.
+pub fn stepwise(scorer: &Scorer, pool: &mut Pool, control: &Control) {
+    let Some(b) = pool.best() else { return };
+    let model = scorer.prob.model;
+    let free = &scorer.free;
+    let mut s = pool.cands[b].support.clone();
+    let mut score = pool.scores[b];
+    for _ in 0..2 * free.len() {
+        if control.cancelled() {
+            return;
+        }
+        let pos: Vec<Option<usize>> = free
+            .iter()
+            .map(|k| s.active.iter().position(|a| a == k))
+            .collect();
+        let q_all: Vec<f64> = pos.iter().map(|p| p.map_or(0.0, |j| s.q[j])).collect();
+        let ev = Evaluator::new(
+            &scorer.prob,
+            free.clone(),
+            scorer.base.clone(),
+            scorer.prob.all_pieces(),
+        );
+        let gn = ev.gauss_newton(&q_all);
+        let price =
+            scorer.penalty() * scorer.mean_variance(&pool.var) / scorer.total_obs().max(1.0);
+        let Some((add, remove)) = best_moves(&gn, &q_all, &pos, |k| model.params[free[k]].sparse)
+        else {
+            return;
+        };
+        // The move that the criterion favours most: an addition gains (gain − price), a
+        // removal (price − cost).
+        let by_add = add.map_or(f64::NEG_INFINITY, |(_, g)| g - price);
+        let by_remove = remove.map_or(f64::NEG_INFINITY, |(_, c)| price - c);
+        let trial = if by_add > 0.0 && by_add >= by_remove {
+            let k = add.map_or(0, |a| a.0);
+            let mut t = s.clone();
+            let at = t.active.partition_point(|&a| a < free[k]);
+            t.active.insert(at, free[k]);
+            t.q.insert(at, 0.0);
+            t
+        } else if by_remove > 0.0 {
+            let mut drop = vec![false; s.len()];
+            drop[remove.map_or(0, |r| r.0)] = true;
+            s.without(&drop)
+        } else {
+            return;
+        };
+        if pool.contains(&trial.active) {
+            return;
+        }
+        let c = scorer.refit(&trial, f64::NAN, pool.abandon_level(), control);
+        let next = c.support.clone();
+        let sc = pool.add(scorer, c);
+        tracing::debug!(terms = next.len(), score = sc, from = score, "stepwise");
+        if sc >= score {
+            return;
+        }
+        (s, score) = (next, sc);
+    }
+}
+
+/// The most promising addition and removal at a Gauss–Newton pass over every free parameter
+/// (values `q_all`, zero for the absent ones): the absent parameter whose addition is
+/// predicted to lower the loss most (k, gain), and the present removable one whose removal is
+/// predicted to raise it least (its position in the support, cost).
+#[allow(clippy::type_complexity)]
+fn best_moves(
+    gn: &crate::evaluate::GaussNewton,
+    q_all: &[f64],
+    pos: &[Option<usize>],
+    removable: impl Fn(usize) -> bool,
+) -> Option<(Option<(usize, f64)>, Option<(usize, f64)>)> {
+    use nalgebra::{DMatrix, DVector};
+    let nf = pos.len();
+    let inside: Vec<usize> = (0..nf).filter(|&k| pos[k].is_some()).collect();
+    let m = inside.len();
+    let h = |a: usize, b: usize| gn.h[a * nf + b];
+    let hss = DMatrix::from_fn(m, m, |a, b| h(inside[a], inside[b]));
+    let ridge = (0..m).map(|i| hss[(i, i)]).fold(0.0, f64::max) * 1e-12 + f64::MIN_POSITIVE;
+    let hinv = (hss + DMatrix::identity(m, m) * ridge).try_inverse()?;
+    let mut add: Option<(usize, f64)> = None;
+    for k in (0..nf).filter(|&k| pos[k].is_none()) {
+        let hks = DVector::from_fn(m, |a, _| h(k, inside[a]));
+        let schur = h(k, k) - hks.dot(&(&hinv * &hks));
+        // The present terms' gradient is about zero at a fitted support, so the gain of
+        // adding k with the others re-optimised is g_k²/2 over the Schur complement.
+        let gain = 0.5 * gn.grad[k] * gn.grad[k] / schur;
+        if schur > 0.0 && gain.is_finite() && add.is_none_or(|(_, g)| gain > g) {
+            add = Some((k, gain));
+        }
+    }
+    let mut remove: Option<(usize, f64)> = None;
+    for (a, &k) in inside.iter().enumerate() {
+        if !removable(k) {
+            continue;
+        }
+        let cost = 0.5 * q_all[k] * q_all[k] / hinv[(a, a)].max(f64::MIN_POSITIVE);
+        if cost.is_finite() && remove.is_none_or(|(_, c)| cost < c) {
+            remove = pos[k].map(|j| (j, cost));
+        }
+    }
+    Some((add, remove))
+}
+
+/// More candidates at one horizon: backward elimination from the richest candidate, swaps of
+/// single equations' supports and a stepwise search from the best, then every candidate scored
+/// again.
+fn explore_level(scorer: &Scorer, pool: &mut Pool, control: &Control) {
+    eliminate_from_richest(scorer, pool, control);
+    swap_equations(scorer, pool, control);
+    pool.rescore(scorer);
+    stepwise(scorer, pool, control);
+    pool.rescore(scorer);
+    let model = scorer.prob.model;
+    for (c, s) in pool.cands.iter().zip(&pool.scores) {
+        let names: Vec<&str> = c
+            .support
+            .active
+            .iter()
+            .map(|&k| model.params[k].name.as_str())
+            .collect();
+        tracing::debug!(
+            pieces = scorer.prob.pieces.len(),
+            terms = c.support.len(),
+            score = s,
+            ?names,
+            "level candidate"
+        );
+    }
+}
+
 /// The path entries of the pool (every candidate, the chosen one marked).
 pub fn path_entries(scorer: &Scorer, pool: &Pool, chosen: Option<usize>) -> Vec<PathEntry> {
     let model = scorer.prob.model;
@@ -556,6 +720,9 @@ pub fn path_entries(scorer: &Scorer, pool: &Pool, chosen: Option<usize>) -> Vec<
 /// candidate scored.
 pub struct Discovered {
     pub layout: Layout,
+    /// Linear relations among the states that hold on the data (each eliminated one state
+    /// from the library).
+    pub relations: Vec<Relation>,
     /// Piece failures met (and penalised) while refitting candidates.
     pub failures_seen: usize,
     pub chosen: Support,
@@ -596,16 +763,22 @@ pub fn run(
         base[k] = 0.0;
     }
     let maxrows = screen_prob.exps.iter().map(|e| e.rows).max().unwrap_or(0);
+    let var_data = data_variance(tables, &screen_prob, opts.rtol);
+    // Conservation laws make the library singular: eliminate one state of each from it.
+    let relations = relations(&screen_prob, &var_data);
+    let free = reduced_free(model, &screen_prob.free, &relations);
+    for r in &relations {
+        tracing::info!(relation = %r.describe(&model.states), "relation among the states");
+    }
     let windows: Vec<usize> = SCREEN_WINDOWS
         .iter()
         .copied()
         .filter(|&w| w == 1 || 4 * w < maxrows)
         .collect();
-    let Some(reg) = Regression::new(&screen_prob, &base, &screen_prob.free, &windows) else {
+    let Some(reg) = Regression::new(&screen_prob, &base, &free, &windows) else {
         return Ok(None);
     };
-    let screened = screen(&reg, &screen_prob.free);
-    let var_data = data_variance(tables, &screen_prob, opts.rtol);
+    let screened = screen(&reg, &free);
     // The pieces the user fixed (`segment = N`); `"whole"` climbs the ladder of tiles (a
     // continuation from short pieces) up to whole experiments whatever their fit.
     let fixed_layout = match (spec.fit.segment, screen_prob.layout) {
@@ -627,15 +800,16 @@ pub fn run(
     };
     let mut len = (lmin / FIRST_LEVEL_SHARE).max(MIN_LEN).min(maxrows);
     let prob = Problem::with_layout(model, spec, tables, opts, Some(layout_of(len)))?;
-    let mut scorer = Scorer::new(prob, base.clone());
+    let mut scorer = Scorer::new(prob, base.clone(), &free);
     let mut pool = refit_all(&scorer, &screened, control);
+    explore_level(&scorer, &mut pool, control);
     let mut failures = 0;
     // The horizon lengthens while the best models keep fitting the data at the noise level.
     while fixed_layout.is_none() && len < maxrows && !control.cancelled() {
         let Some(b) = pool.best() else { break };
         let next = (LADDER_STEP * len).min(maxrows);
         let next_prob = Problem::with_layout(model, spec, tables, opts, Some(layout_of(next)))?;
-        let next_scorer = Scorer::new(next_prob, base.clone());
+        let next_scorer = Scorer::new(next_prob, base.clone(), &free);
         let best = pool.scores[b];
         let mut order: Vec<usize> = (0..pool.cands.len())
             .filter(|&i| pool.scores[i] <= best + PRUNE_MARGIN * scorer.penalty())
@@ -660,16 +834,59 @@ pub fn run(
         );
         let tracks = v1 <= TRACK_GROWTH * v0 && next_pool.best().is_some();
         if !to_whole && !tracks {
-            failures += next_scorer.failures_seen.load(std::sync::atomic::Ordering::Relaxed);
+            failures += next_scorer
+                .failures_seen
+                .load(std::sync::atomic::Ordering::Relaxed);
             break;
         }
-        failures += scorer.failures_seen.load(std::sync::atomic::Ordering::Relaxed);
+        failures += scorer
+            .failures_seen
+            .load(std::sync::atomic::Ordering::Relaxed);
         (len, scorer, pool) = (next, next_scorer, next_pool);
+        explore_level(&scorer, &mut pool, control);
     }
-    eliminate_from_richest(&scorer, &mut pool, control);
-    swap_equations(&scorer, &mut pool, control);
-    pool.rescore(&scorer);
-    let chosen = pool.best();
+    // The close contenders refitted to a tighter tolerance (solver and optimiser) and scored
+    // again among themselves: the choice between them rests on a few χ² units.
+    let close: Vec<(Support, f64)> = match pool.best() {
+        Some(b) => {
+            let limit = pool.scores[b] + POLISH_MARGIN * scorer.penalty();
+            let mut order: Vec<usize> = (0..pool.cands.len())
+                .filter(|&i| pool.scores[i] <= limit)
+                .collect();
+            order.sort_by(|&a, &b| pool.scores[a].total_cmp(&pool.scores[b]));
+            order
+                .iter()
+                .map(|&i| (pool.cands[i].support.clone(), pool.cands[i].gamma))
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    let mut chosen = pool.best();
+    if close.len() > 1 && !control.cancelled() {
+        let tight = odenet_solve::SolveOptions {
+            rtol: opts.rtol * POLISH_TOL,
+            atol: opts.atol * POLISH_TOL,
+            ..opts
+        };
+        let polish = Scorer::new(
+            Problem::with_layout(model, spec, tables, tight, Some(scorer.prob.layout))?,
+            base.clone(),
+            &free,
+        )
+        .with_rel_tol(REFIT_REL_TOL * POLISH_TOL);
+        let polished = refit_all(&polish, &close, control);
+        for (c, s) in polished.cands.iter().zip(&polished.scores) {
+            tracing::info!(terms = c.support.len(), score = s, "polished");
+        }
+        if let Some(i) = polished.best() {
+            let active = &polished.cands[i].support.active;
+            if let Some(j) = pool.cands.iter().position(|c| &c.support.active == active) {
+                pool.cands[j].support = polished.cands[i].support.clone();
+                chosen = Some(j);
+            }
+        }
+    }
+
     for (c, s) in pool.cands.iter().zip(&pool.scores) {
         let names: Vec<&str> = c
             .support
@@ -686,7 +903,11 @@ pub fn run(
         None => screened.last().map(|(s, _)| s.clone()).unwrap_or_default(),
     };
     Ok(Some(Discovered {
-        failures_seen: failures + scorer.failures_seen.load(std::sync::atomic::Ordering::Relaxed),
+        relations,
+        failures_seen: failures
+            + scorer
+                .failures_seen
+                .load(std::sync::atomic::Ordering::Relaxed),
         layout: scorer.prob.layout,
         chosen,
         path,

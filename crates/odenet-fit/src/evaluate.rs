@@ -24,6 +24,8 @@ const SLOT_HEAD: usize = 4;
 const CHUNKS: usize = 64;
 /// Gauss–Newton iterations that profile a piece's free initial values for given parameters.
 const PROFILE_ITERS: usize = 2;
+/// Pieces longer than this are profiled to convergence (as fitted initial values are).
+const PROFILE_SHORT_LEN: usize = 20;
 /// Gauss–Newton iterations (at most) for pieces with a fitted, unobserved initial value.
 const PROFILE_ITERS_FITTED: usize = 30;
 /// Ridge on a fitted initial value with no observation: only the trajectory informs it, and the
@@ -192,6 +194,11 @@ pub struct Evaluator<'p, 'm> {
     layout: Option<LibraryLayout>,
     pool: Pool,
     slots: Mutex<Vec<f64>>,
+    /// Per piece (pieces × n, indexed like `prob.x0`): the start profiled at the last
+    /// evaluation, where long pieces start their profile.
+    warm: Mutex<Vec<f64>>,
+    /// A profile ends when its step is below this (scaled units): the integrator's accuracy.
+    profile_tol: f64,
     pub evals: AtomicUsize,
 }
 
@@ -219,6 +226,8 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             layout,
             pool: Pool::default(),
             slots: Mutex::new(Vec::new()),
+            warm: Mutex::new(prob.x0.clone()),
+            profile_tol: (0.1 * prob.solve_opts.rtol).max(1e-10),
             evals: AtomicUsize::new(0),
         }
     }
@@ -328,6 +337,15 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         if !free.iter().any(|&f| f) {
             return;
         }
+        // Long pieces start from the start profiled at the last evaluation (the optimum moves
+        // little between nearby parameters), short ones from the observation.
+        let long = pc.len > PROFILE_SHORT_LEN;
+        if long && let Ok(warm) = self.warm.lock() {
+            let w = &warm[pi * n..(pi + 1) * n];
+            if w.iter().all(|v| v.is_finite()) {
+                ws.x0.copy_from_slice(w);
+            }
+        }
         let rhs0 = self.piece_rhs(pc.exp, Some((q, full)));
         let times = &ex.t[pc.start..pc.start + pc.len];
         let y0 = &ex.y[pc.start * n..(pc.start + 1) * n];
@@ -335,7 +353,8 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         // with no observation may start far away: iterate it to convergence.
         let labelled = &prob.start_label[pi * n..(pi + 1) * n];
         let unobserved = free.iter().zip(labelled).any(|(&f, &l)| f && !l);
-        let iters = if unobserved {
+        // Long pieces too: their end depends strongly on the start.
+        let iters = if unobserved || long {
             PROFILE_ITERS_FITTED
         } else {
             PROFILE_ITERS
@@ -354,7 +373,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             );
             if solved.is_err() {
                 ws.x0.copy_from_slice(&prob.x0[pi * n..(pi + 1) * n]);
-                return;
+                break;
             }
             ws.gm.iter_mut().for_each(|v| *v = 0.0);
             ws.gv.iter_mut().for_each(|v| *v = 0.0);
@@ -385,9 +404,12 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                     step = step.max(d.abs());
                 }
             }
-            if step.partial_cmp(&1e-10) != Some(std::cmp::Ordering::Greater) {
+            if step.partial_cmp(&self.profile_tol) != Some(std::cmp::Ordering::Greater) {
                 break;
             }
+        }
+        if long && let Ok(mut warm) = self.warm.lock() {
+            warm[pi * n..(pi + 1) * n].copy_from_slice(&ws.x0);
         }
     }
 

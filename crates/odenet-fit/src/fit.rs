@@ -327,7 +327,13 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 holdout: 0,
                 failures_seen: d.failures_seen,
             };
-            finish(spec, (&raw, &prob), tables, outcome, control)
+            let mut res = finish(spec, (&raw, &prob), tables, outcome, control);
+            res.relations = d
+                .relations
+                .iter()
+                .map(|r| r.describe(&model.states))
+                .collect();
+            res
         }
         None => {
             // Learned noise on the L1 path: estimate e jointly with the dense model first, then
@@ -471,6 +477,7 @@ fn finish(
         weak_direction,
         warnings,
         outliers: Vec::new(),
+        relations: Vec::new(),
         params: p,
         seconds: 0.0,
     }

@@ -13,6 +13,7 @@
 //! through `tracing`.
 
 mod bench;
+mod degeneracy;
 mod discover;
 mod eliminate;
 mod evaluate;

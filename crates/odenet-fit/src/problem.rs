@@ -10,6 +10,8 @@ use crate::scaled::{ScaledRhs, Scales};
 
 /// The regression window (data intervals) when pieces are whole experiments.
 const WHOLE_REGRESSION_WINDOW: usize = 4;
+/// Solver steps allowed per point of the longest piece (when that exceeds the spec's budget).
+const STEPS_PER_POINT: usize = 8;
 /// Points per piece with `segment = "auto"` before the data have chosen a length.
 pub const AUTO_START_LEN: usize = 10;
 
@@ -184,6 +186,9 @@ impl<'m> Problem<'m> {
         prob.rows = usable_rows(&prob, spec, tables, &unobserved);
         prob.scales.pscale = parameter_scales(&prob);
         prob.cut_pieces(spec, tables)?;
+        // The step budget is per piece: long pieces land a step on every one of their points.
+        let maxlen = prob.pieces.iter().map(|p| p.len).max().unwrap_or(0);
+        prob.solve_opts.max_steps = prob.solve_opts.max_steps.max(STEPS_PER_POINT * maxlen);
         Ok(prob)
     }
 

@@ -112,6 +112,9 @@ pub struct FitResult {
     pub warnings: Vec<String>,
     /// Values left out of the fit as outliers.
     pub outliers: Vec<Outlier>,
+    /// Linear relations among the states that hold on the data (e.g. `S + I + R = 1`); the
+    /// library was reduced by one state per relation.
+    pub relations: Vec<String>,
 }
 
 impl FitResult {

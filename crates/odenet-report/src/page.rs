@@ -6,6 +6,10 @@ use std::fmt::Write;
 
 use odenet_fit::FitResult;
 
+use crate::export::{
+    Precision, fit_equations, format_se, format_to_se, mathml_equation, without_zero_terms,
+};
+
 /// A plot shown on the page: the SVG's file name relative to the page, and its title.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlotRef {
@@ -29,12 +33,35 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;font-family:ui-monospa
 .eq{font-family:ui-monospace,monospace;font-size:1.05em}\
 .warn{color:#a00;font-weight:bold}.ok{color:#060}tr.sel{background:#fff3d6}\
 figure{margin:1.5em 0}figure img{max-width:100%;border:1px solid #ddd}figcaption{color:#555}\
-pre{background:#f6f6f6;padding:.8em;overflow-x:auto}";
+pre{background:#f6f6f6;padding:.8em;overflow-x:auto}\
+table.math td{border:none;padding:.35em .8em}math{font-size:1.15em}";
+
+/// Code shown in the page's "Export" section: a title (e.g. "Python") and the code.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CodeBlock {
+    pub title: String,
+    pub code: String,
+}
 
 /// The index page for a fit. `plots` are shown in order; `summary_text` is the printed
 /// summary (`summary::fit_summary`), kept on the page as plain text. Every string that comes
 /// from the user (names, equations, file names, titles) is HTML-escaped.
 pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
+    index_with(res, plots, summary_text, &[], &[])
+}
+
+/// The index page with an "Export" section showing `exports` (`odenet export` output).
+/// The equations are typeset as MathML that odenet writes itself, so the page needs no script
+/// and no network. `template` (template models: the spec's equations, one per state) typesets
+/// the equations with their parameters as names, the values in the table below them; without
+/// it, the fitted equations are shown with their numbers.
+pub fn index_with(
+    res: &FitResult,
+    plots: &[PlotRef],
+    summary_text: &str,
+    exports: &[CodeBlock],
+    template: &[odenet_spec::Expr],
+) -> String {
     let mut h = String::new();
     let name = esc(&res.name);
     let _ = writeln!(
@@ -59,21 +86,66 @@ pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
         );
     }
 
-    let _ = writeln!(h, "<h2>Discovered equations</h2>\n<table>");
+    let shown = fit_equations(res, Precision::StandardError);
+    let typeset_from = if !res.library && template.len() == res.states.len() {
+        let zero: Vec<&str> = res
+            .param_names
+            .iter()
+            .zip(&res.params)
+            .filter(|(_, v)| **v == 0.0)
+            .map(|(n, _)| n.as_str())
+            .collect();
+        template
+            .iter()
+            .map(|e| Some(without_zero_terms(e, &zero)))
+            .collect()
+    } else {
+        shown.clone()
+    };
+    let _ = writeln!(h, "<h2>Discovered equations</h2>\n<table class=\"math\">");
     for (k, (s, eq)) in res.states.iter().zip(&res.equations).enumerate() {
         let hidden = if res.hidden.get(k).copied().unwrap_or(false) {
             " <em>(hidden)</em>"
         } else {
             ""
         };
-        let _ = writeln!(
-            h,
-            "<tr><td class=\"eq\">d{}/dt</td><td class=\"eq\">= {}</td><td>{hidden}</td></tr>",
-            esc(s),
-            esc(eq)
-        );
+        let typeset = match typeset_from.get(k).and_then(Option::as_ref) {
+            Some(e) => mathml_equation(s, e),
+            None => format!("<span class=\"eq\">d{}/dt = {}</span>", esc(s), esc(eq)),
+        };
+        let _ = writeln!(h, "<tr><td>{typeset}</td><td>{hidden}</td></tr>");
     }
     let _ = writeln!(h, "</table>");
+    let _ = writeln!(
+        h,
+        "<details><summary>as text</summary><pre>{}</pre></details>",
+        res.states
+            .iter()
+            .zip(&res.equations)
+            .enumerate()
+            .map(|(k, (s, eq))| {
+                let text = shown
+                    .get(k)
+                    .and_then(Option::as_ref)
+                    .map_or_else(|| eq.clone(), |e| e.to_string());
+                format!("d{}/dt = {}", esc(s), esc(&text))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    if !res.library && template.len() == res.states.len() {
+        let _ = writeln!(
+            h,
+            "<p><small>With the fitted parameters below (tied parameters are one name); the \
+             text form has their values substituted.</small></p>"
+        );
+    } else if res.library {
+        let _ = writeln!(
+            h,
+            "<p><small>Coefficients are rounded to the digits their standard errors support; the \
+             model file keeps every digit.</small></p>"
+        );
+    }
 
     if let Some(terms) = &res.terms {
         let _ = writeln!(
@@ -94,7 +166,7 @@ pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
                     "<tr><td>d{}/dt</td><td class=\"eq\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                     esc(s),
                     esc(t),
-                    num(*v),
+                    rounded(res, res.term_param(s, t), *v),
                     std_error(res, res.term_param(s, t))
                 );
             }
@@ -110,7 +182,7 @@ pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
                 h,
                 "<tr><td class=\"eq\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
                 esc(n),
-                num(*v),
+                rounded(res, Some(k), *v),
                 std_error(res, Some(k))
             );
         }
@@ -190,6 +262,22 @@ pub fn index(res: &FitResult, plots: &[PlotRef], summary_text: &str) -> String {
         }
     }
 
+    if !exports.is_empty() {
+        let _ = writeln!(
+            h,
+            "<h2>Export</h2>\n<p>The discovered system as code (<code>odenet export MODEL --to \
+             latex|python|sympy|julia|rust|c</code> writes these and more).</p>"
+        );
+        for b in exports {
+            let _ = writeln!(
+                h,
+                "<h3>{}</h3>\n<pre><code>{}</code></pre>",
+                esc(&b.title),
+                esc(b.code.trim_end())
+            );
+        }
+    }
+
     let _ = writeln!(
         h,
         "<h2>Printed summary</h2>\n<pre>{}</pre>\n<p><small>Written by odenet {}.</small></p>\n</body>\n</html>",
@@ -215,20 +303,23 @@ pub fn esc(s: &str) -> String {
     out
 }
 
-/// A coefficient at full precision (the shortest text that reads back to the same number).
-fn num(v: f64) -> String {
-    if v.is_finite() {
-        v.to_string()
-    } else {
-        "&mdash;".to_string()
+/// A coefficient rounded to the digits its standard error supports (full precision when it
+/// has none).
+fn rounded(res: &FitResult, k: Option<usize>, v: f64) -> String {
+    if !v.is_finite() {
+        return "&mdash;".to_string();
     }
+    let se = k
+        .and_then(|k| res.std_errors.get(k).copied())
+        .unwrap_or(f64::NAN);
+    format_to_se(v, se)
 }
 
 /// The standard error of parameter `k`: blank when it was not estimated (fixed or pruned),
 /// "not determined" when the data leave it free.
 fn std_error(res: &FitResult, k: Option<usize>) -> String {
     match k.and_then(|k| res.std_errors.get(k)) {
-        Some(v) if v.is_finite() => format!("{v:.3e}"),
+        Some(v) if v.is_finite() => format_se(*v),
         Some(v) if v.is_infinite() => "not determined".to_string(),
         _ => String::new(),
     }
@@ -378,9 +469,42 @@ mod tests {
         assert!(html.contains("<h2>Parameters</h2>"));
         assert!(html.contains("dy&quot;/dt[x*y&quot;]"));
         assert!(html.contains("-0.25"));
-        assert!(html.contains("<th>standard error</th>") && html.contains("1.000e-1"));
+        assert!(
+            html.contains("<th>standard error</th>")
+                && html.contains("<td class=\"num\">0.10</td>")
+        );
         assert!(!html.contains("<h2>Plots</h2>") && !html.contains("<h2>Sparsity path</h2>"));
         assert!(html.contains("The fit converged."));
+    }
+
+    #[test]
+    fn equations_are_typeset_and_the_export_code_is_shown() {
+        let mut res = result();
+        res.states = vec!["x".into(), "y".into()];
+        let html = index(&res, &[], "");
+        // Library mode: the rounded terms as MathML (1.5 ± 0.1 keeps two decimals).
+        assert!(
+            html.contains("<mn>1.5</mn><mo>&#x2062;</mo><mi>x</mi>"),
+            "{html}"
+        );
+        res.library = false;
+        res.terms = None;
+        let template = [
+            odenet_spec::parse_expr("a1*x - a2*x*y").expect("parse"),
+            odenet_spec::parse_expr("-a1*y").expect("parse"),
+        ];
+        let code = CodeBlock {
+            title: "Python".into(),
+            code: "def rhs(t, x, p):  # <x> & y\n".into(),
+        };
+        let html = index_with(&res, &[], "", &[code], &template);
+        assert!(
+            html.contains("<msub><mi>a</mi><mn>2</mn></msub>"),
+            "parameters typeset by name: {html}"
+        );
+        assert!(html.contains("<h2>Export</h2>") && html.contains("<h3>Python</h3>"));
+        assert!(html.contains("def rhs(t, x, p):  # &lt;x&gt; &amp; y"));
+        assert!(!html.contains("<x>"));
     }
 
     #[test]

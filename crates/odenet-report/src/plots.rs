@@ -29,6 +29,8 @@ const PANEL_HEIGHT: u32 = 240;
 const TITLE_HEIGHT: u32 = 44;
 /// Room right of a data plot for its legend.
 const LEGEND_WIDTH: u32 = 130;
+/// Room right of the coefficient-path plot for its legend (term names are longer).
+const COEF_LEGEND_WIDTH: u32 = 190;
 /// More data points than this per series are thinned (every k-th point), to keep the SVG small.
 const MAX_POINTS: usize = 2500;
 /// Values beyond this magnitude are treated as off-scale (a blown-up trajectory).
@@ -389,96 +391,100 @@ pub fn sparsity_path(path: &[PathEntry]) -> String {
 /// (so terms of very different sizes share one axis). The ten largest are named in the legend.
 pub fn coefficient_path(path: &[PathEntry], names: &[String]) -> String {
     let title = "Coefficient paths (each divided by its largest magnitude)";
-    render(WIDTH, 480, title, |root| {
-        let mut entries: Vec<&PathEntry> = path
-            .iter()
-            .filter(|p| p.params.len() == names.len())
-            .collect();
-        entries.sort_by_key(|p| p.active_terms);
-        let terms = entries.iter().map(|p| p.active_terms as i64);
-        let xmin = terms.clone().min().unwrap_or(0);
-        let xmax = terms.max().unwrap_or(1).max(xmin + 1);
-        let mut chart = ChartBuilder::on(root)
-            .caption(title, (FONT, 20))
-            .margin(12)
-            .margin_right(24)
-            .x_label_area_size(42)
-            .y_label_area_size(60)
-            .build_cartesian_2d(xmin - 1..xmax + 1, -1.1f64..1.1f64)?;
-        chart
-            .configure_mesh()
-            .x_desc("active terms")
-            .y_desc("coefficient / max |coefficient|")
-            .y_label_formatter(&|v| fmt_num(if v.abs() < 1e-9 { 0.0 } else { *v }))
-            .label_style((FONT, 14))
-            .axis_desc_style((FONT, 15))
-            .bold_line_style(BLACK.mix(0.12))
-            .light_line_style(BLACK.mix(0.04))
-            .draw()?;
-        if entries.is_empty() {
-            return note(
-                &chart.plotting_area().strip_coord_spec(),
-                "no coefficient path was recorded",
-            );
-        }
-        // Parameters that are non-zero somewhere, largest magnitude (at the sparsest entry where
-        // they are non-zero) first.
-        let mut series: Vec<(usize, f64)> = (0..names.len())
-            .filter_map(|k| {
-                let m = entries
-                    .iter()
-                    .map(|p| p.params[k].abs())
-                    .filter(|v| v.is_finite())
-                    .fold(0.0, f64::max);
-                (m > 0.0).then_some((k, m))
-            })
-            .collect();
-        let last_nonzero = |k: usize| {
-            entries
+    // The legend sits in a margin right of the plot: inside, it covered the upper left, where
+    // the chosen model's largest coefficients are drawn.
+    render(
+        WIDTH + COEF_LEGEND_WIDTH - LEGEND_WIDTH,
+        480,
+        title,
+        |root| {
+            let mut entries: Vec<&PathEntry> = path
                 .iter()
-                .filter(|p| p.params[k] != 0.0)
-                .map(|p| p.active_terms)
-                .min()
-                .unwrap_or(usize::MAX)
-        };
-        series.sort_by(|a, b| {
-            last_nonzero(a.0)
-                .cmp(&last_nonzero(b.0))
-                .then(b.1.total_cmp(&a.1))
-        });
-        for (rank, &(k, m)) in series.iter().enumerate() {
-            let pts: Vec<(i64, f64)> = entries
-                .iter()
-                .filter(|p| p.params[k].is_finite())
-                .map(|p| (p.active_terms as i64, p.params[k] / m))
+                .filter(|p| p.params.len() == names.len())
                 .collect();
-            let col = if rank < 10 {
-                color(rank)
-            } else {
-                RGBColor(170, 170, 170)
-            };
-            let line = col.stroke_width(if rank < 10 { 2 } else { 1 });
-            let drawn = chart.draw_series(LineSeries::new(pts.iter().copied(), line))?;
-            if rank < 10 {
-                drawn
-                    .label(names[k].clone())
-                    .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], line));
-            }
-        }
-        if let Some(sel) = entries.iter().find(|p| p.selected) {
-            let x = sel.active_terms as i64;
-            let guide = ShapeStyle::from(&WARN_COLOR).stroke_width(1);
+            entries.sort_by_key(|p| p.active_terms);
+            let terms = entries.iter().map(|p| p.active_terms as i64);
+            let xmin = terms.clone().min().unwrap_or(0);
+            let xmax = terms.max().unwrap_or(1).max(xmin + 1);
+            let mut chart = ChartBuilder::on(root)
+                .caption(title, (FONT, 20))
+                .margin(12)
+                .margin_right(COEF_LEGEND_WIDTH)
+                .x_label_area_size(42)
+                .y_label_area_size(60)
+                .build_cartesian_2d(xmin - 1..xmax + 1, -1.1f64..1.1f64)?;
             chart
-                .draw_series(std::iter::once(PathElement::new(
+                .configure_mesh()
+                .x_desc("active terms")
+                .y_desc("coefficient / max |coefficient|")
+                .y_label_formatter(&|v| fmt_num(if v.abs() < 1e-9 { 0.0 } else { *v }))
+                .label_style((FONT, 14))
+                .axis_desc_style((FONT, 15))
+                .bold_line_style(BLACK.mix(0.12))
+                .light_line_style(BLACK.mix(0.04))
+                .draw()?;
+            if entries.is_empty() {
+                return note(
+                    &chart.plotting_area().strip_coord_spec(),
+                    "no coefficient path was recorded",
+                );
+            }
+            // Parameters that are non-zero somewhere, largest magnitude (at the sparsest entry where
+            // they are non-zero) first.
+            let mut series: Vec<(usize, f64)> = (0..names.len())
+                .filter_map(|k| {
+                    let m = entries
+                        .iter()
+                        .map(|p| p.params[k].abs())
+                        .filter(|v| v.is_finite())
+                        .fold(0.0, f64::max);
+                    (m > 0.0).then_some((k, m))
+                })
+                .collect();
+            let last_nonzero = |k: usize| {
+                entries
+                    .iter()
+                    .filter(|p| p.params[k] != 0.0)
+                    .map(|p| p.active_terms)
+                    .min()
+                    .unwrap_or(usize::MAX)
+            };
+            series.sort_by(|a, b| {
+                last_nonzero(a.0)
+                    .cmp(&last_nonzero(b.0))
+                    .then(b.1.total_cmp(&a.1))
+            });
+            let mut keys = Vec::new();
+            for (rank, &(k, m)) in series.iter().enumerate() {
+                let pts: Vec<(i64, f64)> = entries
+                    .iter()
+                    .filter(|p| p.params[k].is_finite())
+                    .map(|p| (p.active_terms as i64, p.params[k] / m))
+                    .collect();
+                let col = if rank < 10 {
+                    color(rank)
+                } else {
+                    RGBColor(170, 170, 170)
+                };
+                let line = col.stroke_width(if rank < 10 { 2 } else { 1 });
+                chart.draw_series(LineSeries::new(pts.iter().copied(), line))?;
+                if rank < 10 {
+                    keys.push((names[k].clone(), Swatch::Line(line)));
+                }
+            }
+            if let Some(sel) = entries.iter().find(|p| p.selected) {
+                let x = sel.active_terms as i64;
+                let guide = ShapeStyle::from(&WARN_COLOR).stroke_width(1);
+                chart.draw_series(std::iter::once(PathElement::new(
                     vec![(x, -1.1), (x, 1.1)],
                     guide,
-                )))?
-                .label(format!("selected: {x} terms"))
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], guide));
-        }
-        corner_legend(&mut chart, SeriesLabelPosition::UpperLeft, 12)?;
-        Ok(())
-    })
+                )))?;
+                keys.push((format!("selected: {x} terms"), Swatch::Line(guide)));
+            }
+            side_legend(root, chart.plotting_area().get_pixel_range(), &keys)?;
+            Ok(())
+        },
+    )
 }
 
 /// A histogram of learned noise values (DESIGN.md "Noise"), with the normal density of the

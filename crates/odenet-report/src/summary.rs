@@ -4,13 +4,26 @@ use std::fmt::Write;
 
 use odenet_fit::FitResult;
 
+use crate::export::{Precision, fit_equations, value_pm};
+
 /// The discovered equations, loss, active terms and timing, as printed by `odenet fit`.
+/// Library coefficients are printed to the digits their standard errors support (the model
+/// file keeps every digit); template parameters are listed the same way.
 pub fn fit_summary(res: &FitResult) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{}: discovered equations", res.name);
-    let w = res.states.iter().map(|x| x.len()).max().unwrap_or(1);
-    for (st, eq) in res.states.iter().zip(&res.equations) {
-        let _ = writeln!(s, "  d{st:<w$}/dt = {eq}");
+    let w = column_width(&res.states);
+    let shown = if res.library {
+        fit_equations(res, Precision::StandardError)
+    } else {
+        vec![None; res.states.len()]
+    };
+    for (k, (st, eq)) in res.states.iter().zip(&res.equations).enumerate() {
+        let e = match shown.get(k).and_then(Option::as_ref) {
+            Some(rounded) => rounded.to_string(),
+            None => eq.clone(),
+        };
+        let _ = writeln!(s, "  d{}/dt = {e}", cell(st, w));
     }
     for (e, vals) in res.fitted_initial.iter().enumerate() {
         if !vals.is_empty() {
@@ -35,16 +48,16 @@ pub fn fit_summary(res: &FitResult) -> String {
     }
     if !res.library {
         let _ = writeln!(s, "parameters:");
-        let pw = res.param_names.iter().map(|x| x.len()).max().unwrap_or(1);
+        let pw = column_width(&res.param_names);
         for (k, (n, v)) in res.param_names.iter().zip(&res.params).enumerate() {
-            let _ = writeln!(s, "  {n:<pw$} = {v}{}", plus_minus(res, k));
+            let _ = writeln!(s, "  {} = {}", cell(n, pw), shown_value(res, k, *v));
         }
     } else if res.std_errors.iter().any(|v| !v.is_nan()) {
         let _ = writeln!(s, "coefficients (± standard error):");
-        let pw = res.param_names.iter().map(|x| x.len()).max().unwrap_or(1);
+        let pw = column_width(&res.param_names);
         for (k, (n, v)) in res.param_names.iter().zip(&res.params).enumerate() {
             if *v != 0.0 {
-                let _ = writeln!(s, "  {n:<pw$} = {v:.6}{}", plus_minus(res, k));
+                let _ = writeln!(s, "  {} = {}", cell(n, pw), shown_value(res, k, *v));
             }
         }
     }
@@ -85,14 +98,39 @@ pub fn fit_summary(res: &FitResult) -> String {
     s
 }
 
-/// " ± se" for an estimated parameter, " (not determined by the data)" when its standard error is
-/// infinite, nothing for fixed and pruned ones.
-fn plus_minus(res: &FitResult, k: usize) -> String {
-    match res.std_errors.get(k) {
-        Some(v) if v.is_finite() => format!(" ± {v:.3e}"),
-        Some(v) if v.is_infinite() => " (not determined by the data)".to_string(),
-        _ => String::new(),
-    }
+/// Names longer than this are cut (with an ellipsis) in the aligned columns of the summary.
+pub const NAME_CHARS: usize = 40;
+
+/// The width of a column of names: the longest name, at most [`NAME_CHARS`].
+fn column_width(names: &[String]) -> usize {
+    names
+        .iter()
+        .map(|x| x.chars().count().min(NAME_CHARS))
+        .max()
+        .unwrap_or(1)
+}
+
+/// `name` cut to [`NAME_CHARS`] characters (the last one an ellipsis when cut) and padded to
+/// `width`. Padding is written out rather than through a format width, which panics beyond
+/// 65535.
+pub fn cell(name: &str, width: usize) -> String {
+    let mut out: String = if name.chars().count() > NAME_CHARS {
+        let mut cut: String = name.chars().take(NAME_CHARS - 1).collect();
+        cut.push('…');
+        cut
+    } else {
+        name.to_string()
+    };
+    let len = out.chars().count();
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(len)));
+    out
+}
+
+/// "value ± se" for an estimated parameter (the value rounded to the standard error),
+/// "value (not determined by the data)" when its standard error is infinite, the value at full
+/// precision for fixed and pruned ones.
+fn shown_value(res: &FitResult, k: usize, v: f64) -> String {
+    value_pm(v, res.std_errors.get(k).copied().unwrap_or(f64::NAN))
 }
 
 /// A sentence naming the combination of parameters the data leave free.
@@ -110,7 +148,7 @@ pub fn weak_direction_text(res: &FitResult, w: &odenet_fit::WeakDirection) -> St
     let items: Vec<String> = w
         .exponents
         .iter()
-        .map(|&(k, e)| format!("{} by {}", res.param_names[k], part(e)))
+        .map(|&(k, e)| format!("{} by {}", cell(&res.param_names[k], 0), part(e)))
         .collect();
     format!(
         "warning: the data do not determine a combination of parameters: multiplying {} fits \

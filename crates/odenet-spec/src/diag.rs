@@ -4,12 +4,13 @@ use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
-use crate::Diagnostic;
+use crate::{Diagnostic, Severity};
 
 impl Diagnostic {
     /// A problem with the file as a whole (no line, no code frame).
     pub fn whole_file(file: &Path, message: impl Into<String>, help: Option<String>) -> Self {
         Diagnostic {
+            severity: Severity::Error,
             file: file.to_path_buf(),
             line: 0,
             column: 0,
@@ -30,6 +31,7 @@ impl Diagnostic {
         help: Option<String>,
     ) -> Self {
         Diagnostic {
+            severity: Severity::Error,
             file: file.to_path_buf(),
             line,
             column,
@@ -38,6 +40,17 @@ impl Diagnostic {
             source_line: None,
             width: 1,
         }
+    }
+
+    /// The same diagnostic as a warning: the input is legal but probably not what was meant.
+    pub fn warning(mut self) -> Self {
+        self.severity = Severity::Warning;
+        self
+    }
+
+    /// True for a warning.
+    pub fn is_warning(&self) -> bool {
+        self.severity == Severity::Warning
     }
 
     /// Sort key giving the deterministic order (file, line, column).
@@ -64,7 +77,11 @@ pub fn sort_diagnostics(diags: &mut [Diagnostic]) {
 /// ```
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "error: {}", self.message)?;
+        let kind = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        writeln!(f, "{kind}: {}", self.message)?;
         let file = self.file.display();
         let gutter = if self.source_line.is_some() {
             self.line.to_string().len()
@@ -78,8 +95,9 @@ impl fmt::Display for Diagnostic {
             (line, col) => write!(f, "{pad} --> {file}:{line}:{col}")?,
         }
         if let Some(src) = &self.source_line {
-            let lead = " ".repeat(self.column.saturating_sub(1));
-            let marks = "^".repeat(self.width.max(1));
+            let (src, column, width) = frame_window(src, self.column, self.width);
+            let lead = " ".repeat(column.saturating_sub(1));
+            let marks = "^".repeat(width.max(1));
             write!(
                 f,
                 "\n{pad}  |\n {line:>gutter$} | {src}\n{pad}  | {lead}{marks}",
@@ -91,6 +109,33 @@ impl fmt::Display for Diagnostic {
         }
         Ok(())
     }
+}
+
+/// Longest source line shown whole in a code frame.
+const FRAME_CHARS: usize = 120;
+
+/// The part of a long source line shown in a code frame: a window of about [`FRAME_CHARS`]
+/// characters around the underlined part, with ellipses where it was cut. Returns the text and
+/// the column and width of the underline within it.
+fn frame_window(src: &str, column: usize, width: usize) -> (String, usize, usize) {
+    let chars: Vec<char> = src.chars().collect();
+    if chars.len() <= FRAME_CHARS {
+        return (src.to_string(), column, width);
+    }
+    let start_char = column.saturating_sub(1).min(chars.len());
+    let width = width.clamp(1, FRAME_CHARS / 2);
+    let from = start_char.saturating_sub(FRAME_CHARS / 4);
+    let to = (from + FRAME_CHARS).min(chars.len());
+    let mut text: String = chars[from..to].iter().collect();
+    let mut column = start_char - from + 1;
+    if from > 0 {
+        text.insert(0, '…');
+        column += 1;
+    }
+    if to < chars.len() {
+        text.push('…');
+    }
+    (text, column, width)
 }
 
 /// A source text with its line starts, turning byte spans into located diagnostics.
@@ -134,6 +179,7 @@ impl<'a> Source<'a> {
             .count()
             .max(1);
         Diagnostic {
+            severity: Severity::Error,
             file: self.path.to_path_buf(),
             line: line_idx + 1,
             column,
@@ -142,6 +188,15 @@ impl<'a> Source<'a> {
             source_line: Some(line_text.to_string()),
             width,
         }
+    }
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut: for echoing input (names,
+/// cells, header rows) in messages without echoing megabytes.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
     }
 }
 

@@ -12,14 +12,130 @@ mod load;
 
 use std::path::{Path, PathBuf};
 
-pub use data::load_tables;
-pub use diag::sort_diagnostics;
-pub use expr::{Expr, ExprError, Func, IdentSpan, format_number, parse_expr, parse_expr_spanned};
-pub use load::MAX_POLYNOMIAL_ORDER;
+pub use data::{
+    Loaded, MAX_CSV_BYTES, MAX_CSV_MAGNITUDE, check_tables, load_tables, load_tables_checked,
+    read_table,
+};
+pub use diag::{clip, sort_diagnostics};
+pub use expr::{
+    Expr, ExprError, Func, IdentSpan, MAX_DEPTH, MAX_TREE_DEPTH, NonFinite, Parsed, format_number,
+    parse_expr, parse_expr_full, parse_expr_spanned,
+};
+pub use load::{MAX_LIBRARY_COEFFICIENTS, MAX_POLYNOMIAL_ORDER, library_terms};
+
+/// The largest spec file read, in bytes. Real specs are a few kB; the limit keeps a wrong
+/// path (a log file, `/dev/zero`) from being read into memory whole.
+pub const MAX_SPEC_BYTES: u64 = 4 << 20;
+
+/// Reads at most `limit` bytes of the file at `path` as UTF-8 text. A longer file (or an
+/// endless one such as `/dev/zero`) is an error that states the limit, without reading more
+/// than one byte past it.
+pub fn read_text_limited(path: &Path, limit: u64, what: &str) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read the {what}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read the {what}: {e}"))?;
+    if bytes.len() as u64 > limit {
+        return Err(format!(
+            "the {what} is larger than the limit of {}",
+            human_bytes(limit)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| format!("the {what} is not valid UTF-8 text"))
+}
+
+/// A byte count for messages: `4 MiB`, `512 MiB`, `3 kB`.
+pub fn human_bytes(n: u64) -> String {
+    const MIB: u64 = 1 << 20;
+    if n >= MIB && n.is_multiple_of(MIB) {
+        format!("{} MiB", n / MIB)
+    } else if n >= MIB {
+        format!("{:.1} MiB", n as f64 / MIB as f64)
+    } else if n >= 1024 {
+        format!("{} kB", n / 1024)
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+/// Where something was written in the spec, for diagnostics that checks against the data
+/// find after the spec itself was read.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub width: usize,
+    pub source_line: Option<String>,
+}
+
+impl From<Diagnostic> for Location {
+    fn from(d: Diagnostic) -> Self {
+        Location {
+            file: d.file,
+            line: d.line,
+            column: d.column,
+            width: d.width,
+            source_line: d.source_line,
+        }
+    }
+}
+
+impl Location {
+    /// An error at this place.
+    pub fn error(&self, message: impl Into<String>, help: Option<String>) -> Diagnostic {
+        Diagnostic {
+            severity: Severity::Error,
+            file: self.file.clone(),
+            line: self.line,
+            column: self.column,
+            message: message.into(),
+            help,
+            source_line: self.source_line.clone(),
+            width: self.width.max(1),
+        }
+    }
+}
+
+/// The places in the spec that the checks against the data refer to.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Origins {
+    /// The `hidden` list, when there is one.
+    pub hidden: Option<Location>,
+    /// Each extra library term, in order.
+    pub extra: Vec<Location>,
+    /// Each template equation, in state order (default where an equation is a bare number).
+    pub equations: Vec<Location>,
+    /// Each `[[data]]` table, in order.
+    pub data: Vec<Location>,
+}
+
+/// Options of [`Spec::load_with`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoadOptions {
+    /// Constants known from outside the spec (`odenet simulate --const F=1`): the equations may
+    /// use them without a `[[data]]` table that defines them.
+    pub constants: Vec<String>,
+}
+
+/// Whether a diagnostic stops the command or only draws attention to something legal but
+/// suspicious.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Severity {
+    /// The input cannot be used as it is (exit status 2).
+    #[default]
+    Error,
+    /// The input is legal but probably not what was meant; the command goes on.
+    Warning,
+}
 
 /// One located problem in an input file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
+    /// An error (the command stops) or a warning (it goes on).
+    pub severity: Severity,
     /// The file the problem is in (as given or resolved against the spec's folder).
     pub file: PathBuf,
     /// 1-based line (for data files: the line of the CSV row); 0 when the problem is the file as a whole.
@@ -52,6 +168,10 @@ pub struct Spec {
     pub constants: Vec<String>,
     pub data: Vec<DataSpec>,
     pub fit: FitConfig,
+    /// Legal but suspicious input (a duplicated [[data]] file, …): print them, then go on.
+    pub warnings: Vec<Diagnostic>,
+    /// Where the parts of the spec were written, for later diagnostics.
+    pub origins: Origins,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -228,20 +348,18 @@ impl Spec {
     /// Reads and validates the spec at `path`. Data paths are resolved against its folder.
     /// Every problem found is returned, sorted by file, line and column.
     pub fn load(path: &Path) -> Result<Spec, Vec<Diagnostic>> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Spec::from_str(&text, path),
-            Err(e) => {
-                let message = if e.kind() == std::io::ErrorKind::InvalidData {
-                    "the spec file is not valid UTF-8 text".to_string()
-                } else {
-                    format!("cannot read the spec file: {e}")
-                };
-                Err(vec![Diagnostic::whole_file(
-                    path,
-                    message,
-                    Some("check the path and that the file is a TOML spec".into()),
-                )])
-            }
+        Spec::load_with(path, &LoadOptions::default())
+    }
+
+    /// [`Spec::load`] with options (constants known from outside the spec).
+    pub fn load_with(path: &Path, opts: &LoadOptions) -> Result<Spec, Vec<Diagnostic>> {
+        match read_text_limited(path, MAX_SPEC_BYTES, "spec file") {
+            Ok(text) => load::parse_spec(&text, path, opts),
+            Err(message) => Err(vec![Diagnostic::whole_file(
+                path,
+                message,
+                Some("check the path and that the file is a TOML spec".into()),
+            )]),
         }
     }
 
@@ -249,7 +367,7 @@ impl Spec {
     /// (whose existence is checked).
     #[allow(clippy::should_implement_trait)]
     pub fn from_str(text: &str, path: &Path) -> Result<Spec, Vec<Diagnostic>> {
-        load::parse_spec(text, path)
+        load::parse_spec(text, path, &LoadOptions::default())
     }
 
     /// Index of the state called `name`.

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue};
 
-use crate::diag::{Source, closest, sort_diagnostics};
-use crate::expr::{Expr, Func, IdentSpan, format_number as num, parse_expr_spanned};
+use crate::diag::{Source, clip, closest, sort_diagnostics};
+use crate::expr::{Expr, Func, IdentSpan, format_number as num, parse_expr_full};
 use crate::{
-    DataSpec, Diagnostic, FitConfig, InitKind, Initial, ModelSpec, ParamSpec, PruneRule, Segment,
-    SolverKind, Spec,
+    DataSpec, Diagnostic, FitConfig, InitKind, Initial, LoadOptions, Location, ModelSpec, Origins,
+    ParamSpec, PruneRule, Segment, SolverKind, Spec,
 };
 
 type Value<'i> = Spanned<DeValue<'i>>;
@@ -24,6 +24,12 @@ type Value<'i> = Spanned<DeValue<'i>>;
 /// The largest polynomial order accepted: order 12 in 4 states already gives 1820 terms per
 /// equation, far beyond what the data of one experiment can identify.
 pub const MAX_POLYNOMIAL_ORDER: i64 = 12;
+
+/// The largest library accepted, in coefficients (terms per equation × states). The fit's
+/// memory and time grow with the square of this number (Gauss–Newton matrices, sensitivities
+/// per label); a fit at the limit was measured (benches/README.md, "Limits") to stay within a
+/// few hundred MB.
+pub const MAX_LIBRARY_COEFFICIENTS: u64 = 1000;
 
 const TOP_KEYS: &[&str] = &[
     "name",
@@ -97,12 +103,25 @@ struct LocatedExpr {
 struct Checker<'a> {
     src: Source<'a>,
     diags: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
+    /// Where the parts that later checks against the data may report on were written.
+    origins: Origins,
 }
 
 impl<'a> Checker<'a> {
     fn err(&mut self, span: Range<usize>, message: impl Into<String>, help: Option<String>) {
         let d = self.src.diag(span, message.into(), help);
         self.diags.push(d);
+    }
+
+    fn warn(&mut self, span: Range<usize>, message: impl Into<String>, help: Option<String>) {
+        let d = self.src.diag(span, message.into(), help).warning();
+        self.warnings.push(d);
+    }
+
+    /// Where `span` is, for diagnostics that later checks against the data report.
+    fn location(&self, span: Range<usize>) -> Location {
+        Location::from(self.src.diag(span, String::new(), None))
     }
 
     fn err_file(&mut self, message: impl Into<String>, help: Option<String>) {
@@ -264,16 +283,36 @@ impl<'a> Checker<'a> {
             Some(b) => b + offset..b + offset + len.max(1),
             None => v.span(),
         };
-        match parse_expr_spanned(text) {
-            Ok((expr, idents)) => {
-                let names = idents
+        match parse_expr_full(text) {
+            Ok(parsed) => {
+                let names = parsed
+                    .idents
                     .into_iter()
                     .map(|IdentSpan { name, offset, len }| Located {
                         name,
                         span: locate(offset, len),
                     })
                     .collect();
-                Some(LocatedExpr { expr, names })
+                let mut finite = true;
+                for nf in &parsed.non_finite {
+                    let part = text.get(nf.offset..nf.offset + nf.len).unwrap_or(text);
+                    self.err(
+                        locate(nf.offset, nf.len),
+                        format!(
+                            "`{}` in {what} is not a finite number ({})",
+                            clip(part, 60),
+                            nf.reason
+                        ),
+                        Some(
+                            "correct the constant part: every term must have a finite value".into(),
+                        ),
+                    );
+                    finite = false;
+                }
+                finite.then_some(LocatedExpr {
+                    expr: parsed.expr,
+                    names,
+                })
             }
             Err(e) => {
                 let span = locate(e.offset, e.len);
@@ -322,10 +361,16 @@ fn find<'e, 'a, 'i>(entries: &'e [Entry<'a, 'i>], key: &str) -> Option<&'e Entry
     entries.iter().find(|e| e.key == key)
 }
 
-pub(crate) fn parse_spec(text: &str, path: &Path) -> Result<Spec, Vec<Diagnostic>> {
+pub(crate) fn parse_spec(
+    text: &str,
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<Spec, Vec<Diagnostic>> {
     let mut ck = Checker {
         src: Source::new(text, path),
         diags: Vec::new(),
+        warnings: Vec::new(),
+        origins: Origins::default(),
     };
     let (root, errors) = DeTable::parse_recoverable(text);
     // Only the first syntax error is reported: the parser's recovery after it mostly produces
@@ -341,10 +386,14 @@ pub(crate) fn parse_spec(text: &str, path: &Path) -> Result<Spec, Vec<Diagnostic
         }
         return Err(ck.diags);
     }
-    let spec = validate(&mut ck, root.get_ref(), path);
+    let spec = validate(&mut ck, root.get_ref(), path, opts);
     let mut diags = ck.diags;
     match spec {
-        Some(spec) if diags.is_empty() => Ok(spec),
+        Some(mut spec) if diags.is_empty() => {
+            sort_diagnostics(&mut ck.warnings);
+            spec.warnings = ck.warnings;
+            Ok(spec)
+        }
         _ => {
             if diags.is_empty() {
                 // Validation stopped without saying why; that is a bug here, but the user still
@@ -365,13 +414,19 @@ pub(crate) fn parse_spec(text: &str, path: &Path) -> Result<Spec, Vec<Diagnostic
 struct RawData {
     header: Range<usize>,
     file: PathBuf,
+    file_span: Range<usize>,
     time: String,
     columns: Vec<Option<String>>,
     constants: Vec<(String, f64)>,
     initial: Vec<Initial>,
 }
 
-fn validate(ck: &mut Checker<'_>, root: &DeTable<'_>, path: &Path) -> Option<Spec> {
+fn validate(
+    ck: &mut Checker<'_>,
+    root: &DeTable<'_>,
+    path: &Path,
+    opts: &LoadOptions,
+) -> Option<Spec> {
     let top = entries(root);
     ck.check_keys(&top, TOP_KEYS, "the spec");
 
@@ -427,6 +482,15 @@ fn validate(ck: &mut Checker<'_>, root: &DeTable<'_>, path: &Path) -> Option<Spe
             }
         }
     }
+    // Constants given from outside (`simulate --const`) need no [[data]] table.
+    let outside: Vec<&String> = opts
+        .constants
+        .iter()
+        .filter(|c| !constants.contains(c))
+        .collect();
+    let outside: Vec<String> = outside.into_iter().cloned().collect();
+    constants.extend(outside.iter().cloned());
+    duplicate_files(ck, &raw_data);
 
     let scope = Scope {
         states: &states,
@@ -435,11 +499,15 @@ fn validate(ck: &mut Checker<'_>, root: &DeTable<'_>, path: &Path) -> Option<Spe
         constants: &constants,
     };
     let model = parse_model(ck, &top, params, &scope);
+    // A constant from outside that the model does not use is not one of its constants.
+    if let Some((_, used)) = &model {
+        constants.retain(|c| !outside.contains(c) || used.contains(c));
+    }
 
     // Constants that the model uses must be defined by every experiment.
     if let Some((_, used)) = &model {
         for c in &constants {
-            if !used.contains(c) {
+            if !used.contains(c) || outside.contains(c) {
                 continue;
             }
             for (k, d) in raw_data.iter().enumerate() {
@@ -468,6 +536,11 @@ fn validate(ck: &mut Checker<'_>, root: &DeTable<'_>, path: &Path) -> Option<Spe
         return None;
     }
     let (model, _) = model?;
+    let mut origins = std::mem::take(&mut ck.origins);
+    origins.data = raw_data
+        .iter()
+        .map(|d| ck.location(d.header.clone()))
+        .collect();
     let data = raw_data
         .into_iter()
         .map(|d| DataSpec {
@@ -495,7 +568,47 @@ fn validate(ck: &mut Checker<'_>, root: &DeTable<'_>, path: &Path) -> Option<Spe
         constants,
         data,
         fit,
+        warnings: Vec::new(),
+        origins,
     })
+}
+
+/// Two [[data]] tables that read the same file are legal (the experiment then counts twice)
+/// but almost always a copy-paste slip.
+fn duplicate_files(ck: &mut Checker<'_>, raw_data: &[RawData]) {
+    let key = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let keys: Vec<PathBuf> = raw_data.iter().map(|d| key(&d.file)).collect();
+    for (k, d) in raw_data.iter().enumerate() {
+        if let Some(first) = keys[..k].iter().position(|p| *p == keys[k]) {
+            ck.warn(
+                d.file_span.clone(),
+                format!(
+                    "experiment {} reads the same file as experiment {}",
+                    k + 1,
+                    first + 1
+                ),
+                Some(
+                    "each [[data]] table should be a different experiment; a repeated one counts twice in the fit"
+                        .into(),
+                ),
+            );
+        }
+    }
+}
+
+/// C(n + k, k) without overflow: the number of monomials of degree at most `k` in `n`
+/// variables, saturating at `u64::MAX`.
+pub fn library_terms(nstates: usize, order: u32) -> u64 {
+    let n = nstates as u128;
+    let mut c: u128 = 1;
+    for i in 1..=u128::from(order) {
+        // c * (n + i) / i stays exact: c * (n + i) is divisible by i at every step.
+        c = c.saturating_mul(n + i) / i;
+        if c > u128::from(u64::MAX) {
+            return u64::MAX;
+        }
+    }
+    u64::try_from(c).unwrap_or(u64::MAX)
 }
 
 /// Returns the states and whether the list is complete and sound (when it is not, checks that
@@ -559,6 +672,7 @@ fn parse_hidden(
     let Some(arr) = ck.array(e.value, "`hidden`") else {
         return hidden;
     };
+    ck.origins.hidden = Some(ck.location(e.value.span()));
     for item in arr.iter() {
         let Some(s) = ck.string(item, "each hidden state") else {
             continue;
@@ -580,6 +694,15 @@ fn parse_hidden(
             ),
             None => {}
         }
+    }
+    if states_ok && !hidden.is_empty() && hidden.iter().all(|&h| h) {
+        ck.err(
+            e.value.span(),
+            "every state is hidden, so no data can be compared with the model",
+            Some(
+                "remove at least one observed state from `hidden` and give it a data column".into(),
+            ),
+        );
     }
     hidden
 }
@@ -682,6 +805,26 @@ fn parse_param_table(ck: &mut Checker<'_>, p: &mut ParamSpec, span: Range<usize>
     p.min = min.as_ref().map(|m| m.0);
     p.max = max.as_ref().map(|m| m.0);
     if let (Some((lo, lo_span)), Some((hi, _))) = (&min, &max)
+        && lo >= hi
+        && lo <= hi
+        && !fixed
+    {
+        // A box of zero width leaves nothing to fit; the transforms that keep a parameter
+        // inside its bounds divide by the width.
+        ck.err(
+            lo_span.start..max.as_ref().map_or(lo_span.end, |m| m.1.end),
+            format!(
+                "parameter `{name}` has min = max = {}, so it cannot be fitted",
+                num(*lo)
+            ),
+            Some(format!(
+                "fix it instead: `{name} = {{ value = {}, fixed = true }}`, or widen the bounds",
+                num(*lo)
+            )),
+        );
+        return;
+    }
+    if let (Some((lo, lo_span)), Some((hi, _))) = (&min, &max)
         && lo > hi
     {
         ck.err(
@@ -765,7 +908,7 @@ fn parse_data(
                             Some("paths are relative to the folder of the spec file".into()),
                         );
                     }
-                    file = Some(resolved);
+                    file = Some((resolved, f.value.span()));
                 }
             }
             "time" => {
@@ -939,7 +1082,8 @@ fn parse_data(
     };
     Some(RawData {
         header,
-        file,
+        file: file.0,
+        file_span: file.1,
         time,
         columns,
         constants,
@@ -1060,6 +1204,7 @@ fn parse_library(
     let fields = entries(t);
     ck.check_keys(&fields, LIBRARY_KEYS, "[library]");
     let mut order = None;
+    let mut order_span = None;
     let mut extra = Vec::new();
     let mut used = HashSet::new();
     let mut ok = true;
@@ -1082,6 +1227,7 @@ fn parse_library(
                     continue;
                 }
                 order = u32::try_from(p).ok();
+                order_span = Some(f.value.span());
             }
             "extra" => {
                 let Some(arr) = ck.array(f.value, "`extra`") else {
@@ -1097,7 +1243,31 @@ fn parse_library(
                         ok = false;
                         continue;
                     };
-                    used.extend(check_symbols(ck, &le, scope, false, "an extra term"));
+                    // Library coefficients are fitted across experiments, so a term may not
+                    // depend on a per-experiment constant.
+                    let mut uses_constant = false;
+                    for n in &le.names {
+                        if scope.constants.contains(&n.name) && !scope.states.contains(&n.name) {
+                            ck.err(
+                                n.span.clone(),
+                                format!("extra term uses the constant `{}`", n.name),
+                                Some("library terms may use only the states; write the model with [params] and [equations] to use constants".into()),
+                            );
+                            uses_constant = true;
+                            break;
+                        }
+                    }
+                    if uses_constant {
+                        ok = false;
+                        continue;
+                    }
+                    let states_only = Scope {
+                        constants: &[],
+                        ..*scope
+                    };
+                    used.extend(check_symbols(ck, &le, &states_only, false, "an extra term"));
+                    let loc = ck.location(item.span());
+                    ck.origins.extra.push(loc);
                     extra.push(le.expr);
                 }
             }
@@ -1111,13 +1281,23 @@ fn parse_library(
             Some("add `polynomial = 2` (0 gives only the constant term)".into()),
         );
     }
-    Some((
-        ModelSpec::Library {
-            order: order?,
-            extra,
-        },
-        used,
-    ))
+    let order = order?;
+    let n = scope.states.len();
+    let per_equation = library_terms(n, order).saturating_add(extra.len() as u64);
+    let coefficients = per_equation.saturating_mul(n as u64);
+    if scope.states_ok && coefficients > MAX_LIBRARY_COEFFICIENTS {
+        ck.err(
+            order_span.unwrap_or_else(|| v.span()),
+            format!(
+                "the library has {per_equation} terms per equation × {n} states = {coefficients} coefficients; the limit is {MAX_LIBRARY_COEFFICIENTS}"
+            ),
+            Some(format!(
+                "lower `polynomial` (order {order} in {n} states is far more than the data can identify), or write templates with [params] and [equations]"
+            )),
+        );
+        return None;
+    }
+    Some((ModelSpec::Library { order, extra }, used))
 }
 
 fn parse_equations(
@@ -1130,6 +1310,7 @@ fn parse_equations(
     let n = scope.states.len();
     let mut equations: Vec<Option<(Expr, String)>> = vec![None; n];
     let mut given = vec![false; n];
+    let mut eq_origins: Vec<Option<Location>> = vec![None; n];
     let mut all_parsed = true;
     let mut used = HashSet::new();
     for e in entries(t) {
@@ -1148,6 +1329,7 @@ fn parse_equations(
         match e.value.get_ref() {
             DeValue::String(s) => match ck.expression(e.value, s, &what) {
                 Some(le) => {
+                    eq_origins[i] = Some(ck.location(e.value.span()));
                     used.extend(check_symbols(ck, &le, scope, true, &what));
                     equations[i] = Some((le.expr, s.to_string()));
                 }
@@ -1187,6 +1369,10 @@ fn parse_equations(
             }
         }
     }
+    ck.origins.equations = eq_origins
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
     let mut exprs = Vec::with_capacity(n);
     let mut texts = Vec::with_capacity(n);
     for eq in equations {

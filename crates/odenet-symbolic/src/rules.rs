@@ -49,6 +49,23 @@ fn not_known_zero(v: &str) -> impl Fn(&mut EGraph, Id, &Subst) -> bool + Send + 
     move |eg, _, subst| eg[subst[v]].data.is_none_or(|c| c.into_inner() != 0.0)
 }
 
+/// The class of `?v` holds an integer constant from 3 to [`MAX_EXPAND`]: powers worth expanding
+/// into a product so that they can cancel against expanded forms.
+fn is_expandable_power(
+    v: &str,
+) -> impl Fn(&mut EGraph, Id, &Subst) -> bool + Send + Sync + 'static {
+    let v = var(v);
+    move |eg, _, subst| {
+        eg[subst[v]].data.is_some_and(|c| {
+            let k = c.into_inner();
+            k.fract() == 0.0 && (3.0..=MAX_EXPAND).contains(&k)
+        })
+    }
+}
+
+/// Highest integer power that `pow-expand` writes as a product.
+pub const MAX_EXPAND: f64 = 6.0;
+
 /// Builds the rule table (see [`rules`] for the shared, built-once copy).
 #[rustfmt::skip]
 fn build_rules() -> Vec<Rewrite> { vec![
@@ -85,6 +102,23 @@ fn build_rules() -> Vec<Rewrite> { vec![
     rw!("div-to-pow";      "(/ ?a ?b)"                   => "(* ?a (pow ?b -1))" if not_known_zero("?b")),
     rw!("pow-to-div";      "(* ?a (pow ?b -1))"          => "(/ ?a ?b)"),
     rw!("div-self";        "(/ ?a ?a)"                   => "1" if not_known_zero("?a")),
+    // exp(log(x)) = x for x > 0 (and at x = 0, where exp(-inf) = 0); log(x) is not a number for
+    // x < 0, so the rule only extends the domain.
+    rw!("exp-log";         "(exp (log ?a))"              => "?a"),
+    // log(exp(x)) = x wherever exp(x) is a positive finite number (-745 < x < 709); outside,
+    // the original is not finite.
+    rw!("log-exp";         "(log (exp ?a))"              => "?a"),
+    rw!("sin2-cos2";       "(+ (pow (sin ?a) 2) (pow (cos ?a) 2))" => "1"),
+    // 1/(1/x) = x also at x = 0 (1/inf = 0).
+    rw!("inv-inv";         "(/ 1 (/ 1 ?a))"              => "?a"),
+    rw!("pow-neg-one";     "(pow ?a -1)"                 => "(/ 1 ?a)"),
+    // Common factors cancel unless known to be zero (where the original is 0/0).
+    rw!("cancel-factor";   "(/ (* ?c ?a) (* ?c ?b))"     => "(/ ?a ?b)" if not_known_zero("?c")),
+    rw!("cancel-into";     "(/ ?a (* ?a ?b))"            => "(/ 1 ?b)" if not_known_zero("?a")),
+    rw!("pow-div";         "(/ (pow ?a ?b) (pow ?a ?c))" => "(pow ?a (- ?b ?c))" if is_const("?b") if is_const("?c")),
+    rw!("pow-div-one";     "(/ (pow ?a ?b) ?a)"          => "(pow ?a (- ?b 1))" if is_const("?b")),
+    rw!("pow-expand";      "(pow ?a ?k)"                 => "(* ?a (pow ?a (- ?k 1)))" if is_expandable_power("?k")),
+    rw!("expand-square";   "(pow (+ ?a ?b) 2)"           => "(+ (pow ?a 2) (+ (* 2 (* ?a ?b)) (pow ?b 2)))"),
 ]}
 
 /// The rule table, built once per process.
@@ -136,6 +170,17 @@ mod tests {
         ("div-to-pow",      "(/ x y)",                 "(* x (pow y -1))"),
         ("pow-to-div",      "(* x (pow y -1))",        "(/ x y)"),
         ("div-self",        "(/ (+ x 1) (+ x 1))",     "1"),
+        ("exp-log",         "(exp (log (+ x 3)))",     "(+ x 3)"),
+        ("log-exp",         "(log (exp x))",           "x"),
+        ("sin2-cos2",       "(+ (pow (sin (* x y)) 2) (pow (cos (* x y)) 2))", "1"),
+        ("inv-inv",         "(/ 1 (/ 1 x))",           "x"),
+        ("pow-neg-one",     "(pow x -1)",              "(/ 1 x)"),
+        ("cancel-factor",   "(/ (* 2 x) (* 2 y))",     "(/ x y)"),
+        ("cancel-into",     "(/ x (* x y))",           "(/ 1 y)"),
+        ("pow-div",         "(/ (pow x 2) (pow x 3))", "(pow x -1)"),
+        ("pow-div-one",     "(/ (pow x 3) x)",         "(pow x 2)"),
+        ("pow-expand",      "(pow (+ x y) 3)",         "(* (+ x y) (pow (+ x y) 2))"),
+        ("expand-square",   "(pow (+ x y) 2)",         "(+ (pow x 2) (+ (* 2 (* x y)) (pow y 2)))"),
     ];
 
     /// Guards that must stop a rule: (rule, input, what it must NOT be proven equal to).
@@ -146,6 +191,11 @@ mod tests {
         ("div-to-pow", "(/ x 0)",   "(* x (pow 0 -1))"),
         ("div-self",   "(/ 0 0)",   "1"),
         ("pow-merge",  "(* (pow x y) (pow x z))", "(pow x (+ y z))"),
+        ("cancel-factor", "(/ (* 0 x) (* 0 y))", "(/ x y)"),
+        ("cancel-into",   "(/ 0 (* 0 y))",       "(/ 1 y)"),
+        ("pow-div",    "(/ (pow x y) (pow x z))", "(pow x (- y z))"),
+        ("pow-expand", "(pow x 7)",  "(* x (pow x 6))"),
+        ("pow-expand", "(pow x 2.5)", "(* x (pow x 1.5))"),
     ];
 
     fn only(name: &str) -> Vec<Rewrite> {

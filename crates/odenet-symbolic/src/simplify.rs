@@ -177,7 +177,18 @@ pub fn simplify(
     let extracted = extract_dag(egraph, &extractor, &roots, &resolver)?;
 
     let dag_size_before = before.len();
-    let (dag, roots_from_input) = choose_roots(&before, &extracted);
+    let (mut dag, mut roots_from_input) = choose_roots(&before, &extracted);
+    let mut stop_reason = stop_reason;
+    // Rules guarded by "not known to be zero" (x/x → 1, common factors) are applied before the
+    // e-graph may learn that a factor is identically zero; such a late discovery can merge
+    // classes that differ. The result is therefore checked against the input at sample points
+    // and, when they disagree, the input is kept (found by the fuzz campaign: a factor that
+    // expands to zero made (x·A)/(y·A) equal to a constant).
+    if !agrees(&before, &dag, syms) {
+        dag = before.clone();
+        roots_from_input = dag.roots.len();
+        stop_reason.push_str("; the simplified form changed a value and was discarded");
+    }
     Ok(Simplified {
         dag_size: dag.len(),
         dag,
@@ -188,6 +199,48 @@ pub fn simplify(
         egraph_nodes,
         roots_from_input,
     })
+}
+
+/// True when `simplified` has the value of `input` (within rounding relative to the
+/// magnitudes involved) at fixed pseudo-random points wherever `input` is finite.
+fn agrees(input: &Dag, simplified: &Dag, syms: &Symbols) -> bool {
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        // In ±[0.3, 1.9]: away from zero, where removable singularities sit.
+        let u = (state >> 11) as f64 / (1u64 << 53) as f64;
+        let m = 0.3 + 1.6 * (2.0 * u - 1.0).abs();
+        if u < 0.5 { -m } else { m }
+    };
+    let mut a = vec![0.0; input.len()];
+    let mut b = vec![0.0; simplified.len()];
+    // Many points: an input that is 0/0 in exact arithmetic (a factor like
+    // log(sin(x)^2 + cos(x)^2)) is finite only where rounding makes the factor non-zero, at
+    // roughly half of the points (found by the fuzz campaign).
+    for _ in 0..24 {
+        let x: Vec<f64> = syms.states.iter().map(|_| next()).collect();
+        let p: Vec<f64> = syms.params.iter().map(|_| next()).collect();
+        let c: Vec<f64> = syms.consts.iter().map(|_| next()).collect();
+        if input.eval_nodes(&x, &p, &c, &mut a).is_err()
+            || simplified.eval_nodes(&x, &p, &c, &mut b).is_err()
+        {
+            return false;
+        }
+        let scale = a
+            .iter()
+            .chain(&b)
+            .filter(|v| v.is_finite())
+            .fold(1.0f64, |m, v| m.max(v.abs()));
+        for (&ra, &rb) in input.roots.iter().zip(&simplified.roots) {
+            let (va, vb) = (a[ra as usize], b[rb as usize]);
+            if va.is_finite() && !(vb.is_finite() && (va - vb).abs() <= 1e-7 * scale) {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Picks, for every root, the input form (source 0) or the extracted form (source 1) so that

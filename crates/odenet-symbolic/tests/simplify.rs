@@ -67,6 +67,32 @@ fn small_identities() {
     }
 }
 
+/// Issue 13's identities, each through the whole simplifier (the rules' own one-line tests are
+/// in `rules.rs`; the random-point property in `properties.rs` and the fuzz campaign check
+/// that none of them changes a value).
+#[test]
+fn issue_13_identities() {
+    for (src, want) in [
+        // Domains: exp(log(x)) = x for x > 0, log(exp(x)) = x for -745 < x < 709; elsewhere the
+        // original is not finite and the simplified form extends it.
+        ("exp(log(x))", "x"),
+        ("log(exp(x))", "x"),
+        ("sin(x)^2 + cos(x)^2", "1"),
+        ("sin(x*y)^2 + cos(x*y)^2 + z", "1 + z"),
+        ("1/(1/x)", "x"),
+        ("x/(x*y)", "1/y"),
+        ("x^2/x^3", "1/x"),
+        ("2*x/(2*y)", "x/y"),
+        ("x**2 - x^2", "0"),
+        ("(x + y)^3 - (x + y)*(x + y)^2", "0"),
+        ("(x + 1)^3 - (x + 1)*(x^2 + 2*x + 1)", "0"),
+        ("x^4 - x^2*x^2", "0"),
+        ("x^5/x^3 - x^2", "0"),
+    ] {
+        assert_eq!(simplify_str(src, false).unwrap(), want, "simplifying {src}");
+    }
+}
+
 #[test]
 fn unsafe_folds_are_left_alone() {
     // log(-1) and 1/0 are not numbers: they stay as written instead of becoming NaN or inf.
@@ -346,4 +372,47 @@ fn a_simplified_equation_is_still_shared_by_its_negation() {
         s.dag.nodes[s.dag.roots[2] as usize],
         Node::Neg(s.dag.roots[1])
     );
+}
+
+/// The deepest expressions the parser accepts (`MAX_TREE_DEPTH` chained terms, under
+/// `MAX_DEPTH` levels of nesting) go through every recursive walk — parsing, printing,
+/// evaluation, the DAG, simplification, printing the DAG, dropping — on a 1 MiB stack, an
+/// eighth of the main thread's: no spec can drive them past the stack.
+#[test]
+fn deepest_accepted_expressions_fit_a_small_stack() {
+    let chain = vec!["x"; odenet_spec::MAX_TREE_DEPTH - 8].join(" + ");
+    let nested = format!(
+        "{}x{}",
+        "-(".repeat(odenet_spec::MAX_DEPTH / 2 - 1),
+        ")".repeat(odenet_spec::MAX_DEPTH / 2 - 1)
+    );
+    let both = format!(
+        "{}{}{}",
+        "sin(".repeat(odenet_spec::MAX_DEPTH / 2 - 1),
+        vec!["y"; odenet_spec::MAX_TREE_DEPTH / 2].join("*"),
+        ")".repeat(odenet_spec::MAX_DEPTH / 2 - 1)
+    );
+    let worker = std::thread::Builder::new()
+        .stack_size(1 << 20)
+        .spawn(move || {
+            let syms = Symbols {
+                states: names(&["x", "y"]),
+                ..Symbols::default()
+            };
+            for src in [chain, nested, both] {
+                let e = odenet_spec::parse_expr(&src).expect("accepted");
+                let printed = e.to_string();
+                assert_eq!(odenet_spec::parse_expr(&printed).as_ref(), Ok(&e));
+                let v = e.eval(&|_| Some(0.5)).expect("evaluates");
+                let dag = Dag::from_exprs(std::slice::from_ref(&e), &syms).expect("dag");
+                let s = simplify(std::slice::from_ref(&e), &syms, &SimplifyOptions::default())
+                    .expect("simplifies");
+                let _ = s.dag.to_infix(s.dag.roots[0], &syms);
+                let _ = dag.to_infix(dag.roots[0], &syms);
+                let got = values(&s.dag, &[0.5, 0.5], &[], &[])[0];
+                assert!((got - v).abs() <= 1e-9 * v.abs().max(1.0), "{got} vs {v}");
+            }
+        })
+        .expect("thread starts");
+    worker.join().expect("no stack overflow");
 }

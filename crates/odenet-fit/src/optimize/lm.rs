@@ -6,6 +6,10 @@ use super::{OptResult, StopReason, Terms};
 use crate::evaluate::{Eval, Evaluator};
 use crate::linalg::solve_small;
 
+/// Damped steps tried per iteration before the loss is taken to be at its minimum (λ then
+/// spans about eight decades above 1e-3).
+const MAX_TRIES: usize = 10;
+
 /// Minimises the (profiled) data loss without L1 from `q0`.
 pub fn levenberg_marquardt(
     ev: &Evaluator,
@@ -43,7 +47,10 @@ pub fn levenberg_marquardt(
         iters += 1;
         let mut improved = false;
         // Inner loop: raise λ until a step lowers the loss.
-        while lambda < 1e10 {
+        let mut first_try = true;
+        let mut tries = 0;
+        while lambda < 1e10 && tries < MAX_TRIES {
+            tries += 1;
             a.copy_from_slice(&gn.h);
             let dmax = (0..na)
                 .map(|i| gn.h[i * na + i])
@@ -54,9 +61,24 @@ pub fn levenberg_marquardt(
                 b[i] = -gn.grad[i];
             }
             if !solve_small(&mut a, &mut b, na) {
-                lambda *= 10.0;
+                lambda = (lambda * 10.0).max(1e-3);
                 continue;
             }
+            // The decrease the Gauss–Newton model predicts for this step: when even the first
+            // (least damped) step promises less than the tolerance, the loss is at its minimum
+            // to the accuracy asked for (evaluating it would only see the solver's jitter).
+            let predicted = -(0..na)
+                .map(|i| {
+                    let hd: f64 = (0..na).map(|j| gn.h[i * na + j] * b[j]).sum();
+                    gn.grad[i] * b[i] + 0.5 * b[i] * hd
+                })
+                .sum::<f64>();
+            if first_try && predicted.is_finite() && predicted < 0.1 * terms.rel_tol * loss {
+                reason = StopReason::SmallDecrease(terms.rel_tol);
+                improved = true;
+                break;
+            }
+            first_try = false;
             let mut qt: Vec<f64> = q.iter().zip(&b).map(|(x, d)| x + d).collect();
             terms.project(&mut qt);
             let lt = ev.eval(&qt, false);
@@ -73,7 +95,9 @@ pub fn levenberg_marquardt(
                 }
                 break;
             }
-            lambda *= 8.0;
+            // A failed step: damp much more (a λ decayed to nothing first jumps to a level
+            // where the step is a short gradient step).
+            lambda = (lambda * 10.0).max(1e-3);
         }
         if !improved {
             // No step lowers the loss: at a minimum to working precision.

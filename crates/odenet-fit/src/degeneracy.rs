@@ -1,0 +1,228 @@
+//! Linear relations among the states that hold on the data (conservation laws such as
+//! S + I + R = 1). Such a relation makes a complete library singular: every monomial that
+//! contains one of its states is a combination of monomials without it, so the coefficients are
+//! not determined and selection compares fits at round-off. The relation is found from the
+//! covariance of the observed states, reported in the user's units, and one of its states is
+//! eliminated from the library (every feature containing it is left out), which keeps exactly
+//! the functions the full library could express on the data.
+
+use nalgebra::{DMatrix, SymmetricEigen};
+
+use crate::model::{CompiledModel, ModelKind};
+use crate::problem::Problem;
+
+/// A direction of the states whose variance over the data is at most this many times the
+/// noise variance (in that direction) is a relation that holds within the noise.
+const WITHIN_NOISE: f64 = 4.0;
+/// … and, whatever the noise, a direction with this little variance relative to the states'
+/// own is one (clean data, where the noise estimate is the integrator's floor).
+const RELATIVE_FLOOR: f64 = 1e-10;
+/// Coefficients below this fraction of the largest one are printed as absent.
+const SMALL_COEFFICIENT: f64 = 1e-3;
+
+/// One relation Σ_i a_i x_i = c that holds on the data (user units).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Relation {
+    /// Coefficient of each state (the largest in size is 1).
+    pub coefficients: Vec<f64>,
+    pub constant: f64,
+    /// Root-mean-square of Σ a_i x_i − c over the data.
+    pub residual: f64,
+    /// The state eliminated from the library because of it.
+    pub eliminated: usize,
+}
+
+impl Relation {
+    /// The relation as an equation over the state names, e.g. `S + I + R = 1`.
+    pub fn describe(&self, states: &[String]) -> String {
+        let big = self.coefficients.iter().fold(0.0f64, |m, a| m.max(a.abs()));
+        let mut lhs = String::new();
+        for (a, name) in self.coefficients.iter().zip(states) {
+            if a.abs() < SMALL_COEFFICIENT * big {
+                continue;
+            }
+            let sign = if *a < 0.0 { "-" } else { "+" };
+            if lhs.is_empty() {
+                if *a < 0.0 {
+                    lhs.push('-');
+                }
+            } else {
+                lhs.push_str(&format!(" {sign} "));
+            }
+            if (a.abs() - 1.0).abs() > 1e-3 {
+                lhs.push_str(&format!("{}*", odenet_spec::format_number(round4(a.abs()))));
+            }
+            lhs.push_str(name);
+        }
+        format!(
+            "{lhs} = {} (on the data, to {:.1e})",
+            odenet_spec::format_number(round4(self.constant)),
+            self.residual
+        )
+    }
+}
+
+fn round4(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let m = 10f64.powi(3 - v.abs().log10().floor() as i32);
+    (v * m).round() / m
+}
+
+/// The linear relations among the observed states over the usable rows, with the noise
+/// variance `var` per state (scaled units); at most n − 1 of them, each eliminating a different
+/// state (the last one it involves that is not eliminated yet).
+pub fn relations(prob: &Problem, var: &[f64]) -> Vec<Relation> {
+    let n = prob.nstates();
+    if n < 2 {
+        return Vec::new();
+    }
+    let xs: Vec<&Vec<f64>> = prob.rows.iter().flatten().flatten().collect();
+    if xs.len() <= n + 1 {
+        return Vec::new();
+    }
+    let m = xs.len() as f64;
+    let mean: Vec<f64> = (0..n)
+        .map(|i| xs.iter().map(|x| x[i]).sum::<f64>() / m)
+        .collect();
+    let cov = DMatrix::from_fn(n, n, |a, b| {
+        xs.iter()
+            .map(|x| (x[a] - mean[a]) * (x[b] - mean[b]))
+            .sum::<f64>()
+            / m
+    });
+    let scale = (0..n).map(|i| cov[(i, i)]).fold(0.0f64, f64::max);
+    if scale <= 0.0 {
+        return Vec::new();
+    }
+    let eig = SymmetricEigen::new(cov);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| eig.eigenvalues[a].total_cmp(&eig.eigenvalues[b]));
+    let mut out = Vec::new();
+    let mut eliminated = vec![false; n];
+    for &j in &order {
+        let lambda = eig.eigenvalues[j].max(0.0);
+        let v = eig.eigenvectors.column(j);
+        // The noise variance along v.
+        let noise: f64 = (0..n).map(|i| v[i] * v[i] * var[i]).sum();
+        if lambda > WITHIN_NOISE * noise && lambda > RELATIVE_FLOOR * scale {
+            break;
+        }
+        // Eliminate the last state it involves (in the user's order) not eliminated yet.
+        let big = v.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        let Some(e) = (0..n)
+            .rev()
+            .find(|&i| !eliminated[i] && v[i].abs() > 0.1 * big)
+        else {
+            continue;
+        };
+        eliminated[e] = true;
+        // In user units: Σ (v_i / sx_i) x_i = Σ v_i mean_i.
+        let sx = &prob.scales.sx;
+        let raw: Vec<f64> = (0..n).map(|i| v[i] / sx[i]).collect();
+        let norm = raw.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        let sign = if raw.iter().sum::<f64>() < 0.0 {
+            -1.0
+        } else {
+            1.0
+        };
+        let coefficients: Vec<f64> = raw.iter().map(|a| sign * a / norm).collect();
+        let constant = sign * (0..n).map(|i| v[i] * mean[i]).sum::<f64>() / norm;
+        out.push(Relation {
+            coefficients,
+            constant,
+            residual: lambda.sqrt() / norm,
+            eliminated: e,
+        });
+        if out.len() + 1 >= n {
+            break;
+        }
+    }
+    out
+}
+
+/// The free library coefficients that remain when the states of `relations` are eliminated:
+/// every coefficient of a feature that contains an eliminated state is left out. Templates keep
+/// every parameter.
+pub fn reduced_free(model: &CompiledModel, free: &[usize], relations: &[Relation]) -> Vec<usize> {
+    let ModelKind::Library { exponents, .. } = &model.kind else {
+        return free.to_vec();
+    };
+    let nf = model.nfeatures();
+    free.iter()
+        .copied()
+        .filter(|&k| {
+            let j = k % nf;
+            // Extra (non-polynomial) features have no exponents: kept.
+            exponents
+                .get(j)
+                .is_none_or(|e| relations.iter().all(|r| e[r.eliminated] == 0))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use odenet_spec::{Spec, Table};
+
+    use super::*;
+    use crate::solve_options;
+
+    fn tables_of(values: Vec<Vec<f64>>) -> Vec<Table> {
+        let times: Vec<f64> = (0..values[0].len()).map(|k| k as f64 * 0.1).collect();
+        vec![Table {
+            file: "d.csv".into(),
+            times,
+            values,
+        }]
+    }
+
+    /// S + I + R = 1 on SIR-like data is found, reported in user units and R is eliminated
+    /// together with every monomial that contains it.
+    #[test]
+    fn conservation_law_is_found_and_its_state_eliminated() {
+        let spec = Spec::from_str(
+            "states = [\"S\", \"I\", \"R\"]\n[library]\npolynomial = 2\n",
+            Path::new("t.toml"),
+        )
+        .expect("spec");
+        let model = CompiledModel::from_spec(&spec).expect("model");
+        let k = 200;
+        let s: Vec<f64> = (0..k).map(|j| 1.0 / (1.0 + 0.05 * j as f64)).collect();
+        let i: Vec<f64> = (0..k)
+            .map(|j| 0.3 * (j as f64 * 0.05).sin().abs() * s[j])
+            .collect();
+        let r: Vec<f64> = (0..k).map(|j| 1.0 - s[j] - i[j]).collect();
+        let tables = tables_of(vec![s, i, r]);
+        let prob = Problem::new(&model, &spec, &tables, solve_options(&spec)).expect("problem");
+        let rel = relations(&prob, &[1e-12; 3]);
+        assert_eq!(rel.len(), 1, "{rel:?}");
+        assert_eq!(rel[0].eliminated, 2);
+        let text = rel[0].describe(&model.states);
+        assert!(text.starts_with("S + I + R = 1 "), "{text}");
+        let free = reduced_free(&model, &(0..30).collect::<Vec<_>>(), &rel);
+        // Per equation, the monomials in S and I of degree ≤ 2: 6 of 10.
+        assert_eq!(free.len(), 18, "{free:?}");
+    }
+
+    /// Independent states (a Lotka–Volterra-like pair) have no relation, even with noise.
+    #[test]
+    fn independent_states_have_none() {
+        let spec = Spec::from_str(
+            "states = [\"x\", \"y\"]\n[library]\npolynomial = 2\n",
+            Path::new("t.toml"),
+        )
+        .expect("spec");
+        let model = CompiledModel::from_spec(&spec).expect("model");
+        let x: Vec<f64> = (0..300).map(|j| 2.0 + (0.1 * j as f64).sin()).collect();
+        let y: Vec<f64> = (0..300)
+            .map(|j| 1.0 + 0.5 * (0.1 * j as f64).cos())
+            .collect();
+        let tables = tables_of(vec![x, y]);
+        let prob = Problem::new(&model, &spec, &tables, solve_options(&spec)).expect("problem");
+        assert!(relations(&prob, &[1e-4, 1e-4]).is_empty());
+    }
+}
