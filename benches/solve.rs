@@ -1,24 +1,22 @@
 //! One fit piece solved with forward sensitivities: the 3-state complete quadratic library with
 //! the Lorenz coefficients (30 parameters + 3 initial-state columns), t ∈ [0, 0.09] with 10
 //! outputs, tol 1e-6 — the case NOTES-deps.md measured for diffsol's own tsit45 (~80 µs) and
-//! BDF (~260–400 µs).
+//! BDF (~260–400 µs) — by every method; and BDF through 50 such pieces with its diffsol problem
+//! and solver built per piece or once for all (`bdf_setup`).
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use odenet_solve::test_models::{Lorenz, QuadraticLibrary3};
-use odenet_solve::{Method, PieceSolver, Sens, SolveOptions};
+use odenet_solve::{Group, Method, Piece, PieceSolver, Sens, SolveOptions, Work, solve_batch};
 
 fn piece(c: &mut Criterion) {
     let p = QuadraticLibrary3::lorenz_coefficients();
     let x0 = Lorenz::X0;
     let times: Vec<f64> = (0..10).map(|k| 0.01 * k as f64).collect();
     let mut group = c.benchmark_group("piece_quadlib3_sens33");
-    for (name, method) in [
-        ("tsit5", Method::Tsit5),
-        ("bdf", Method::Bdf),
-        ("auto", Method::Auto),
-    ] {
+    for method in Method::ALL {
+        let name = method.name();
         let opts = SolveOptions {
             method,
             rtol: 1e-6,
@@ -82,5 +80,55 @@ fn piece(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, piece);
+/// BDF's per-piece set-up: 50 consecutive Lorenz pieces with sensitivities, the diffsol
+/// problem and solver rebuilt for every piece or built once and given a fresh state per piece.
+fn bdf_setup(c: &mut Criterion) {
+    let p = QuadraticLibrary3::lorenz_coefficients();
+    let mut x0 = Lorenz::X0.to_vec();
+    let mut pieces = Vec::new();
+    let mut traj = PieceSolver::new(3, 3, SolveOptions::default());
+    for k in 0..50 {
+        let t0 = 0.09 * k as f64;
+        let times: Vec<f64> = (0..10).map(|j| t0 + 0.01 * j as f64).collect();
+        let mut x = vec![0.0; 30];
+        traj.solve(
+            &Lorenz,
+            &Lorenz::P,
+            &x0,
+            &times,
+            Sens::None,
+            &mut x,
+            &mut [],
+        )
+        .expect("the Lorenz trajectory is well posed");
+        pieces.push(Piece {
+            x0: x0.clone(),
+            times,
+        });
+        x0 = x[27..30].to_vec();
+    }
+    let groups = [Group {
+        rhs: &QuadraticLibrary3,
+        pieces: &pieces,
+    }];
+    let opts = SolveOptions {
+        method: Method::Bdf,
+        rtol: 1e-6,
+        atol: 1e-6,
+        ..SolveOptions::default()
+    };
+    let mut group = c.benchmark_group("bdf_setup_50_pieces_sens33");
+    for (name, rebuild) in [("rebuild_per_piece", true), ("reuse", false)] {
+        let mut w = Work::new();
+        w.rebuild_per_piece = rebuild;
+        solve_batch(&groups, black_box(&p), opts, Sens::ParamsAndInitial, &mut w);
+        assert_eq!(w.failures, 0);
+        group.bench_function(name, |b| {
+            b.iter(|| solve_batch(&groups, black_box(&p), opts, Sens::ParamsAndInitial, &mut w))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, piece, bdf_setup);
 criterion_main!(benches);

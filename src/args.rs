@@ -28,7 +28,8 @@ pub enum Command {
     Simplify(SimplifyArgs),
     /// Validate a spec and print what was understood.
     Check(CheckArgs),
-    /// Time gradient evaluations and whole fits per solver.
+    /// Work–precision benchmark of the solvers (error against time per tolerance), optionally
+    /// with the fits each solver finds.
     Bench(BenchArgs),
     /// Print a fitted model as code (Python, SymPy, Julia, Rust, C) or as LaTeX.
     Export(ExportArgs),
@@ -99,15 +100,45 @@ pub struct CheckArgs {
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     pub spec: PathBuf,
-    /// Solvers to compare.
-    #[arg(long, value_delimiter = ',', default_value = "tsit5,bdf,auto")]
+    /// Solvers to compare: tsit5 (ours), tsit45 (diffsol's explicit), esdirk34, tr_bdf2, bdf,
+    /// auto.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "tsit5,tsit45,esdirk34,tr_bdf2,bdf,auto"
+    )]
     pub solvers: Vec<String>,
-    /// Gradient evaluations to time per solver.
+    /// Relative tolerances: a list (1e-4,1e-8) or a range of decades (1e-3..1e-10).
+    #[arg(long, value_delimiter = ',', default_value = "1e-3..1e-9")]
+    pub tols: Vec<String>,
+    /// Timed repetitions of each solve (times are their median and range).
     #[arg(long, default_value_t = 5)]
     pub reps: usize,
-    /// Also time a whole fit per solver.
+    /// Integrate each experiment whole from its first row (default: as the spec's `segment`;
+    /// pieces of 10 points when it is "auto").
+    #[arg(long)]
+    pub whole: bool,
+    /// Take the parameters from a fitted model file (default: the spec's values).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Also time one loss + gradient evaluation of the fit per solver and tolerance.
+    #[arg(long)]
+    pub gradient: bool,
+    /// Relative tolerance of the reference solution.
+    #[arg(long = "ref-tol", default_value_t = 1e-12)]
+    pub ref_tol: f64,
+    /// Also run the whole fit once per solver and compare the models found.
     #[arg(long)]
     pub fit: bool,
+    /// Print CSV instead of the table.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+    /// Print JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Draw the work–precision diagram (error against time per solve) into this SVG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     #[arg(long)]
     pub threads: Option<usize>,
 }

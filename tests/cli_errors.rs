@@ -109,7 +109,11 @@ fn bad_thread_counts_and_solvers() {
         "--solvers",
         "tsit5,rk4",
     ]);
-    run.input_error(&["--solvers", "\"rk4\"", "bdf, tsit5, auto"]);
+    run.input_error(&[
+        "--solvers",
+        "\"rk4\"",
+        "tsit5, tsit45, esdirk34, tr_bdf2, bdf, auto",
+    ]);
     assert_eq!(run.stdout, "");
     odenet(["fit", "specs/lv-limit-cycle.toml", "--threads", "many"]).input_error(&["--threads"]);
 }

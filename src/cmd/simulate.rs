@@ -13,9 +13,9 @@ use crate::CliError;
 use crate::args::SimulateArgs;
 
 /// A model ready to integrate, with where it came from.
-struct Loaded {
-    model: CompiledModel,
-    p: Vec<f64>,
+pub(super) struct Loaded {
+    pub(super) model: CompiledModel,
+    pub(super) p: Vec<f64>,
 }
 
 /// The largest model file read (a learned-noise model of a long experiment is a few MB).
@@ -23,7 +23,7 @@ pub const MAX_MODEL_BYTES: u64 = 64 << 20;
 
 /// Loads a model file, or a spec whose equations may use the `constants` given on the command
 /// line even when no [[data]] table defines them.
-fn load_model(path: &Path, constants: &[String]) -> Result<Loaded, CliError> {
+pub(super) fn load_model(path: &Path, constants: &[String]) -> Result<Loaded, CliError> {
     let is_json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));

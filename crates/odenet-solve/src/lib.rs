@@ -1,10 +1,13 @@
 //! The solve stage: integrate one piece of data from its start to its label times and return
 //! the states and the forward sensitivities there.
 //!
-//! Two methods behind one interface: an explicit Runge–Kutta method of our own (Tsitouras 5(4),
-//! with the sensitivity equations integrated alongside) for the short, non-stiff pieces that
-//! dominate a fit, and diffsol's BDF for stiff problems. `Method::Auto` starts explicit and
-//! switches to BDF when stiffness is detected or the explicit step budget is exhausted.
+//! Several methods behind one interface: an explicit Runge–Kutta method of our own (Tsitouras
+//! 5(4), with the sensitivity equations integrated alongside) for the short, non-stiff pieces
+//! that dominate a fit, and diffsol's family — its explicit Tsitouras 5(4), the singly diagonally
+//! implicit ESDIRK 3(4) and TR-BDF2, and BDF — for comparison and for stiff problems.
+//! `Method::Auto` starts with our explicit method and switches to BDF when stiffness is detected
+//! or the explicit step budget is exhausted. [`solve_batch`] and [`reference`] solve many pieces
+//! for the work–precision benchmark (`odenet bench`).
 //!
 //! Sensitivity layout: for `m` output times, `n` states and `nc` sensitivity columns, the
 //! sensitivity of state i at output k with respect to column c is
@@ -25,19 +28,66 @@
 //! - blow-up (`|x_i| > opts.blowup` after a step) and non-finite states or sensitivities are
 //!   typed failures carrying the time; a trial step that overflows is retried smaller first.
 //!
-//! The BDF method (module `bdf`) is diffsol's, with the same failure checks after every step.
+//! diffsol's methods (module `family`) run with the same failure checks after every step.
 
 use odenet_tape::OdeRhs;
 
-mod bdf;
+mod batch;
+mod family;
+#[cfg(feature = "test-models")]
 pub mod test_models;
 mod tsit5;
 
+pub use batch::{Group, Piece, Reference, Work, max_error, reference, solve_batch};
+
+/// The integration method of a piece.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
+    /// Our Tsitouras 5(4), switching to diffsol's BDF on detected stiffness.
     Auto,
+    /// diffsol's variable-order BDF (orders 1–5).
     Bdf,
+    /// Our explicit Tsitouras 5(4).
     Tsit5,
+    /// diffsol's explicit Tsitouras 5(4).
+    Tsit45,
+    /// diffsol's ESDIRK 3(4) (singly diagonally implicit, L-stable).
+    Esdirk34,
+    /// diffsol's TR-BDF2 (an ESDIRK of order 2).
+    TrBdf2,
+}
+
+impl Method {
+    /// Every method, in the order `odenet bench` lists them.
+    pub const ALL: [Method; 6] = [
+        Method::Tsit5,
+        Method::Tsit45,
+        Method::Esdirk34,
+        Method::TrBdf2,
+        Method::Bdf,
+        Method::Auto,
+    ];
+
+    /// The name used in specs (`solver = "..."`) and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Auto => "auto",
+            Method::Bdf => "bdf",
+            Method::Tsit5 => "tsit5",
+            Method::Tsit45 => "tsit45",
+            Method::Esdirk34 => "esdirk34",
+            Method::TrBdf2 => "tr_bdf2",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// True for the methods that solve linear systems (and so factorise Jacobians).
+    pub fn is_implicit(self) -> bool {
+        matches!(self, Method::Bdf | Method::Esdirk34 | Method::TrBdf2)
+    }
 }
 
 /// Which sensitivities to compute.
@@ -84,7 +134,8 @@ pub enum SolveFailure {
     TooManySteps { t: f64 },
     #[error("the solution blew up (|x| > bound) at t = {t}")]
     BlowUp { t: f64 },
-    #[error("the BDF solver failed at t = {t}")]
+    /// A diffsol method (BDF, ESDIRK 3(4), TR-BDF2 or its explicit Tsitouras) failed.
+    #[error("the diffsol solver failed at t = {t}")]
     BdfFailed { t: f64 },
     /// Only returned by `Method::Tsit5`; `Method::Auto` switches to BDF instead.
     #[error("the problem became stiff at t = {t}; use the bdf or auto method for it")]
@@ -108,12 +159,21 @@ pub enum SolveFailure {
     },
 }
 
-/// What a successful solve did.
+/// What a successful solve did. Counts add up over the attempts of `Auto`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct SolveStats {
+    /// Accepted steps.
     pub steps: usize,
+    /// Rejected steps: error-test failures, plus Newton convergence failures of the implicit
+    /// methods and overflowing trial steps of ours.
     pub rejected: usize,
+    /// Evaluations of f alone (an evaluation of f together with its Jacobians counts under
+    /// `jac_evals` instead).
     pub rhs_evals: usize,
+    /// Evaluations of f with its Jacobians ∂f/∂x and ∂f/∂p (one call serves both).
+    pub jac_evals: usize,
+    /// LU factorisations of the Newton matrix (implicit methods only).
+    pub factorizations: usize,
     /// True when the piece was (finally) integrated with BDF.
     pub used_bdf: bool,
     /// True when `Auto` switched from the explicit method to BDF.
@@ -144,7 +204,7 @@ pub struct PieceSolver {
     opts: SolveOptions,
     control: StepControl,
     explicit: tsit5::Tsit5,
-    bdf: bdf::Bdf,
+    family: family::Family,
 }
 
 impl PieceSolver {
@@ -155,7 +215,7 @@ impl PieceSolver {
             opts,
             control: StepControl::default(),
             explicit: tsit5::Tsit5::new(nstates, nparams),
-            bdf: bdf::Bdf::new(nstates, nparams),
+            family: family::Family::new(nstates, nparams),
         }
     }
 
@@ -233,10 +293,20 @@ impl PieceSolver {
                     &mut stats,
                 )?;
             }
-            Method::Bdf => {
-                stats.used_bdf = true;
-                self.bdf
-                    .solve(rhs, p, x0, times, nc, &opts, out_x, out_s, &mut stats)?;
+            Method::Bdf | Method::Tsit45 | Method::Esdirk34 | Method::TrBdf2 => {
+                stats.used_bdf = opts.method == Method::Bdf;
+                self.family.solve(
+                    opts.method,
+                    rhs,
+                    p,
+                    x0,
+                    times,
+                    nc,
+                    &opts,
+                    out_x,
+                    out_s,
+                    &mut stats,
+                )?;
             }
             Method::Auto => {
                 let explicit = self.explicit.solve(
@@ -258,8 +328,18 @@ impl PieceSolver {
                         // far are overwritten, and the counts include both attempts.
                         stats.used_bdf = true;
                         stats.switched = true;
-                        self.bdf
-                            .solve(rhs, p, x0, times, nc, &opts, out_x, out_s, &mut stats)?;
+                        self.family.solve(
+                            Method::Bdf,
+                            rhs,
+                            p,
+                            x0,
+                            times,
+                            nc,
+                            &opts,
+                            out_x,
+                            out_s,
+                            &mut stats,
+                        )?;
                     }
                     Err(e) => return Err(e),
                 }
@@ -279,69 +359,153 @@ impl PieceSolver {
         out_x: &[f64],
         out_s: &[f64],
     ) -> Result<(), SolveFailure> {
-        let shape = |what, expected, got| {
-            if expected == got {
-                Ok(())
-            } else {
-                Err(SolveFailure::ShapeMismatch {
-                    what,
-                    expected,
-                    got,
-                })
-            }
-        };
-        shape("the right-hand side's state count", self.n, rhs.nstates())?;
-        shape(
-            "the right-hand side's parameter count",
+        validate_parts(
+            self.n,
             self.np,
-            rhs.nparams(),
-        )?;
-        shape("p", self.np, p.len())?;
-        shape("x0", self.n, x0.len())?;
-        if times.is_empty() {
-            return Err(SolveFailure::ShapeMismatch {
-                what: "times (it needs at least the start time)",
-                expected: 1,
-                got: 0,
-            });
-        }
-        for (index, &value) in times.iter().enumerate() {
-            if !value.is_finite() || (index > 0 && value <= times[index - 1]) {
-                return Err(SolveFailure::InvalidTimes { index, value });
-            }
-        }
-        let m = times.len();
-        shape("out_x", m * self.n, out_x.len())?;
-        shape("out_s", m * self.n * nc, out_s.len())?;
-        let o = &self.opts;
-        if !(o.rtol.is_finite() && o.rtol >= 0.0) {
-            return Err(SolveFailure::InvalidOption {
-                what: "rtol",
-                value: o.rtol,
-                fix: "use a finite value >= 0 such as 1e-6",
-            });
-        }
-        if !(o.atol.is_finite() && o.atol > 0.0) {
-            return Err(SolveFailure::InvalidOption {
-                what: "atol",
-                value: o.atol,
-                fix: "use a finite value > 0 such as 1e-9",
-            });
-        }
-        if o.max_steps == 0 {
-            return Err(SolveFailure::InvalidOption {
-                what: "max_steps",
-                value: 0.0,
-                fix: "allow at least one step",
-            });
-        }
-        if o.blowup.is_nan() || o.blowup <= 0.0 {
-            return Err(SolveFailure::InvalidOption {
-                what: "blowup",
-                value: o.blowup,
-                fix: "use a positive bound (infinity disables the check)",
-            });
-        }
-        Ok(())
+            &self.opts,
+            rhs,
+            p,
+            x0,
+            times,
+            nc,
+            out_x.len(),
+            out_s.len(),
+        )
     }
+
+    /// BDF through many pieces of one right-hand side and parameter vector, reusing one diffsol
+    /// problem and solver (no per-piece set-up); see [`solve_batch`]. Each piece is checked as
+    /// [`PieceSolver::solve`] checks it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn solve_many_bdf(
+        &mut self,
+        rhs: &dyn OdeRhs,
+        p: &[f64],
+        sens: Sens,
+        pieces: &[batch::Piece],
+        states: &mut [Vec<f64>],
+        sens_scratch: &mut [f64],
+        results: &mut Vec<Result<SolveStats, SolveFailure>>,
+    ) {
+        let nc = self.sens_columns(sens);
+        let (n, np, opts) = (self.n, self.np, self.opts);
+        let check = |pc: &batch::Piece| {
+            let m = pc.times.len();
+            validate_parts(
+                n,
+                np,
+                &opts,
+                rhs,
+                p,
+                &pc.x0,
+                &pc.times,
+                nc,
+                m * n,
+                m * n * nc,
+            )?;
+            let t0 = pc.times[0];
+            if p.iter().chain(&pc.x0).any(|v| !v.is_finite()) {
+                return Err(SolveFailure::NonFinite { t: t0 });
+            }
+            if pc.x0.iter().any(|v| v.abs() > opts.blowup) {
+                return Err(SolveFailure::BlowUp { t: t0 });
+            }
+            Ok(())
+        };
+        let shape_ok = rhs.nstates() == n && rhs.nparams() == np && p.len() == np;
+        if !shape_ok {
+            results.clear();
+            for pc in pieces {
+                results.push(check(pc).map(|()| SolveStats::default()));
+            }
+            return;
+        }
+        self.family.solve_many_bdf(
+            rhs,
+            p,
+            nc,
+            &opts,
+            pieces,
+            states,
+            sens_scratch,
+            &check,
+            results,
+        );
+    }
+}
+
+/// The checks of [`PieceSolver::solve`]'s inputs, from the solver's sizes and options.
+#[allow(clippy::too_many_arguments)]
+fn validate_parts(
+    n: usize,
+    np: usize,
+    opts: &SolveOptions,
+    rhs: &dyn OdeRhs,
+    p: &[f64],
+    x0: &[f64],
+    times: &[f64],
+    nc: usize,
+    out_x_len: usize,
+    out_s_len: usize,
+) -> Result<(), SolveFailure> {
+    let shape = |what, expected, got| {
+        if expected == got {
+            Ok(())
+        } else {
+            Err(SolveFailure::ShapeMismatch {
+                what,
+                expected,
+                got,
+            })
+        }
+    };
+    shape("the right-hand side's state count", n, rhs.nstates())?;
+    shape("the right-hand side's parameter count", np, rhs.nparams())?;
+    shape("p", np, p.len())?;
+    shape("x0", n, x0.len())?;
+    if times.is_empty() {
+        return Err(SolveFailure::ShapeMismatch {
+            what: "times (it needs at least the start time)",
+            expected: 1,
+            got: 0,
+        });
+    }
+    for (index, &value) in times.iter().enumerate() {
+        if !value.is_finite() || (index > 0 && value <= times[index - 1]) {
+            return Err(SolveFailure::InvalidTimes { index, value });
+        }
+    }
+    let m = times.len();
+    shape("out_x", m * n, out_x_len)?;
+    shape("out_s", m * n * nc, out_s_len)?;
+    let o = opts;
+    if !(o.rtol.is_finite() && o.rtol >= 0.0) {
+        return Err(SolveFailure::InvalidOption {
+            what: "rtol",
+            value: o.rtol,
+            fix: "use a finite value >= 0 such as 1e-6",
+        });
+    }
+    if !(o.atol.is_finite() && o.atol > 0.0) {
+        return Err(SolveFailure::InvalidOption {
+            what: "atol",
+            value: o.atol,
+            fix: "use a finite value > 0 such as 1e-9",
+        });
+    }
+    if o.max_steps == 0 {
+        return Err(SolveFailure::InvalidOption {
+            what: "max_steps",
+            value: 0.0,
+            fix: "allow at least one step",
+        });
+    }
+    if o.blowup.is_nan() || o.blowup <= 0.0 {
+        return Err(SolveFailure::InvalidOption {
+            what: "blowup",
+            value: o.blowup,
+            fix: "use a positive bound (infinity disables the check)",
+        });
+    }
+    Ok(())
 }

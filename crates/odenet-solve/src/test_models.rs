@@ -3,7 +3,10 @@
 //!
 //! Every model implements [`OdeRhs`] directly, so the solvers can be tested without the tape.
 //! Where a closed form exists (linear decay, the Riccati blow-up), the model carries it; where a
-//! conserved quantity or a published value exists (Lotka–Volterra, Robertson), the model names it.
+//! conserved quantity or a published value exists (Lotka–Volterra, Robertson, and the stiff
+//! test problems Van der Pol, HIRES and OREGO of the IVP test set), the model names it.
+//!
+//! Compiled only with the `test-models` feature (tests, benches and examples turn it on).
 
 use odenet_tape::OdeRhs;
 
@@ -371,6 +374,198 @@ impl OdeRhs for Riccati {
     }
 }
 
+/// Van der Pol's oscillator x'' − μ(1 − x²)x' + x = 0 as x' = y, y' = μ(1 − x²)y − x, with
+/// `p = [μ]`; stiff for large μ (relaxation oscillations with period ≈ (3 − 2 ln 2) μ).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VanDerPol;
+
+impl VanDerPol {
+    pub const P: [f64; 1] = [1000.0];
+    pub const X0: [f64; 2] = [2.0, 0.0];
+    /// The state at t = 2000 for μ = 1000 and x0 = (2, 0): the end state of the "vdpol"
+    /// problem of the IVP test set (Mazzia & Magherini; ε = 1/μ², t_end = 2 in its time
+    /// scale), computed there by RADAU5 in quadruple precision.
+    pub const KNOWN: (f64, [f64; 2]) =
+        (2000.0, [1.706_167_732_170_469, -0.892_809_701_024_812_5e-3]);
+}
+
+impl OdeRhs for VanDerPol {
+    fn nstates(&self) -> usize {
+        2
+    }
+    fn nparams(&self) -> usize {
+        1
+    }
+    fn scratch_len(&self) -> usize {
+        0
+    }
+    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+        f[0] = x[1];
+        f[1] = p[0] * (1.0 - x[0] * x[0]) * x[1] - x[0];
+    }
+    fn rhs_jac(
+        &self,
+        x: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        jp: &mut [f64],
+    ) {
+        self.rhs(x, p, scratch, f);
+        jx.copy_from_slice(&[
+            0.0,
+            1.0,
+            -2.0 * p[0] * x[0] * x[1] - 1.0,
+            p[0] * (1.0 - x[0] * x[0]),
+        ]);
+        jp.copy_from_slice(&[0.0, (1.0 - x[0] * x[0]) * x[1]]);
+    }
+}
+
+/// HIRES: Schäfer's 8-state model of plant growth under light (Hairer & Wanner, Solving ODEs II),
+/// with its rate constants built in (no parameters).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Hires;
+
+impl Hires {
+    pub const X0: [f64; 8] = [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0057];
+    /// The state at t = 321.8122 from the IVP test set (RADAU5 at rtol = atol = 1.1e-18).
+    pub const KNOWN: (f64, [f64; 8]) = (
+        321.8122,
+        [
+            0.737_131_257_332_566_8e-3,
+            0.144_248_572_631_618_5e-3,
+            0.588_872_974_096_757_5e-4,
+            0.117_565_134_328_314_9e-2,
+            0.238_635_619_883_133_1e-2,
+            0.623_896_825_274_279_6e-2,
+            0.284_999_839_518_576_9e-2,
+            0.285_000_160_481_423_1e-2,
+        ],
+    );
+}
+
+impl OdeRhs for Hires {
+    fn nstates(&self) -> usize {
+        8
+    }
+    fn nparams(&self) -> usize {
+        0
+    }
+    fn scratch_len(&self) -> usize {
+        0
+    }
+    fn rhs(&self, y: &[f64], _p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+        let r = 280.0 * y[5] * y[7];
+        f[0] = -1.71 * y[0] + 0.43 * y[1] + 8.32 * y[2] + 0.0007;
+        f[1] = 1.71 * y[0] - 8.75 * y[1];
+        f[2] = -10.03 * y[2] + 0.43 * y[3] + 0.035 * y[4];
+        f[3] = 8.32 * y[1] + 1.71 * y[2] - 1.12 * y[3];
+        f[4] = -1.745 * y[4] + 0.43 * y[5] + 0.43 * y[6];
+        f[5] = -r + 0.69 * y[3] + 1.71 * y[4] - 0.43 * y[5] + 0.69 * y[6];
+        f[6] = r - 1.81 * y[6];
+        f[7] = -r + 1.81 * y[6];
+    }
+    fn rhs_jac(
+        &self,
+        y: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        _jp: &mut [f64],
+    ) {
+        self.rhs(y, p, scratch, f);
+        jx.fill(0.0);
+        let mut set = |i: usize, j: usize, v: f64| jx[i * 8 + j] = v;
+        set(0, 0, -1.71);
+        set(0, 1, 0.43);
+        set(0, 2, 8.32);
+        set(1, 0, 1.71);
+        set(1, 1, -8.75);
+        set(2, 2, -10.03);
+        set(2, 3, 0.43);
+        set(2, 4, 0.035);
+        set(3, 1, 8.32);
+        set(3, 2, 1.71);
+        set(3, 3, -1.12);
+        set(4, 4, -1.745);
+        set(4, 5, 0.43);
+        set(4, 6, 0.43);
+        let (a, b) = (280.0 * y[7], 280.0 * y[5]);
+        set(5, 3, 0.69);
+        set(5, 4, 1.71);
+        set(5, 5, -a - 0.43);
+        set(5, 6, 0.69);
+        set(5, 7, -b);
+        set(6, 5, a);
+        set(6, 6, -1.81);
+        set(6, 7, b);
+        set(7, 5, -a);
+        set(7, 6, 1.81);
+        set(7, 7, -b);
+    }
+}
+
+/// OREGO: the Oregonator, Field and Noyes' model of the Belousov–Zhabotinsky reaction (Hairer &
+/// Wanner, Solving ODEs II), with its constants built in (no parameters). Its states range over
+/// five orders of magnitude.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Orego;
+
+impl Orego {
+    pub const X0: [f64; 3] = [1.0, 2.0, 3.0];
+    /// The state at t = 360 from the IVP test set (RADAU at rtol = 1.1e-18).
+    pub const KNOWN: (f64, [f64; 3]) = (
+        360.0,
+        [
+            0.100_081_487_031_852_3e1,
+            0.122_817_852_154_991_7e4,
+            0.132_055_494_284_670_6e3,
+        ],
+    );
+}
+
+impl OdeRhs for Orego {
+    fn nstates(&self) -> usize {
+        3
+    }
+    fn nparams(&self) -> usize {
+        0
+    }
+    fn scratch_len(&self) -> usize {
+        0
+    }
+    fn rhs(&self, y: &[f64], _p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+        f[0] = 77.27 * (y[1] + y[0] * (1.0 - 8.375e-6 * y[0] - y[1]));
+        f[1] = (y[2] - (1.0 + y[0]) * y[1]) / 77.27;
+        f[2] = 0.161 * (y[0] - y[2]);
+    }
+    fn rhs_jac(
+        &self,
+        y: &[f64],
+        p: &[f64],
+        scratch: &mut [f64],
+        f: &mut [f64],
+        jx: &mut [f64],
+        _jp: &mut [f64],
+    ) {
+        self.rhs(y, p, scratch, f);
+        jx.copy_from_slice(&[
+            77.27 * (1.0 - 2.0 * 8.375e-6 * y[0] - y[1]),
+            77.27 * (1.0 - y[0]),
+            0.0,
+            -y[1] / 77.27,
+            -(1.0 + y[0]) / 77.27,
+            1.0 / 77.27,
+            0.161,
+            0.0,
+            -0.161,
+        ]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,7 +577,7 @@ mod tests {
         let lib_dense: Vec<f64> = (0..30)
             .map(|k| lib[k] + 0.1 * (k as f64 - 15.0) / 15.0)
             .collect();
-        let cases: [(&dyn OdeRhs, &[f64], &[f64]); 7] = [
+        let cases: [(&dyn OdeRhs, &[f64], &[f64]); 10] = [
             (&LinearDecay, &LinearDecay::P, &LinearDecay::X0),
             (&LotkaVolterra, &LotkaVolterra::OVERDAMPED, &[1.3, 0.7]),
             (&Lorenz, &Lorenz::P, &Lorenz::X0),
@@ -390,6 +585,9 @@ mod tests {
             (&QuadraticLibrary3, &lib_dense, &[0.3, -1.2, 2.1]),
             (&Robertson, &Robertson::P, &[0.9, 3e-5, 0.1]),
             (&Riccati, &[1.3], &[0.7]),
+            (&VanDerPol, &VanDerPol::P, &[1.5, -0.7]),
+            (&Hires, &[], &[0.5, 0.1, 0.02, 0.3, 0.01, 0.2, 0.004, 0.005]),
+            (&Orego, &[], &[2.0, 700.0, 50.0]),
         ];
         for (rhs, p, x) in cases {
             let (n, np) = (rhs.nstates(), rhs.nparams());

@@ -176,7 +176,7 @@ impl Tsit5 {
 
         // Stage 1 at the start; afterwards it comes from the previous step's last stage (FSAL).
         self.eval_stage(rhs, p, 0, sens);
-        stats.rhs_evals += 1;
+        count_stages(stats, sens, 1);
         if !all_finite(&self.k[..n]) {
             return Err(SolveFailure::NonFinite { t: t0 });
         }
@@ -217,7 +217,7 @@ impl Tsit5 {
             let hmin = hmin_scale * t.abs().max(span);
 
             self.stages(rhs, p, h, sens);
-            stats.rhs_evals += 6;
+            count_stages(stats, sens, 6);
             let err = self.error_norm(h, opts);
 
             if !err.is_finite() {
@@ -545,6 +545,15 @@ fn combine(out: &mut [f64], base: &[f64], h: f64, a: &[f64], k: &[f64], len: usi
                 }
             }
         }
+    }
+}
+
+/// Stage evaluations are of f alone without sensitivities, of f with its Jacobians with them.
+fn count_stages(stats: &mut SolveStats, sens: bool, k: usize) {
+    if sens {
+        stats.jac_evals += k;
+    } else {
+        stats.rhs_evals += k;
     }
 }
 

@@ -236,11 +236,46 @@ pub enum Segment {
     Whole,
 }
 
+/// The `solver` of `[fit]`: our explicit Tsit5 switching to BDF on stiffness (`auto`), or one
+/// method throughout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SolverKind {
     Auto,
     Bdf,
+    /// Our explicit Tsitouras 5(4).
     Tsit5,
+    /// diffsol's explicit Tsitouras 5(4).
+    Tsit45,
+    /// diffsol's ESDIRK 3(4).
+    Esdirk34,
+    /// diffsol's TR-BDF2.
+    TrBdf2,
+}
+
+impl SolverKind {
+    /// Every solver with its name in specs and on the command line.
+    pub const NAMES: [(&'static str, SolverKind); 6] = [
+        ("auto", SolverKind::Auto),
+        ("bdf", SolverKind::Bdf),
+        ("tsit5", SolverKind::Tsit5),
+        ("tsit45", SolverKind::Tsit45),
+        ("esdirk34", SolverKind::Esdirk34),
+        ("tr_bdf2", SolverKind::TrBdf2),
+    ];
+
+    pub fn name(self) -> &'static str {
+        SolverKind::NAMES
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("auto", |(n, _)| n)
+    }
+
+    pub fn from_name(name: &str) -> Option<SolverKind> {
+        SolverKind::NAMES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

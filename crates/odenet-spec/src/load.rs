@@ -1541,11 +1541,7 @@ fn parse_fit(ck: &mut Checker<'_>, v: &Value<'_>) -> FitConfig {
                     ck,
                     v,
                     "solver",
-                    &[
-                        ("auto", SolverKind::Auto),
-                        ("bdf", SolverKind::Bdf),
-                        ("tsit5", SolverKind::Tsit5),
-                    ],
+                    &SolverKind::NAMES,
                 ) {
                     fit.solver = s;
                 }

@@ -1,8 +1,9 @@
-//! diffsol's BDF for stiff pieces, with forward sensitivities from the same solve.
+//! diffsol's methods — BDF, ESDIRK 3(4), TR-BDF2 and its explicit Tsitouras 5(4) — with forward
+//! sensitivities from the same solve.
 //!
-//! All diffsol instantiation of the workspace lives here, and there are exactly two solver
-//! variants (BDF with and without sensitivities, nalgebra backend), because every instantiation
-//! costs tens of seconds of compile time (NOTES-deps.md §1).
+//! All diffsol instantiation of the workspace lives here: eight solver variants (four methods,
+//! each with and without sensitivities, nalgebra backend), because every instantiation costs
+//! seconds of compile time (NOTES-deps.md §1).
 //!
 //! The problem is rebuilt per piece (0.3 µs for `build`, a few µs for the solver) with
 //! p = [params…, x0…] when x0 sensitivities are wanted, so ∂x/∂x0 comes out of the same solve.
@@ -18,7 +19,7 @@ use diffsol::{
 };
 use odenet_tape::OdeRhs;
 
-use crate::{SolveFailure, SolveOptions, SolveStats};
+use crate::{Method, Piece, SolveFailure, SolveOptions, SolveStats};
 
 type M = NalgebraMat<f64>;
 type V = NalgebraVec<f64>;
@@ -78,16 +79,21 @@ fn matvec(a: &[f64], v: &[f64], y: &mut [f64], cols: usize) {
     }
 }
 
-/// The BDF workspace: the Jacobian cache survives across pieces; diffsol's own state is rebuilt
-/// per piece (reusing it gave no measurable speedup, NOTES-deps.md §2).
+/// The diffsol workspace: the Jacobian cache survives across pieces; diffsol's own problem and
+/// state are rebuilt per piece (`benches/solve.rs` measures that set-up against a reused
+/// solver).
 #[derive(Debug)]
-pub(crate) struct Bdf {
+pub(crate) struct Family {
     cache: RefCell<JacCache>,
+    /// The start state of the current piece, read by the problem's `init` when one problem
+    /// serves many pieces ([`Family::solve_many_bdf`]).
+    x0: RefCell<Vec<f64>>,
 }
 
-impl Bdf {
+impl Family {
     pub(crate) fn new(n: usize, np: usize) -> Self {
-        Bdf {
+        Family {
+            x0: RefCell::new(vec![0.0; n]),
             cache: RefCell::new(JacCache {
                 n,
                 np,
@@ -103,11 +109,24 @@ impl Bdf {
         }
     }
 
-    /// Integrate through `times` with `nc` sensitivity columns (0, np or np + n). Inputs are
-    /// validated by the caller.
+    fn reset_cache(&self, rhs: &dyn OdeRhs) -> (usize, usize) {
+        let mut c = self.cache.borrow_mut();
+        c.valid = false;
+        c.rhs_calls = 0;
+        c.jac_calls = 0;
+        let len = rhs.scratch_len();
+        if c.scratch.len() < len {
+            c.scratch.resize(len, 0.0);
+        }
+        (c.n, c.np)
+    }
+
+    /// Integrate through `times` with `method` (one of diffsol's) and `nc` sensitivity columns
+    /// (0, np or np + n). Inputs are validated by the caller.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn solve(
         &mut self,
+        method: Method,
         rhs: &dyn OdeRhs,
         p: &[f64],
         x0: &[f64],
@@ -118,29 +137,10 @@ impl Bdf {
         out_s: &mut [f64],
         stats: &mut SolveStats,
     ) -> Result<(), SolveFailure> {
-        let (n, np) = {
-            let mut c = self.cache.borrow_mut();
-            c.valid = false;
-            c.rhs_calls = 0;
-            c.jac_calls = 0;
-            let len = rhs.scratch_len();
-            if c.scratch.len() < len {
-                c.scratch.resize(len, 0.0);
-            }
-            (c.n, c.np)
-        };
+        let (n, np) = self.reset_cache(rhs);
         let t0 = times[0];
         let with_x0 = nc > np;
-
-        // Output 0 is the initial state itself, S(t0) = [0 | I].
-        out_x[..n].copy_from_slice(x0);
-        let ns = n * nc;
-        out_s[..ns].fill(0.0);
-        if with_x0 {
-            for i in 0..n {
-                out_s[(np + i) * n + i] = 1.0;
-            }
-        }
+        write_start(x0, n, np, nc, out_x, out_s);
         if times.len() == 1 {
             return Ok(());
         }
@@ -192,20 +192,164 @@ impl Bdf {
             .build()
             .map_err(|_| SolveFailure::BdfFailed { t: t0 })?;
 
-        let result = if nc > 0 {
-            match problem.bdf_sens::<LS>() {
-                Ok(mut solver) => drive(&mut solver, times, nc, n, opts, out_x, out_s, stats),
-                Err(e) => Err(map_error(e, t0, t0)),
-            }
-        } else {
-            match problem.bdf::<LS>() {
-                Ok(mut solver) => drive(&mut solver, times, 0, n, opts, out_x, out_s, stats),
-                Err(e) => Err(map_error(e, t0, t0)),
+        // One arm per solver variant: each is its own instantiation of `drive`.
+        macro_rules! run {
+            ($make:expr, $nc:expr) => {
+                match $make {
+                    Ok(mut solver) => drive(&mut solver, times, $nc, n, opts, out_x, out_s, stats),
+                    Err(e) => Err(map_error(e, t0, t0)),
+                }
+            };
+        }
+        let result = match (method, nc > 0) {
+            (Method::Bdf, true) => run!(problem.bdf_sens::<LS>(), nc),
+            (Method::Bdf, false) => run!(problem.bdf::<LS>(), 0),
+            (Method::Esdirk34, true) => run!(problem.esdirk34_sens::<LS>(), nc),
+            (Method::Esdirk34, false) => run!(problem.esdirk34::<LS>(), 0),
+            (Method::TrBdf2, true) => run!(problem.tr_bdf2_sens::<LS>(), nc),
+            (Method::TrBdf2, false) => run!(problem.tr_bdf2::<LS>(), 0),
+            (Method::Tsit45, true) => run!(problem.tsit45_sens(), nc),
+            (Method::Tsit45, false) => run!(problem.tsit45(), 0),
+            (Method::Tsit5 | Method::Auto, _) => {
+                unreachable!("our own methods are not run through diffsol")
             }
         };
         let c = self.cache.borrow();
-        stats.rhs_evals += c.rhs_calls + c.jac_calls;
+        stats.rhs_evals += c.rhs_calls;
+        stats.jac_evals += c.jac_calls;
         result
+    }
+}
+
+/// Writes output 0 of a piece: the start state itself and S(t0) = [0 | I].
+fn write_start(x0: &[f64], n: usize, np: usize, nc: usize, out_x: &mut [f64], out_s: &mut [f64]) {
+    out_x[..n].copy_from_slice(x0);
+    let ns = n * nc;
+    out_s[..ns].fill(0.0);
+    if nc > np {
+        for i in 0..n {
+            out_s[(np + i) * n + i] = 1.0;
+        }
+    }
+}
+
+impl Family {
+    /// BDF through many pieces of one right-hand side and parameter vector with one diffsol
+    /// problem and one solver: each piece only sets its start state (which the problem's `init`
+    /// reads from `self.x0`) and gives the solver a fresh state. `states[k]` receives piece k's
+    /// outputs, `sens` is scratch for the sensitivities (at least the largest piece's), and
+    /// `results` one entry per piece. `check` validates a piece first.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn solve_many_bdf(
+        &mut self,
+        rhs: &dyn OdeRhs,
+        p: &[f64],
+        nc: usize,
+        opts: &SolveOptions,
+        pieces: &[Piece],
+        states: &mut [Vec<f64>],
+        sens: &mut [f64],
+        check: &dyn Fn(&Piece) -> Result<(), SolveFailure>,
+        results: &mut Vec<Result<SolveStats, SolveFailure>>,
+    ) {
+        results.clear();
+        let (n, np) = self.reset_cache(rhs);
+        let with_x0 = nc > np;
+        let cache = &self.cache;
+        let x0cell = &self.x0;
+        let mut pvec = p.to_vec();
+        if with_x0 {
+            // Placeholders: only their sensitivity columns are used; the start comes from x0cell.
+            pvec.extend(std::iter::repeat_n(0.0, n));
+        }
+        let built = OdeBuilder::<M>::new()
+            .p(pvec)
+            .rtol(opts.rtol)
+            .atol([opts.atol])
+            .rhs_sens_implicit(
+                move |x: &[f64], p: &[f64], _t: f64, y: &mut [f64]| {
+                    let c = &mut *cache.borrow_mut();
+                    c.rhs_calls += 1;
+                    rhs.rhs(x, &p[..np], &mut c.scratch, y);
+                },
+                move |x: &[f64], p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
+                    let c = &mut *cache.borrow_mut();
+                    c.ensure(rhs, x, &p[..np]);
+                    matvec(&c.jx, v, y, n);
+                },
+                move |x: &[f64], p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
+                    let c = &mut *cache.borrow_mut();
+                    c.ensure(rhs, x, &p[..np]);
+                    matvec(&c.jp, &v[..np], y, np);
+                },
+            )
+            .init_sens(
+                move |_p: &[f64], _t: f64, y: &mut [f64]| y.copy_from_slice(&x0cell.borrow()),
+                move |_p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
+                    if with_x0 {
+                        y.copy_from_slice(&v[np..np + n]);
+                    } else {
+                        y.fill(0.0);
+                    }
+                },
+                n,
+            )
+            .build();
+        let Ok(problem) = built else {
+            for pc in pieces {
+                results.push(Err(SolveFailure::BdfFailed { t: pc.times[0] }));
+            }
+            return;
+        };
+        // The piece loop, for the solver with or without sensitivities.
+        macro_rules! each_piece {
+            ($solver:expr, $state:expr, $nc:expr) => {{
+                let mut solver = $solver;
+                for (k, pc) in pieces.iter().enumerate() {
+                    if let Err(e) = check(pc) {
+                        results.push(Err(e));
+                        continue;
+                    }
+                    let m = pc.times.len();
+                    let t0 = pc.times[0];
+                    let out_x = &mut states[k][..m * n];
+                    let out_s = &mut sens[..m * n * $nc];
+                    write_start(&pc.x0, n, np, $nc, out_x, out_s);
+                    let mut stats = SolveStats {
+                        used_bdf: true,
+                        ..SolveStats::default()
+                    };
+                    if m == 1 {
+                        results.push(Ok(stats));
+                        continue;
+                    }
+                    x0cell.borrow_mut().copy_from_slice(&pc.x0);
+                    self.reset_cache(rhs);
+                    let r = match solver.as_mut() {
+                        Err(e) => Err(map_error(e.clone(), t0, t0)),
+                        Ok(solver) => match $state {
+                            Err(e) => Err(map_error(e, t0, t0)),
+                            Ok(state) => {
+                                solver.set_state(state);
+                                // Without this the new state's history is never initialised
+                                // and the solve returns zeros (NOTES-deps.md §2).
+                                let _ = solver.state_mut();
+                                drive(solver, &pc.times, $nc, n, opts, out_x, out_s, &mut stats)
+                            }
+                        },
+                    };
+                    let c = self.cache.borrow();
+                    stats.rhs_evals += c.rhs_calls;
+                    stats.jac_evals += c.jac_calls;
+                    results.push(r.map(|()| stats));
+                }
+            }};
+        }
+        if nc > 0 {
+            each_piece!(problem.bdf_sens::<LS>(), problem.bdf_state_sens::<LS>(), nc);
+        } else {
+            each_piece!(problem.bdf::<LS>(), problem.bdf_state::<LS>(), 0);
+        }
     }
 }
 
@@ -226,6 +370,8 @@ where
     Eqn: OdeEquations<T = f64, V = V, M = M, C = NalgebraContext> + 'a,
     S: OdeSolverMethod<'a, Eqn>,
 {
+    // A reused solver keeps counting across pieces: count from here.
+    let before = solver.get_statistics().clone();
     let t0 = times[0];
     let m = times.len();
     let tau_end = times[m - 1] - t0;
@@ -304,8 +450,11 @@ where
         }
     };
     let st = solver.get_statistics();
-    stats.steps += st.number_of_steps;
-    stats.rejected += st.number_of_error_test_failures + st.number_of_nonlinear_solver_fails;
+    stats.steps += st.number_of_steps - before.number_of_steps;
+    stats.rejected += (st.number_of_error_test_failures - before.number_of_error_test_failures)
+        + (st.number_of_nonlinear_solver_fails - before.number_of_nonlinear_solver_fails);
+    stats.factorizations +=
+        st.number_of_linear_solver_setups - before.number_of_linear_solver_setups;
     outcome
 }
 
