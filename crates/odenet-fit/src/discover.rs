@@ -755,7 +755,8 @@ pub fn path_entries(scorer: &Scorer, pool: &Pool, chosen: Option<usize>) -> Vec<
                     .filter(|&&k| model.params[k].sparse)
                     .count(),
                 train_loss: c.loss,
-                holdout_loss: pool.scores[i],
+                holdout_loss: f64::NAN,
+                score: pool.scores[i],
                 selected: Some(i) == chosen,
                 params,
             }
@@ -767,6 +768,10 @@ pub fn path_entries(scorer: &Scorer, pool: &Pool, chosen: Option<usize>) -> Vec<
 /// candidate scored.
 pub struct Discovered {
     pub layout: Layout,
+    /// Coefficients the candidates were drawn from.
+    pub candidates: usize,
+    /// How the candidates were scored.
+    pub selection: String,
     /// Linear relations among the states that hold on the data (each eliminated one state
     /// from the library).
     pub relations: Vec<Relation>,
@@ -1001,6 +1006,12 @@ pub fn run(
         None => screened.last().map(|(s, _)| s.clone()).unwrap_or_default(),
     };
     Ok(Some(Discovered {
+        candidates: free.len(),
+        selection: format!(
+            "the lowest BIC: the residuals over pieces of the chosen horizon, in units of the noise \
+             variance they imply, plus ln N = {:.1} per term",
+            scorer.penalty()
+        ),
         relations,
         failures_seen: failures
             + scorer

@@ -113,7 +113,12 @@ impl Candidates {
                 .filter(|&&k| model.params[k].sparse)
                 .count(),
             train_loss: fit.loss,
-            holdout_loss: score,
+            holdout_loss: if fitter.holdout.is_empty() {
+                f64::NAN
+            } else {
+                score
+            },
+            score,
             selected: false,
             params,
         });

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use odenet_spec::{InitKind, Initial, Spec, Table};
 
+use crate::diagnose::diagnose;
 use crate::evaluate::Evaluator;
 use crate::explore::{Exploration, Start, explore};
 use crate::model::{CompiledModel, ModelKind};
@@ -326,6 +327,8 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 path: d.path,
                 holdout: 0,
                 failures_seen: d.failures_seen,
+                candidates: d.candidates,
+                selection: d.selection,
             };
             let mut res = finish(spec, (&raw, &prob), tables, outcome, control);
             res.relations = d
@@ -351,11 +354,19 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
             let Some(ex) = explore_starts(&mut fitter) else {
                 return Err(FitError::NoPieces);
             };
+            let selection = if fitter.holdout.is_empty() {
+                "the sparsest support whose training loss, with a BIC penalty, is within 1% of the best"
+            } else {
+                "the sparsest support whose held-out loss is within 1% of the best, or within two \
+                 standard errors of the paired per-piece differences"
+            };
             let outcome = Outcome {
                 chosen: ex.chosen,
                 path: ex.path,
                 holdout: fitter.holdout.len(),
                 failures_seen: fitter.failures_seen,
+                candidates: prob.free.len(),
+                selection: selection.to_string(),
             };
             finish(spec, (&raw, &prob), tables, outcome, control)
         }
@@ -390,6 +401,10 @@ struct Outcome {
     path: Vec<PathEntry>,
     holdout: usize,
     failures_seen: usize,
+    /// Coefficients the choice was made among.
+    candidates: usize,
+    /// How the path was scored.
+    selection: String,
 }
 
 /// The final refit of the chosen support on every piece of `prob`, learned noise (on the raw
@@ -443,11 +458,13 @@ fn finish(
         standard_errors(&ev, &chosen.q)
     };
     let cancelled = control.cancelled();
+    let diagnosis = diagnose(&ev, &chosen, &fin, outcome.candidates);
     let mut warnings = Vec::new();
     if cancelled {
         warnings
             .push("the fit was stopped before it finished: this is the best model so far".into());
     }
+    warnings.extend(diagnosis.warnings);
     FitResult {
         name: model.name.clone(),
         states: model.states.clone(),
@@ -478,6 +495,10 @@ fn finish(
         warnings,
         outliers: Vec::new(),
         relations: Vec::new(),
+        selection: outcome.selection,
+        horizon: diagnosis.horizon,
+        noise_sd: diagnosis.noise_sd,
+        reconstruction_r2: diagnosis.r2,
         params: p,
         seconds: 0.0,
     }

@@ -14,6 +14,7 @@
 
 mod bench;
 mod degeneracy;
+mod diagnose;
 mod discover;
 mod eliminate;
 mod evaluate;

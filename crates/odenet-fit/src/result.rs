@@ -51,8 +51,10 @@ pub struct PathEntry {
     pub sparse_terms: usize,
     /// Loss on the training pieces after the debiased refit.
     pub train_loss: f64,
-    /// Loss on the held-out pieces (training pieces when there are too few to hold any out).
+    /// Loss on the held-out pieces (NaN when nothing was held out).
     pub holdout_loss: f64,
+    /// The score the choice was made on (lower is better): see [`FitResult::selection`].
+    pub score: f64,
     pub selected: bool,
     /// Every parameter's value (user units) after this support's debiased refit.
     pub params: Vec<f64>,
@@ -115,6 +117,17 @@ pub struct FitResult {
     /// Linear relations among the states that hold on the data (e.g. `S + I + R = 1`); the
     /// library was reduced by one state per relation.
     pub relations: Vec<String>,
+    /// How the candidates on the path were scored and the choice made.
+    pub selection: String,
+    /// Points per piece of the final fit (the horizon; the longest piece when they differ).
+    pub horizon: usize,
+    /// Per observed state, the noise standard deviation the fit implies (user units): the
+    /// residual spread of the final model, NaN for unobserved states.
+    pub noise_sd: Vec<f64>,
+    /// R² of the final model's reconstruction of the data over the pieces it was fitted on
+    /// (each from its fitted start): 1 − Σ residual² / Σ (y − mean)², pooled over the observed
+    /// states with each state's own variance.
+    pub reconstruction_r2: f64,
 }
 
 impl FitResult {

@@ -109,6 +109,7 @@ fn write(res: &FitResult, constants: &[String], spec: Option<&Spec>) -> String {
                 "active_terms": p.active_terms,
                 "train_loss": finite(p.train_loss),
                 "holdout_loss": finite(p.holdout_loss),
+                "score": finite(p.score),
                 "selected": p.selected,
             })
         })
@@ -234,8 +235,32 @@ fn write(res: &FitResult, constants: &[String], spec: Option<&Spec>) -> String {
             "holdout_pieces": res.holdout_pieces,
             "failures": res.failures,
             "failures_during_fit": res.failures_during_fit,
+            "stop_reason": res.stop_reason,
+            "horizon": res.horizon,
+            "reconstruction_r2": finite(res.reconstruction_r2),
+            "noise_sd": Value::Object(
+                res.states
+                    .iter()
+                    .zip(&res.noise_sd)
+                    .filter(|(_, v)| v.is_finite())
+                    .map(|(s, v)| (s.clone(), finite(*v)))
+                    .collect()
+            ),
+            "selection": res.selection,
             "path": path,
         },
+        "warnings": res.warnings,
+        "relations": res.relations,
+        "outliers": res
+            .outliers
+            .iter()
+            .map(|o| json!({
+                "experiment": o.exp + 1,
+                "row": o.row + 1,
+                "state": res.states.get(o.state),
+                "value": finite(o.value),
+            }))
+            .collect::<Vec<_>>(),
     });
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_string());
     s.push('\n');

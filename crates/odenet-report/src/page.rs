@@ -189,6 +189,16 @@ pub fn index_with(
         let _ = writeln!(h, "</table>");
     }
 
+    for w in &res.warnings {
+        let _ = writeln!(h, "<p><strong>warning:</strong> {}</p>", esc(w));
+    }
+    for r in &res.relations {
+        let _ = writeln!(
+            h,
+            "<p>Relation among the states: {} (the library was reduced by one of its states).</p>",
+            esc(r)
+        );
+    }
     if let Some(w) = &res.weak_direction {
         let _ = writeln!(
             h,
@@ -222,14 +232,14 @@ pub fn index_with(
     if !res.path.is_empty() {
         let _ = writeln!(
             h,
-            "<h2>Sparsity path</h2>\n<p>Each support met on the way from dense to sparse, scored on \
-             held-out pieces; the highlighted one was kept: the sparsest whose held-out loss is not \
-             distinguishably worse than the best.</p>"
+            "<h2>Candidates</h2>\n<p>Each support met on the way, refitted and scored; the \
+             highlighted one was kept: {}.</p>",
+            esc(&res.selection)
         );
         let _ = writeln!(
             h,
             "<table>\n<tr><th></th><th>active terms</th><th>training loss</th><th>held-out loss</th>\
-             <th>&mu;</th><th>&gamma;</th></tr>"
+             <th>score</th><th>&mu;</th><th>&gamma;</th></tr>"
         );
         for p in &res.path {
             let (cls, mark) = if p.selected {
@@ -240,10 +250,12 @@ pub fn index_with(
             let _ = writeln!(
                 h,
                 "<tr{cls}><td>{mark}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td></tr>",
                 p.active_terms,
                 sci(p.train_loss),
                 sci(p.holdout_loss),
+                sci(p.score),
                 short(p.mu),
                 short(p.gamma)
             );
@@ -370,6 +382,7 @@ mod tests {
                     sparse_terms: 12,
                     train_loss: 1.0e-4,
                     holdout_loss: 1.1e-4,
+                    score: f64::NAN,
                     selected: false,
                     params: vec![],
                 },
@@ -380,6 +393,7 @@ mod tests {
                     sparse_terms: 2,
                     train_loss: 1.02e-4,
                     holdout_loss: f64::NAN,
+                    score: f64::NAN,
                     selected: true,
                     params: vec![],
                 },

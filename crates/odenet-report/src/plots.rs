@@ -364,10 +364,20 @@ pub fn sparsity_path(path: &[PathEntry]) -> String {
                         + Circle::new((0, 0), 4, col.filled())
                 });
         }
+        // The chosen support ringed on the held-out curve, or on the training curve when
+        // nothing was held out.
         let selected: Vec<(i64, f64)> = path
             .iter()
-            .filter(|p| p.selected && pos(p.holdout_loss))
-            .map(|p| (p.active_terms as i64, p.holdout_loss))
+            .filter(|p| p.selected)
+            .map(|p| {
+                let y = if pos(p.holdout_loss) {
+                    p.holdout_loss
+                } else {
+                    p.train_loss
+                };
+                (p.active_terms as i64, y)
+            })
+            .filter(|p| pos(p.1))
             .collect();
         if let Some(&(k, _)) = selected.first() {
             let ring = ShapeStyle::from(&WARN_COLOR).stroke_width(3);

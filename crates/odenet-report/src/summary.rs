@@ -64,10 +64,32 @@ pub fn fit_summary(res: &FitResult) -> String {
     if let Some(w) = &res.weak_direction {
         let _ = writeln!(s, "{}", weak_direction_text(res, w));
     }
+    for r in &res.relations {
+        let _ = writeln!(
+            s,
+            "relation among the states: {r} (the library was reduced by one of its states)"
+        );
+    }
+    if res.noise_sd.iter().any(|v| v.is_finite()) {
+        let parts: Vec<String> = res
+            .states
+            .iter()
+            .zip(&res.noise_sd)
+            .filter(|(_, v)| v.is_finite())
+            .map(|(st, v)| format!("{st} {}", odenet_spec::format_number(round3(*v))))
+            .collect();
+        let _ = writeln!(s, "noise (residual sd): {}", parts.join(", "));
+    }
     let _ = writeln!(
         s,
-        "loss {:.6e}, {} active terms, {} pieces ({} held out), {:.3} s",
-        res.loss, res.active_terms, res.pieces, res.holdout_pieces, res.seconds
+        "loss {:.6e}, {} active terms, {} pieces of up to {} points ({} held out), R² {:.4}, {:.3} s",
+        res.loss,
+        res.active_terms,
+        res.pieces,
+        res.horizon,
+        res.holdout_pieces,
+        res.reconstruction_r2,
+        res.seconds
     );
     if res.failures_during_fit > 0 || res.failures > 0 {
         let _ = writeln!(
@@ -77,15 +99,20 @@ pub fn fit_summary(res: &FitResult) -> String {
         );
     }
     if !res.path.is_empty() {
-        let _ = writeln!(s, "sparsity path (held-out loss; * = chosen):");
+        let _ = writeln!(s, "candidates (* = chosen: {}):", res.selection);
         for p in &res.path {
+            let held = if p.holdout_loss.is_finite() {
+                format!("  held-out {:.6e}", p.holdout_loss)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "  {} {:>3} terms  train {:.6e}  held-out {:.6e}",
+                "  {} {:>3} terms  loss {:.6e}{held}  score {:.6e}",
                 if p.selected { "*" } else { " " },
                 p.active_terms,
                 p.train_loss,
-                p.holdout_loss
+                p.score
             );
         }
     }
@@ -96,6 +123,15 @@ pub fn fit_summary(res: &FitResult) -> String {
         );
     }
     s
+}
+
+/// `v` to three significant digits.
+fn round3(v: f64) -> f64 {
+    if v == 0.0 || !v.is_finite() {
+        return v;
+    }
+    let m = 10f64.powi(2 - v.abs().log10().floor() as i32);
+    (v * m).round() / m
 }
 
 /// Names longer than this are cut (with an ellipsis) in the aligned columns of the summary.

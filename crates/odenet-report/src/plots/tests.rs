@@ -275,6 +275,7 @@ fn entry(active: usize, train: f64, holdout: f64, selected: bool) -> PathEntry {
         sparse_terms: active,
         train_loss: train,
         holdout_loss: holdout,
+        score: f64::NAN,
         selected,
         params: vec![],
     }
