@@ -777,7 +777,9 @@ pub struct Discovered {
     pub relations: Vec<Relation>,
     /// Piece failures met (and penalised) while refitting candidates.
     pub failures_seen: usize,
-    pub chosen: Support,
+    /// The chosen support's active parameters and every parameter's value in user units (the
+    /// normalised values of one problem mean nothing in another: scales depend on the data).
+    pub chosen: (Vec<usize>, Vec<f64>),
     pub path: Vec<PathEntry>,
 }
 
@@ -788,7 +790,7 @@ const SCREEN_WINDOWS: [usize; 3] = [1, 4, 16];
 const PRUNE_MARGIN: f64 = 30.0;
 /// A horizon is not lengthened to where the best model's flow amplifies a change of a piece's
 /// start by more than this factor (beyond the growth of the state itself) by its end.
-const MAX_AMPLIFICATION: f64 = 1e3;
+const MAX_AMPLIFICATION: f64 = 30.0;
 /// A choice is decisive when the runner-up's score exceeds the best's by this much (a BIC
 /// difference of 10: very strong evidence).
 const DECISIVE: f64 = 10.0;
@@ -812,6 +814,20 @@ pub fn run(
     }
     let t0 = std::time::Instant::now();
     let opts = solve_options(spec);
+    // Large data are explored on every k-th row (the whole time span, coarser); the chosen
+    // support is refitted on all of them.
+    let k = match spec.fit.segment {
+        Segment::Points(_) => 1,
+        _ => thinning(tables),
+    };
+    let thinned;
+    let tables = if k > 1 {
+        thinned = thin(tables, k);
+        tracing::info!(every = k, "large data: exploring on every k-th row");
+        &thinned[..]
+    } else {
+        tables
+    };
     let screen_prob = Problem::new(model, spec, tables, opts)?;
     if screen_prob.starts_only {
         return Ok(None);
@@ -921,6 +937,17 @@ pub fn run(
         let decisive = runner_up - pool.scores[b] > DECISIVE;
         let tracks =
             v1 <= TRACK_GROWTH * v0 && next_pool.best().is_some() && (best_survives || !decisive);
+        tracing::info!(
+            len,
+            next,
+            amplification = amp,
+            var = v0,
+            next_var = v1,
+            best_survives,
+            decisive,
+            seconds = t0.elapsed().as_secs_f64(),
+            "horizon"
+        );
         if !to_whole && !tracks {
             failures += next_scorer
                 .failures_seen
@@ -1005,6 +1032,10 @@ pub fn run(
         Some(i) => pool.cands[i].support.clone(),
         None => screened.last().map(|(s, _)| s.clone()).unwrap_or_default(),
     };
+    let chosen = (
+        chosen.active.clone(),
+        scorer.prob.scales.user(&base, &chosen.active, &chosen.q),
+    );
     Ok(Some(Discovered {
         candidates: free.len(),
         selection: format!(
@@ -1017,7 +1048,12 @@ pub fn run(
             + scorer
                 .failures_seen
                 .load(std::sync::atomic::Ordering::Relaxed),
-        layout: scorer.prob.layout,
+        layout: match scorer.prob.layout {
+            Layout::Tiles { len } if k > 1 => Layout::Tiles {
+                len: (len - 1) * k + 1,
+            },
+            l => l,
+        },
         chosen,
         path,
     }))
@@ -1032,6 +1068,31 @@ fn data_variance(tables: &[Table], prob: &Problem, rtol: f64) -> Vec<f64> {
         .map(|(s, sx)| {
             let v = (s / sx).max(floor);
             if v.is_finite() { v * v } else { floor * floor }
+        })
+        .collect()
+}
+
+/// Rows (over every experiment) the exploration works on at most.
+const EXPLORE_ROWS: usize = 20_000;
+
+/// Every how many rows the exploration keeps: 1 up to EXPLORE_ROWS rows in all.
+fn thinning(tables: &[Table]) -> usize {
+    let rows: usize = tables.iter().map(|t| t.times.len()).sum();
+    rows.div_ceil(EXPLORE_ROWS).max(1)
+}
+
+/// Every `k`-th row of each table (the first always).
+fn thin(tables: &[Table], k: usize) -> Vec<Table> {
+    tables
+        .iter()
+        .map(|t| Table {
+            file: t.file.clone(),
+            times: t.times.iter().step_by(k).copied().collect(),
+            values: t
+                .values
+                .iter()
+                .map(|col| col.iter().step_by(k).copied().collect())
+                .collect(),
         })
         .collect()
 }

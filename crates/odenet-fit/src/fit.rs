@@ -323,7 +323,10 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
         Some(d) => {
             let prob = Problem::with_layout(&model, spec, tables, opts, Some(d.layout))?;
             let outcome = Outcome {
-                chosen: d.chosen,
+                chosen: Support::new(
+                    d.chosen.0.clone(),
+                    prob.scales.normalised(&d.chosen.1, &d.chosen.0),
+                ),
                 path: d.path,
                 holdout: 0,
                 failures_seen: d.failures_seen,
