@@ -20,7 +20,7 @@ use crate::eliminate;
 use crate::evaluate::Evaluator;
 use crate::fit::Control;
 use crate::model::CompiledModel;
-use crate::noise_level::noise_levels;
+use crate::noise_level::{noise_levels, smoothed_tables};
 use crate::optimize::{Terms, levenberg_marquardt};
 use crate::problem::{Layout, Problem};
 use crate::regression::Regression;
@@ -548,10 +548,47 @@ fn combine(prob: &Problem, s: &Support, i: usize, part: &Support) -> Support {
 /// and kept when it lowers the score, until no move does.
 pub fn stepwise(scorer: &Scorer, pool: &mut Pool, control: &Control) {
     let Some(b) = pool.best() else { return };
+    let (s, score) = (pool.cands[b].support.clone(), pool.scores[b]);
+    stepwise_from(scorer, pool, s, score, control);
+}
+
+/// Forward selection: the stepwise search from the support with no sparse term (another path
+/// than elimination from the densest, which collinear libraries can lead astray).
+pub fn forward(scorer: &Scorer, pool: &mut Pool, control: &Control) {
+    let model = scorer.prob.model;
+    let keep: Vec<usize> = scorer
+        .free
+        .iter()
+        .copied()
+        .filter(|&k| !model.params[k].sparse)
+        .collect();
+    let start = Support::new(keep.clone(), vec![0.0; keep.len()]);
+    let (s, score) = match pool
+        .cands
+        .iter()
+        .position(|c| c.support.active == start.active)
+    {
+        Some(i) => (pool.cands[i].support.clone(), pool.scores[i]),
+        None => {
+            let c = scorer.refit(&start, f64::NAN, f64::INFINITY, control);
+            let s = c.support.clone();
+            let sc = pool.add(scorer, c);
+            (s, sc)
+        }
+    };
+    stepwise_from(scorer, pool, s, score, control);
+}
+
+/// The stepwise search from support `s` (scored `score`).
+fn stepwise_from(
+    scorer: &Scorer,
+    pool: &mut Pool,
+    mut s: Support,
+    mut score: f64,
+    control: &Control,
+) {
     let model = scorer.prob.model;
     let free = &scorer.free;
-    let mut s = pool.cands[b].support.clone();
-    let mut score = pool.scores[b];
     for _ in 0..2 * free.len() {
         if control.cancelled() {
             return;
@@ -606,12 +643,18 @@ pub fn stepwise(scorer: &Scorer, pool: &mut Pool, control: &Control) {
             members.iter().map(|&k| free[k]).collect(),
             members.iter().map(|&k| mv.values[k]).collect(),
         );
-        if pool.contains(&trial.active) {
-            return;
-        }
-        let c = scorer.refit(&trial, f64::NAN, pool.abandon_level(), control);
-        let next = c.support.clone();
-        let sc = pool.add(scorer, c);
+        let (next, sc) = match pool
+            .cands
+            .iter()
+            .position(|c| c.support.active == trial.active)
+        {
+            Some(i) => (pool.cands[i].support.clone(), pool.scores[i]),
+            None => {
+                let c = scorer.refit(&trial, f64::NAN, pool.abandon_level(), control);
+                let next = c.support.clone();
+                (next, pool.add(scorer, c))
+            }
+        };
         tracing::debug!(terms = next.len(), score = sc, from = score, "stepwise");
         if sc >= score {
             return;
@@ -691,6 +734,79 @@ fn best_moves(
     Some((add, remove))
 }
 
+/// The data as support `s` reconstructs them on the scorer's pieces (each from its fitted
+/// start): the model's value at every observed value (user units), the rest as it was. None
+/// when a piece fails.
+fn reconstructed(scorer: &Scorer, s: &Support, tables: &[Table]) -> Option<Vec<Table>> {
+    let prob = &scorer.prob;
+    let n = prob.nstates();
+    let ev = Evaluator::new(
+        prob,
+        s.active.clone(),
+        scorer.base.clone(),
+        prob.all_pieces(),
+    );
+    let mut out = tables.to_vec();
+    for (r, pc) in ev.residuals(&s.q).iter().zip(&prob.pieces) {
+        let r = r.as_ref()?;
+        let ex = &prob.exps[pc.exp];
+        for k in 0..pc.len {
+            for i in 0..n {
+                let (y, e) = (ex.y[(pc.start + k) * n + i], r[k * n + i]);
+                if y.is_finite() && e.is_finite() {
+                    out[pc.exp].values[i][pc.start + k] = (y + e) * prob.scales.sx[i];
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Screens the best candidate's reconstruction of the data and adds every new support, refitted
+/// and scored, to the pool; returns how many were added.
+fn screen_reconstruction(
+    scorer: &Scorer,
+    pool: &mut Pool,
+    (model, spec, tables): (&CompiledModel, &Spec, &[Table]),
+    windows: &[usize],
+    control: &Control,
+) -> usize {
+    let Some(b) = pool.best() else { return 0 };
+    let Some(recon) = reconstructed(scorer, &pool.cands[b].support, tables) else {
+        return 0;
+    };
+    let Ok(rp) = Problem::new(model, spec, &recon, scorer.prob.solve_opts) else {
+        return 0;
+    };
+    let Some(reg) = Regression::new(&rp, &scorer.base, &scorer.free, windows) else {
+        return 0;
+    };
+    let fresh: Vec<(Support, f64)> = screen(&reg, &scorer.free)
+        .into_iter()
+        .filter(|(s, _)| !pool.contains(&s.active))
+        .map(|(s, gamma)| {
+            // Values move between problems in user units (scales depend on the data).
+            let p = rp.scales.user(&scorer.base, &s.active, &s.q);
+            let q = scorer.prob.scales.normalised(&p, &s.active);
+            (s.with_values(q), gamma)
+        })
+        .collect();
+    tracing::info!(
+        supports = fresh.len(),
+        "screen of the best model's reconstruction"
+    );
+    let level = pool.abandon_level();
+    for (s, gamma) in &fresh {
+        if control.cancelled() {
+            break;
+        }
+        let c = scorer.refit(s, *gamma, level, control);
+        pool.add(scorer, c);
+    }
+    pool.rescore(scorer);
+    fresh.len()
+}
+
 /// More candidates at one horizon: backward elimination from the richest candidate, swaps of
 /// single equations' supports (at the last horizon) and a stepwise search from the best, then
 /// every candidate scored again.
@@ -701,6 +817,7 @@ fn explore_level(scorer: &Scorer, pool: &mut Pool, last: bool, control: &Control
     }
     pool.rescore(scorer);
     stepwise(scorer, pool, control);
+    forward(scorer, pool, control);
     pool.rescore(scorer);
     let model = scorer.prob.model;
     for (c, s) in pool.cands.iter().zip(&pool.scores) {
@@ -783,6 +900,10 @@ pub struct Discovered {
     pub path: Vec<PathEntry>,
 }
 
+/// Half-widths (points on each side) of the local quadratic smoothers whose data the screen
+/// also regresses on, when the data are noisy (noise above this many times the floor).
+const SMOOTH_HALF_WIDTHS: [usize; 3] = [3, 8, 20];
+const SMOOTH_ABOVE_FLOOR: f64 = 10.0;
 /// Regression windows (data intervals) of the screen.
 const SCREEN_WINDOWS: [usize; 3] = [1, 4, 16];
 /// Between horizon levels, candidates whose score exceeds the best by more than this many
@@ -791,6 +912,9 @@ const PRUNE_MARGIN: f64 = 30.0;
 /// A horizon is not lengthened to where the best model's flow amplifies a change of a piece's
 /// start by more than this factor (beyond the growth of the state itself) by its end.
 const MAX_AMPLIFICATION: f64 = 30.0;
+/// The next horizon fits distinctly better when its best residual variance is below this
+/// fraction of this horizon's.
+const BETTER_NEXT: f64 = 0.95;
 /// A choice is decisive when the runner-up's score exceeds the best's by this much (a BIC
 /// difference of 10: very strong evidence).
 const DECISIVE: f64 = 10.0;
@@ -852,7 +976,37 @@ pub fn run(
     let Some(reg) = Regression::new(&screen_prob, &base, &free, &windows) else {
         return Ok(None);
     };
-    let screened = screen(&reg, &free);
+    let mut screened = screen(&reg, &free);
+    // Under noise the regression on the raw data is noisy too: the screen runs again on the
+    // data smoothed by local quadratics of a few widths, for more candidate supports (each
+    // judged by its trajectory refit like the others).
+    let noisy = var_data
+        .iter()
+        .any(|&v| v.sqrt() > SMOOTH_ABOVE_FLOOR * FLOOR_PER_RTOL * opts.rtol);
+    if noisy {
+        for half in SMOOTH_HALF_WIDTHS {
+            if 4 * half >= maxrows {
+                continue;
+            }
+            let smooth = smoothed_tables(tables, half);
+            let Ok(sp) = Problem::new(model, spec, &smooth, opts) else {
+                continue;
+            };
+            let Some(sreg) = Regression::new(&sp, &base, &free, &windows) else {
+                continue;
+            };
+            for (s, gamma) in screen(&sreg, &free) {
+                if screened.iter().any(|(c, _)| c.active == s.active) {
+                    continue;
+                }
+                // Values move between problems in user units (scales depend on the data).
+                let p = sp.scales.user(&base, &s.active, &s.q);
+                let q = screen_prob.scales.normalised(&p, &s.active);
+                screened.push((s.with_values(q), gamma));
+            }
+        }
+        screened.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
+    }
     // The pieces the user fixed (`segment = N`); `"whole"` climbs the ladder of tiles (a
     // continuation from short pieces) up to whole experiments whatever their fit.
     let fixed_layout = match (spec.fit.segment, screen_prob.layout) {
@@ -935,8 +1089,12 @@ pub fn run(
             .map(|i| pool.scores[i])
             .fold(f64::INFINITY, f64::min);
         let decisive = runner_up - pool.scores[b] > DECISIVE;
-        let tracks =
-            v1 <= TRACK_GROWTH * v0 && next_pool.best().is_some() && (best_survives || !decisive);
+        // A candidate fitting distinctly better on the longer pieces also says the choice here
+        // was wrong.
+        let better_next = v1 < BETTER_NEXT * v0;
+        let tracks = v1 <= TRACK_GROWTH * v0
+            && next_pool.best().is_some()
+            && (best_survives || !decisive || better_next);
         tracing::info!(
             len,
             next,
@@ -961,6 +1119,16 @@ pub fn run(
         explore_level(&scorer, &mut pool, false, control);
     }
     explore_level(&scorer, &mut pool, true, control);
+    // Model-based denoising: the best candidate reconstructs the data along its trajectories
+    // (which follow the dynamics, not the noise); the screen regresses on that reconstruction
+    // for supports the noisy data hid. Each is judged on the real data like the others.
+    if noisy && !control.cancelled() {
+        let added =
+            screen_reconstruction(&scorer, &mut pool, (model, spec, tables), &windows, control);
+        if added > 0 {
+            explore_level(&scorer, &mut pool, true, control);
+        }
+    }
     // The close contenders refitted to a tighter tolerance (solver and optimiser) and scored
     // again among themselves: the choice between them rests on a few χ² units.
     let close: Vec<(Support, f64)> = match pool.best() {
