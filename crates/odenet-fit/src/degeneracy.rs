@@ -17,6 +17,9 @@ const WITHIN_NOISE: f64 = 4.0;
 /// … and, whatever the noise, a direction with this little variance relative to the states'
 /// own is one (clean data, where the noise estimate is the integrator's floor).
 const RELATIVE_FLOOR: f64 = 1e-10;
+/// Every state of a conservation law varies over the data by at least this many times its
+/// noise variance.
+const SIGNAL_OVER_NOISE: f64 = 25.0;
 /// Coefficients below this fraction of the largest one are printed as absent.
 const SMALL_COEFFICIENT: f64 = 1e-3;
 
@@ -93,6 +96,7 @@ pub fn relations(prob: &Problem, var: &[f64]) -> Vec<Relation> {
             / m
     });
     let scale = (0..n).map(|i| cov[(i, i)]).fold(0.0f64, f64::max);
+    let cov_diag: Vec<f64> = (0..n).map(|i| cov[(i, i)]).collect();
     if scale <= 0.0 {
         return Vec::new();
     }
@@ -109,8 +113,17 @@ pub fn relations(prob: &Problem, var: &[f64]) -> Vec<Relation> {
         if lambda > WITHIN_NOISE * noise && lambda > RELATIVE_FLOOR * scale {
             break;
         }
-        // Eliminate the last state it involves (in the user's order) not eliminated yet.
+        // A conservation law: states that each move far more than the noise while the
+        // combination does not. (States that barely move — data near an equilibrium — make
+        // every combination look constant; that says nothing about the library.)
         let big = v.iter().fold(0.0f64, |a, b| a.max(b.abs()));
+        let moving = (0..n)
+            .filter(|&i| v[i].abs() > 0.1 * big)
+            .all(|i| cov_diag[i] >= SIGNAL_OVER_NOISE * var[i].max(RELATIVE_FLOOR * scale));
+        if !moving {
+            continue;
+        }
+        // Eliminate the last state it involves (in the user's order) not eliminated yet.
         let Some(e) = (0..n)
             .rev()
             .find(|&i| !eliminated[i] && v[i].abs() > 0.1 * big)
