@@ -21,7 +21,10 @@
 //! - error norm: Hairer's RMS norm over the states only, `sqrt(mean((e_i / sc_i)²))` with
 //!   `sc_i = atol + rtol · max(|x_i|, |x_new_i|)`; the sensitivities are not error-controlled;
 //! - step control: PI (β = 0.04, Hairer's DOPRI5) by default, or the elementary controller,
-//!   see [`StepControl`]; steps are clamped to land exactly on every output time;
+//!   see [`StepControl`];
+//! - outputs: steps are chosen by the error control alone (the last ends on the last output
+//!   time) and the states and sensitivities at the output times inside a step come from the
+//!   method's continuous extension of order 4; see [`Outputs`];
 //! - stiffness: Hairer's estimate |hλ| ≈ h‖k7 − k6‖ / ‖x_new − X6‖ above 3.3 on 15 accepted steps
 //!   without 6 clean ones in between → [`SolveFailure::Stiff`] (`Auto` switches to BDF instead,
 //!   as it does when the step budget runs out);
@@ -191,6 +194,18 @@ pub enum StepControl {
     Pi,
 }
 
+/// How the explicit method produces the states and sensitivities at the output times.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Outputs {
+    /// Steps chosen by the error control alone; outputs inside a step by the continuous
+    /// extension of order 4 from the step's stages (the sensitivities by the same weights, so
+    /// they remain the exact derivatives of the outputs).
+    #[default]
+    Dense,
+    /// Every step clamped to land on the next output time (at least one step per output).
+    Land,
+}
+
 /// A reusable workspace that integrates pieces of one model size. Every buffer of the explicit
 /// method is sized once in [`PieceSolver::new`]; a solve then does not allocate (except the first
 /// time a right-hand side needs more scratch, and inside diffsol when BDF is used).
@@ -203,6 +218,7 @@ pub struct PieceSolver {
     np: usize,
     opts: SolveOptions,
     control: StepControl,
+    outputs: Outputs,
     explicit: tsit5::Tsit5,
     family: family::Family,
 }
@@ -214,6 +230,7 @@ impl PieceSolver {
             np: nparams,
             opts,
             control: StepControl::default(),
+            outputs: Outputs::default(),
             explicit: tsit5::Tsit5::new(nstates, nparams),
             family: family::Family::new(nstates, nparams),
         }
@@ -221,6 +238,11 @@ impl PieceSolver {
 
     pub fn with_step_control(mut self, control: StepControl) -> Self {
         self.control = control;
+        self
+    }
+
+    pub fn with_outputs(mut self, outputs: Outputs) -> Self {
+        self.outputs = outputs;
         self
     }
 
@@ -288,6 +310,7 @@ impl PieceSolver {
                     nc,
                     &opts,
                     self.control,
+                    self.outputs,
                     out_x,
                     out_s,
                     &mut stats,
@@ -317,6 +340,7 @@ impl PieceSolver {
                     nc,
                     &opts,
                     self.control,
+                    self.outputs,
                     out_x,
                     out_s,
                     &mut stats,

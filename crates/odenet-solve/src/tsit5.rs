@@ -7,12 +7,19 @@
 //! control use the states only.
 //!
 //! Error norm: the root-mean-square norm of Hairer (`sqrt(mean((e_i / sc_i)²))` with
-//! `sc_i = atol + rtol · max(|x_i|, |x̂_i|)`). Steps are clamped to land exactly on each output
-//! time, so no interpolation is needed.
+//! `sc_i = atol + rtol · max(|x_i|, |x̂_i|)`).
+//!
+//! Outputs: by default ([`Outputs::Dense`]) the steps are chosen by the error control alone (the
+//! last one is shortened to end on the last output time) and every output time inside a step is
+//! filled by the method's continuous extension of order 4 (Tsitouras 2011): x(t + θh) =
+//! x + h Σ b_j(θ) k_j from the stages the step already computed, and S(t + θh) = S + h Σ b_j(θ)
+//! K_j from the sensitivity stages — the exact derivative of the interpolated state, so the
+//! gradient stays consistent with the loss. [`Outputs::Land`] clamps the steps to land on every
+//! output time instead (the behaviour before dense output).
 
 use odenet_tape::OdeRhs;
 
-use crate::{SolveFailure, SolveOptions, SolveStats, StepControl};
+use crate::{Outputs, SolveFailure, SolveOptions, SolveStats, StepControl};
 
 /// Stage coefficients (row i holds a_ij for j < i; row 6 is the solution weights b, since
 /// Tsit5 is first-same-as-last). Values from Tsitouras (2011) as tabulated by OrdinaryDiffEq.
@@ -72,6 +79,32 @@ const BTILDE: [f64; 7] = [
     1.0 / 66.0,
 ];
 
+/// The continuous extension of order 4: weights b_j(θ) such that x(t + θh) ≈ x + h Σ_j
+/// b_j(θ) k_j for θ in [0, 1], with b_j(1) the solution weights (row 6 of `A`, and 0 for the
+/// FSAL stage). The polynomials are Tsitouras's (2011), in his factored form; the unit tests
+/// check b_j(1) and the order-4 conditions at several θ.
+fn dense_weights(th: f64) -> [f64; 7] {
+    let t2 = th * th;
+    [
+        -1.053_088_497_729_021_6
+            * th
+            * (th - 1.329_989_018_975_141)
+            * (t2 - 1.436_402_854_171_635_1 * th + 0.713_981_691_707_420_9),
+        0.1017 * t2 * (t2 - 2.196_656_833_824_975_4 * th + 1.294_985_250_737_463),
+        2.490_627_285_651_253 * t2 * (t2 - 2.385_356_454_720_616_6 * th + 1.578_034_682_080_925),
+        -16.548_102_889_244_902
+            * t2
+            * (th - 1.217_129_272_955_332_4)
+            * (th - 0.616_204_060_378_000_9),
+        47.379_521_962_819_28
+            * t2
+            * (th - 1.203_071_208_372_362_6)
+            * (th - 0.658_047_292_653_547_4),
+        -34.870_657_861_496_61 * t2 * (th - 1.2) * (th - 2.0 / 3.0),
+        2.5 * t2 * (th - 1.0) * (th - 0.6),
+    ]
+}
+
 /// |h λ| above which a step is taken to be limited by stability rather than accuracy. Tsit5's
 /// stability region reaches about 3.5 on the negative real axis; like Hairer's DOPRI5 (3.25 for a
 /// boundary of 3.3) we flag a little inside it.
@@ -106,6 +139,9 @@ pub(crate) struct Tsit5 {
     s: Vec<f64>,
     ss: Vec<f64>,
     ks: Vec<f64>,
+    /// The interpolated state and sensitivities (state-major) at an output inside a step.
+    xi: Vec<f64>,
+    si: Vec<f64>,
     scratch: Vec<f64>,
 }
 
@@ -125,6 +161,8 @@ impl Tsit5 {
             s: vec![0.0; n * ncmax],
             ss: vec![0.0; n * ncmax],
             ks: vec![0.0; 7 * n * ncmax],
+            xi: vec![0.0; n],
+            si: vec![0.0; n * ncmax],
             scratch: Vec::new(),
         }
     }
@@ -150,6 +188,7 @@ impl Tsit5 {
         nc: usize,
         opts: &SolveOptions,
         control: StepControl,
+        outputs: Outputs,
         out_x: &mut [f64],
         out_s: &mut [f64],
         stats: &mut SolveStats,
@@ -202,12 +241,15 @@ impl Tsit5 {
         let mut nonstiff_run = 0usize;
         let mut t = 0.0_f64;
         let mut next = 1usize;
+        let land_all = outputs == Outputs::Land;
 
         loop {
             if stats.steps + stats.rejected >= opts.max_steps {
                 return Err(SolveFailure::TooManySteps { t: t0 + t });
             }
-            let target = times[next] - t0;
+            // The step ends on `target` when it would (nearly) reach it: the last output time,
+            // or with `Outputs::Land` the next one.
+            let target = if land_all { times[next] - t0 } else { span };
             let remaining = target - t;
             let h_natural = h;
             let landing = 1.01 * h >= remaining;
@@ -240,22 +282,41 @@ impl Tsit5 {
 
                 if sens {
                     self.sens_stages(h, nc);
-                    std::mem::swap(&mut self.s, &mut self.ss);
-                    self.ks.copy_within(6 * ns..7 * ns, 0);
+                }
+                let t_new = if landing { target } else { t + h };
+                // Every output in (t, t_new]: the step's end exactly, the others by the
+                // continuous extension (before the stages are overwritten).
+                while next < m {
+                    let tk = times[next] - t0;
+                    if tk >= t_new {
+                        if tk > t_new {
+                            break;
+                        }
+                        write_output(next, &self.xnew, &self.ss[..ns], nc, out_x, out_s, t0 + tk)?;
+                    } else {
+                        self.interpolate((tk - t) / h, h, nc);
+                        write_output(next, &self.xi, &self.si[..ns], nc, out_x, out_s, t0 + tk)?;
+                    }
+                    next += 1;
                 }
                 let hlamb = self.stiffness_estimate(h);
                 std::mem::swap(&mut self.x, &mut self.xnew);
                 self.k.copy_within(6 * n..7 * n, 0);
                 if sens {
+                    std::mem::swap(&mut self.s, &mut self.ss);
+                    self.ks.copy_within(6 * ns..7 * ns, 0);
                     self.jx.copy_within(6 * n * n..7 * n * n, 0);
                     self.jp.copy_within(6 * n * np..7 * n * np, 0);
                 }
-                t = if landing { target } else { t + h };
+                t = t_new;
                 stats.steps += 1;
                 last_nonfinite = false;
 
                 if self.x.iter().any(|v| v.abs() > opts.blowup) {
                     return Err(SolveFailure::BlowUp { t: t0 + t });
+                }
+                if next == m {
+                    return Ok(());
                 }
                 if hlamb > STIFF_HLAMBDA {
                     nonstiff_run = 0;
@@ -269,13 +330,7 @@ impl Tsit5 {
                         stiff_hits = 0;
                     }
                 }
-
                 if landing {
-                    write_output(next, &self.x, &self.s[..ns], nc, out_x, out_s, t0 + t)?;
-                    next += 1;
-                    if next == m {
-                        return Ok(());
-                    }
                     // A step shortened to land on an output says nothing about the step the
                     // solution allows, so do not let it shrink the next one.
                     hnew = hnew.max(h_natural);
@@ -297,6 +352,18 @@ impl Tsit5 {
                     });
                 }
             }
+        }
+    }
+
+    /// The state and the sensitivities at t + θh inside the step just accepted (its stages in
+    /// `k` and `ks`, its start in `x` and `s`), into `xi` and `si`.
+    fn interpolate(&mut self, theta: f64, h: f64, nc: usize) {
+        let n = self.n;
+        let ns = n * nc;
+        let w = dense_weights(theta);
+        combine(&mut self.xi, &self.x, h, &w, &self.k, n);
+        if nc > 0 {
+            combine(&mut self.si[..ns], &self.s[..ns], h, &w, &self.ks, ns);
         }
     }
 
@@ -536,6 +603,18 @@ fn combine(out: &mut [f64], base: &[f64], h: f64, a: &[f64], k: &[f64], len: usi
                 out[i] = base[i] + (c0 * k0[i] + c1 * k1[i] + c2 * k2[i] + c3 * k3[i] + c4 * k4[i]);
             }
         }
+        [a0, a1, a2, a3, a4, a5, a6] => {
+            // The continuous extension: every stage, in two fused halves.
+            let (c0, c1, c2, c3) = (h * a0, h * a1, h * a2, h * a3);
+            let (c4, c5, c6) = (h * a4, h * a5, h * a6);
+            let (k0, k1, k2, k3) = (kj(0), kj(1), kj(2), kj(3));
+            let (k4, k5, k6) = (kj(4), kj(5), kj(6));
+            for i in 0..len {
+                let lo = c0 * k0[i] + c1 * k1[i] + c2 * k2[i] + c3 * k3[i];
+                let hi = c4 * k4[i] + c5 * k5[i] + c6 * k6[i];
+                out[i] = base[i] + (lo + hi);
+            }
+        }
         _ => {
             out.copy_from_slice(base);
             for (j, &aj) in a.iter().enumerate() {
@@ -610,5 +689,56 @@ mod tests {
         }
         let bt: f64 = BTILDE.iter().sum();
         assert!(bt.abs() < 1e-14);
+    }
+
+    /// The continuous extension is of order 4 at every θ: its weights satisfy the eight order
+    /// conditions of the trees up to order 4 with θ^q/γ on the right (built here from `A` and
+    /// the stage times), vanish at θ = 0 and are the solution weights at θ = 1.
+    #[test]
+    fn continuous_extension_is_of_order_four() {
+        // a(v)_i = Σ_j a_ij v_j over the 7 stages (row 6 of A is stage 7's row).
+        let av = |v: &[f64; 7]| -> [f64; 7] {
+            let mut out = [0.0; 7];
+            for i in 1..7 {
+                out[i] = (0..i).map(|j| A[i][j] * v[j]).sum();
+            }
+            out
+        };
+        let c = C;
+        let c2 = c.map(|v| v * v);
+        let c3 = c.map(|v| v * v * v);
+        let ac = av(&c);
+        let cac: [f64; 7] = std::array::from_fn(|i| c[i] * ac[i]);
+        let ac2 = av(&c2);
+        let aac = av(&ac);
+        let one = [1.0; 7];
+        // (stage vector, order q, symmetry-free denominator γ): Σ b_i(θ) v_i = θ^q / γ.
+        let trees: [(&[f64; 7], i32, f64); 8] = [
+            (&one, 1, 1.0),
+            (&c, 2, 2.0),
+            (&c2, 3, 3.0),
+            (&ac, 3, 6.0),
+            (&c3, 4, 4.0),
+            (&cac, 4, 8.0),
+            (&ac2, 4, 12.0),
+            (&aac, 4, 24.0),
+        ];
+        for theta in [0.0, 0.1, 0.25, 0.5, 0.77, 1.0] {
+            let b = dense_weights(theta);
+            for (v, q, gamma) in trees {
+                let lhs: f64 = b.iter().zip(v).map(|(bi, vi)| bi * vi).sum();
+                let want = theta.powi(q) / gamma;
+                assert!(
+                    (lhs - want).abs() < 1e-13,
+                    "θ = {theta}, order {q}, γ = {gamma}: {lhs} vs {want}"
+                );
+            }
+        }
+        assert!(dense_weights(0.0).iter().all(|b| b.abs() < 1e-15));
+        let b1 = dense_weights(1.0);
+        for j in 0..6 {
+            assert!((b1[j] - A[6][j]).abs() < 1e-14, "b_{j}(1) = {}", b1[j]);
+        }
+        assert!(b1[6].abs() < 1e-15);
     }
 }
