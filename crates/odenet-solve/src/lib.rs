@@ -24,7 +24,8 @@
 //!   see [`StepControl`];
 //! - outputs: steps are chosen by the error control alone (the last ends on the last output
 //!   time) and the states and sensitivities at the output times inside a step come from the
-//!   method's continuous extension of order 4; see [`Outputs`];
+//!   method's continuous extension of order 4 (Tsitouras 2011), the sensitivities by the same
+//!   weights from their stages, so they stay the exact derivatives of the outputs;
 //! - stiffness: Hairer's estimate |hλ| ≈ h‖k7 − k6‖ / ‖x_new − X6‖ above 3.3 on 15 accepted steps
 //!   without 6 clean ones in between → [`SolveFailure::Stiff`] (`Auto` switches to BDF instead,
 //!   as it does when the step budget runs out);
@@ -194,18 +195,6 @@ pub enum StepControl {
     Pi,
 }
 
-/// How the explicit method produces the states and sensitivities at the output times.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Outputs {
-    /// Steps chosen by the error control alone; outputs inside a step by the continuous
-    /// extension of order 4 from the step's stages (the sensitivities by the same weights, so
-    /// they remain the exact derivatives of the outputs).
-    #[default]
-    Dense,
-    /// Every step clamped to land on the next output time (at least one step per output).
-    Land,
-}
-
 /// A reusable workspace that integrates pieces of one model size. Every buffer of the explicit
 /// method is sized once in [`PieceSolver::new`]; a solve then does not allocate (except the first
 /// time a right-hand side needs more scratch, and inside diffsol when BDF is used).
@@ -218,7 +207,8 @@ pub struct PieceSolver {
     np: usize,
     opts: SolveOptions,
     control: StepControl,
-    outputs: Outputs,
+    /// Land a step on every output time instead of interpolating (tests and benches only).
+    land: bool,
     explicit: tsit5::Tsit5,
     family: family::Family,
 }
@@ -230,7 +220,7 @@ impl PieceSolver {
             np: nparams,
             opts,
             control: StepControl::default(),
-            outputs: Outputs::default(),
+            land: false,
             explicit: tsit5::Tsit5::new(nstates, nparams),
             family: family::Family::new(nstates, nparams),
         }
@@ -241,8 +231,13 @@ impl PieceSolver {
         self
     }
 
-    pub fn with_outputs(mut self, outputs: Outputs) -> Self {
-        self.outputs = outputs;
+    /// The explicit method's behaviour before dense output: every step clamped to land on the
+    /// next output time (at least one step per output), so the outputs involve no
+    /// interpolation. Kept as a reference for the tests and the benchmark of dense output
+    /// (`test-models` feature); it is never faster.
+    #[cfg(feature = "test-models")]
+    pub fn with_landing(mut self, land: bool) -> Self {
+        self.land = land;
         self
     }
 
@@ -310,7 +305,7 @@ impl PieceSolver {
                     nc,
                     &opts,
                     self.control,
-                    self.outputs,
+                    self.land,
                     out_x,
                     out_s,
                     &mut stats,
@@ -340,7 +335,7 @@ impl PieceSolver {
                     nc,
                     &opts,
                     self.control,
-                    self.outputs,
+                    self.land,
                     out_x,
                     out_s,
                     &mut stats,

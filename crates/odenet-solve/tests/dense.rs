@@ -4,8 +4,12 @@
 //! and central finite differences — at several tolerances.
 
 use odenet_solve::test_models::{LinearDecay, Lorenz, LotkaVolterra, QuadraticLibrary3};
-use odenet_solve::{Method, Outputs, PieceSolver, Sens, SolveOptions, SolveStats};
+use odenet_solve::{Method, PieceSolver, Sens, SolveOptions, SolveStats};
 use odenet_tape::OdeRhs;
+
+/// Dense output, or every step landing on an output time (the interpolation-free reference).
+const DENSE: bool = false;
+const LAND: bool = true;
 
 struct Solution {
     x: Vec<f64>,
@@ -30,9 +34,9 @@ fn run(
     times: &[f64],
     sens: Sens,
     o: SolveOptions,
-    outputs: Outputs,
+    land: bool,
 ) -> Solution {
-    let mut solver = PieceSolver::new(rhs.nstates(), rhs.nparams(), o).with_outputs(outputs);
+    let mut solver = PieceSolver::new(rhs.nstates(), rhs.nparams(), o).with_landing(land);
     let nc = solver.sens_columns(sens);
     let n = rhs.nstates();
     let mut x = vec![f64::NAN; times.len() * n];
@@ -100,7 +104,7 @@ fn fd_sensitivities(
             } else {
                 xx[c - np] = base + sign * h;
             }
-            run(rhs, &pp, &xx, times, Sens::None, tight, Outputs::Land).x
+            run(rhs, &pp, &xx, times, Sens::None, tight, LAND).x
         };
         let (plus, minus) = (side(1.0), side(-1.0));
         for k in 0..m {
@@ -134,7 +138,7 @@ fn sweep(
         .into_iter()
         .map(|rtol| {
             let o = opts(Method::Tsit5, rtol, rtol * 1e-2);
-            let sol = run(rhs, p, x0, times, Sens::ParamsAndInitial, o, Outputs::Dense);
+            let sol = run(rhs, p, x0, times, Sens::ParamsAndInitial, o, DENSE);
             let state = scaled_err(&sol.x, want_x, 1.0, 1.0);
             let sens = sens_rel_err(&sol.s, want_s, n, nc);
             eprintln!(
@@ -212,7 +216,7 @@ fn lotka_volterra_dense_outputs_match_a_tight_landing_solve_and_finite_differenc
         &times,
         Sens::ParamsAndInitial,
         opts(Method::Tsit5, 1e-12, 1e-12),
-        Outputs::Land,
+        LAND,
     );
     // The landing reference is confirmed by BDF (another method) and by central differences.
     let bdf = run(
@@ -222,7 +226,7 @@ fn lotka_volterra_dense_outputs_match_a_tight_landing_solve_and_finite_differenc
         &times,
         Sens::None,
         opts(Method::Bdf, 1e-11, 1e-11),
-        Outputs::Dense,
+        DENSE,
     );
     let cross = scaled_err(&bdf.x, &tight.x, 1e-7, 1e-7);
     assert!(cross < 1.0, "BDF vs the landing reference: {cross:e}");
@@ -242,7 +246,7 @@ fn lotka_volterra_dense_outputs_match_a_tight_landing_solve_and_finite_differenc
         &times,
         Sens::ParamsAndInitial,
         opts(Method::Tsit5, 1e-8, 1e-10),
-        Outputs::Dense,
+        DENSE,
     );
     let e = sens_rel_err(&sol.s, &fd, 2, 8);
     eprintln!("dense rtol 1e-8 vs finite differences: {e:.2e}");
@@ -261,7 +265,7 @@ fn lorenz_library_dense_outputs_with_33_columns_match_the_references() {
         &times,
         Sens::ParamsAndInitial,
         opts(Method::Tsit5, 1e-12, 1e-12),
-        Outputs::Land,
+        LAND,
     );
     let fd = fd_sensitivities(&QuadraticLibrary3, &p, &x0, &times, 3e-5);
     let e = sens_rel_err(&tight.s, &fd, 3, 33);
@@ -283,7 +287,7 @@ fn output_times_do_not_change_the_steps() {
         &[0.0, 2.0],
         Sens::ParamsAndInitial,
         o,
-        Outputs::Dense,
+        DENSE,
     );
     let many = run(
         &Lorenz,
@@ -292,7 +296,7 @@ fn output_times_do_not_change_the_steps() {
         &linspace(0.0, 2.0, 2001),
         Sens::ParamsAndInitial,
         o,
-        Outputs::Dense,
+        DENSE,
     );
     assert_eq!(few.stats, many.stats);
     let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(u, v)| u.to_bits() == v.to_bits());
@@ -305,7 +309,7 @@ fn output_times_do_not_change_the_steps() {
         &linspace(0.0, 2.0, 2001),
         Sens::ParamsAndInitial,
         o,
-        Outputs::Land,
+        LAND,
     );
     eprintln!(
         "Lorenz over [0, 2], 2000 outputs: {} steps dense, {} landing",
