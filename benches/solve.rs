@@ -2,7 +2,10 @@
 //! the Lorenz coefficients (30 parameters + 3 initial-state columns), t ∈ [0, 0.09] with 10
 //! outputs, tol 1e-6 — the case NOTES-deps.md measured for diffsol's own tsit45 (~80 µs) and
 //! BDF (~260–400 µs) — by every method; and BDF through 50 such pieces with its diffsol problem
-//! and solver built per piece or once for all (`bdf_setup`).
+//! and solver built per piece or once for all (`bdf_setup`); and our Tsit5 with dense output
+//! against stepping onto every output (`dense_vs_land`): the same library piece with 10, 100 and
+//! 1000 outputs 0.01 apart, time per solve and error at the outputs (printed before each
+//! measurement) against a landing solve at rtol 1e-12.
 
 use std::hint::black_box;
 
@@ -130,5 +133,94 @@ fn bdf_setup(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, piece, bdf_setup);
+/// The largest error over the outputs relative to the largest magnitude of the same state (or
+/// the same sensitivity of a state), in the layout `v[k * w + j]` with `w` values per output.
+fn rel_err(v: &[f64], want: &[f64], w: usize) -> f64 {
+    (0..w)
+        .map(|j| {
+            let scale = want
+                .iter()
+                .skip(j)
+                .step_by(w)
+                .fold(1e-300, |a: f64, b| a.max(b.abs()));
+            v.iter()
+                .zip(want)
+                .skip(j)
+                .step_by(w)
+                .map(|(a, b)| (a - b).abs() / scale)
+                .fold(0.0, f64::max)
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Dense output against landing on every output: one piece of the quadratic library with the
+/// Lorenz coefficients (33 sensitivity columns) with 10, 100 and 1000 outputs at Δt = 0.01
+/// (spans 0.09, 0.99, 9.99), at tol 1e-6 to 1e-9.
+fn dense_vs_land(c: &mut Criterion) {
+    let p = QuadraticLibrary3::lorenz_coefficients();
+    let x0 = Lorenz::X0;
+    let mut group = c.benchmark_group("dense_vs_land_quadlib3_sens33");
+    for m in [10usize, 100, 1000] {
+        let times: Vec<f64> = (0..m).map(|k| 0.01 * k as f64).collect();
+        let (mut x, mut s) = (vec![0.0; m * 3], vec![0.0; m * 3 * 33]);
+        let (mut xr, mut sr) = (x.clone(), s.clone());
+        let tight = SolveOptions {
+            method: Method::Tsit5,
+            rtol: 1e-12,
+            atol: 1e-12,
+            max_steps: 10_000_000,
+            ..SolveOptions::default()
+        };
+        PieceSolver::new(3, 30, tight)
+            .with_landing(true)
+            .solve(
+                &QuadraticLibrary3,
+                &p,
+                &x0,
+                &times,
+                Sens::ParamsAndInitial,
+                &mut xr,
+                &mut sr,
+            )
+            .expect("the Lorenz piece is well posed");
+        for tol in [1e-6, 1e-7, 1e-8, 1e-9] {
+            for (mode, land) in [("land", true), ("dense", false)] {
+                let opts = SolveOptions {
+                    method: Method::Tsit5,
+                    rtol: tol,
+                    atol: tol,
+                    max_steps: 1_000_000,
+                    ..SolveOptions::default()
+                };
+                let mut solver = PieceSolver::new(3, 30, opts).with_landing(land);
+                let mut solve = |x: &mut [f64], s: &mut [f64]| {
+                    solver
+                        .solve(
+                            &QuadraticLibrary3,
+                            black_box(&p),
+                            black_box(&x0),
+                            &times,
+                            Sens::ParamsAndInitial,
+                            x,
+                            s,
+                        )
+                        .expect("the Lorenz piece is well posed")
+                };
+                let stats = solve(&mut x, &mut s);
+                let name = format!("{m}_outputs_tol{tol:.0e}_{mode}");
+                eprintln!(
+                    "{name}: {} steps, {} rejected; error: states {:.2e}, sensitivities {:.2e}",
+                    stats.steps,
+                    stats.rejected,
+                    rel_err(&x, &xr, 3),
+                    rel_err(&s, &sr, 99)
+                );
+                group.bench_function(name, |b| b.iter(|| solve(&mut x, &mut s)));
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, piece, bdf_setup, dense_vs_land);
 criterion_main!(benches);

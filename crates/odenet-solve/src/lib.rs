@@ -21,7 +21,11 @@
 //! - error norm: Hairer's RMS norm over the states only, `sqrt(mean((e_i / sc_i)²))` with
 //!   `sc_i = atol + rtol · max(|x_i|, |x_new_i|)`; the sensitivities are not error-controlled;
 //! - step control: PI (β = 0.04, Hairer's DOPRI5) by default, or the elementary controller,
-//!   see [`StepControl`]; steps are clamped to land exactly on every output time;
+//!   see [`StepControl`];
+//! - outputs: steps are chosen by the error control alone (the last ends on the last output
+//!   time) and the states and sensitivities at the output times inside a step come from the
+//!   method's continuous extension of order 4 (Tsitouras 2011), the sensitivities by the same
+//!   weights from their stages, so they stay the exact derivatives of the outputs;
 //! - stiffness: Hairer's estimate |hλ| ≈ h‖k7 − k6‖ / ‖x_new − X6‖ above 3.3 on 15 accepted steps
 //!   without 6 clean ones in between → [`SolveFailure::Stiff`] (`Auto` switches to BDF instead,
 //!   as it does when the step budget runs out);
@@ -203,6 +207,8 @@ pub struct PieceSolver {
     np: usize,
     opts: SolveOptions,
     control: StepControl,
+    /// Land a step on every output time instead of interpolating (tests and benches only).
+    land: bool,
     explicit: tsit5::Tsit5,
     family: family::Family,
 }
@@ -214,6 +220,7 @@ impl PieceSolver {
             np: nparams,
             opts,
             control: StepControl::default(),
+            land: false,
             explicit: tsit5::Tsit5::new(nstates, nparams),
             family: family::Family::new(nstates, nparams),
         }
@@ -221,6 +228,16 @@ impl PieceSolver {
 
     pub fn with_step_control(mut self, control: StepControl) -> Self {
         self.control = control;
+        self
+    }
+
+    /// The explicit method's behaviour before dense output: every step clamped to land on the
+    /// next output time (at least one step per output), so the outputs involve no
+    /// interpolation. Kept as a reference for the tests and the benchmark of dense output
+    /// (`test-models` feature); it is never faster.
+    #[cfg(feature = "test-models")]
+    pub fn with_landing(mut self, land: bool) -> Self {
+        self.land = land;
         self
     }
 
@@ -288,6 +305,7 @@ impl PieceSolver {
                     nc,
                     &opts,
                     self.control,
+                    self.land,
                     out_x,
                     out_s,
                     &mut stats,
@@ -317,6 +335,7 @@ impl PieceSolver {
                     nc,
                     &opts,
                     self.control,
+                    self.land,
                     out_x,
                     out_s,
                     &mut stats,
