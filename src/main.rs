@@ -6,6 +6,8 @@
 
 mod args;
 mod cmd;
+#[cfg(feature = "mpi")]
+mod distributed;
 mod output;
 
 use std::process::ExitCode;
@@ -41,7 +43,18 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
-    match cmd::run(cli) {
+    // Under `mpirun -n N` (built with `--features mpi`), `fit` is shared by the N processes.
+    #[cfg(feature = "mpi")]
+    let world = distributed::init();
+    #[cfg(feature = "mpi")]
+    let outcome = match (&world, cli.command) {
+        (Some(w), args::Command::Fit(a)) if w.size() > 1 => distributed::fit(a, w),
+        (Some(w), c) if w.size() > 1 => Err(distributed::refuse(c.name())),
+        (_, command) => cmd::run(args::Cli { command, ..cli }),
+    };
+    #[cfg(not(feature = "mpi"))]
+    let outcome = cmd::run(cli);
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("{}", e.message.trim_end());

@@ -2,14 +2,16 @@
 //! piece integrated with forward sensitivities, the squared mismatch with its exact gradient and
 //! Gauss–Newton matrix, evaluated in parallel with a reduction in a fixed order.
 
-use std::sync::Mutex;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use odenet_solve::{PieceSolver, Sens};
 use rayon::prelude::*;
 
 use crate::linalg::solve_small;
 use crate::model::ModelKind;
+use crate::partition::{Partition, split_balanced};
 use crate::problem::{Experiment, Piece, Problem};
 use crate::scaled::{LibraryLayout, LibraryScaledRhs, PieceRhs};
 
@@ -136,14 +138,30 @@ impl Pool {
     pub fn for_each_piece(
         &self,
         prob: &Problem,
-        (na, maxlen): (usize, usize),
+        sizes: (usize, usize),
         pieces: &[usize],
         slots: &mut [f64],
         stride: usize,
         f: impl Fn(&mut Workspace, usize, &mut [f64]) + Sync + Send,
     ) {
-        slots.iter_mut().for_each(|v| *v = 0.0);
         let chunk = chunk_len(pieces.len());
+        self.for_each_piece_chunked(prob, sizes, pieces, chunk, slots, stride, f);
+    }
+
+    /// [`Pool::for_each_piece`] with chunks of `chunk` pieces (a share of a larger evaluation's
+    /// chunks, which keeps its chunk length).
+    #[allow(clippy::too_many_arguments)]
+    fn for_each_piece_chunked(
+        &self,
+        prob: &Problem,
+        (na, maxlen): (usize, usize),
+        pieces: &[usize],
+        chunk: usize,
+        slots: &mut [f64],
+        stride: usize,
+        f: impl Fn(&mut Workspace, usize, &mut [f64]) + Sync + Send,
+    ) {
+        slots.iter_mut().for_each(|v| *v = 0.0);
         slots
             .par_chunks_mut(chunk * stride)
             .zip(pieces.par_chunks(chunk))
@@ -161,13 +179,26 @@ impl Pool {
     pub fn fold_chunks<T: Send>(
         &self,
         prob: &Problem,
-        (na, maxlen): (usize, usize),
+        sizes: (usize, usize),
         pieces: &[usize],
         init: impl Fn() -> T + Sync + Send,
         f: impl Fn(&mut Workspace, &mut T, usize) + Sync + Send,
     ) -> Vec<T> {
+        self.fold_chunks_chunked(prob, sizes, pieces, chunk_len(pieces.len()), init, f)
+    }
+
+    /// [`Pool::fold_chunks`] with chunks of `chunk` pieces.
+    fn fold_chunks_chunked<T: Send>(
+        &self,
+        prob: &Problem,
+        (na, maxlen): (usize, usize),
+        pieces: &[usize],
+        chunk: usize,
+        init: impl Fn() -> T + Sync + Send,
+        f: impl Fn(&mut Workspace, &mut T, usize) + Sync + Send,
+    ) -> Vec<T> {
         pieces
-            .par_chunks(chunk_len(pieces.len()))
+            .par_chunks(chunk)
             .map(|pcs| {
                 let mut acc = init();
                 let mut ws = self.take(prob, na, maxlen);
@@ -200,6 +231,10 @@ pub struct Evaluator<'p, 'm> {
     /// A profile ends when its step is below this (scaled units): the integrator's accuracy.
     profile_tol: f64,
     pub evals: AtomicUsize,
+    /// The processes sharing the loss and Gauss–Newton evaluations (see `partition.rs`).
+    partition: Arc<dyn Partition>,
+    /// Per process: the range of `pieces` (whole chunks) it evaluates.
+    shares: Vec<Range<usize>>,
 }
 
 impl<'p, 'm> Evaluator<'p, 'm> {
@@ -209,6 +244,24 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         base: Vec<f64>,
         pieces: Vec<usize>,
     ) -> Self {
+        Self::with_partition(prob, active, base, pieces, crate::partition::current())
+    }
+
+    /// [`Evaluator::new`] whose loss and Gauss–Newton evaluations are shared by the processes
+    /// of `partition` (each evaluates its share of the chunks; the results are gathered).
+    pub fn with_partition(
+        prob: &'p Problem<'m>,
+        active: Vec<usize>,
+        base: Vec<f64>,
+        pieces: Vec<usize>,
+        partition: Arc<dyn Partition>,
+    ) -> Self {
+        let chunk = chunk_len(pieces.len());
+        let weights: Vec<usize> = pieces.chunks(chunk).map(|c| prob.label_count(c)).collect();
+        let shares = split_balanced(&weights, partition.ranks())
+            .into_iter()
+            .map(|r| (r.start * chunk).min(pieces.len())..(r.end * chunk).min(pieces.len()))
+            .collect();
         let nlabels = prob.label_count(&pieces);
         let maxlen = pieces
             .iter()
@@ -229,6 +282,56 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             warm: Mutex::new(prob.x0.clone()),
             profile_tol: (0.1 * prob.solve_opts.rtol).max(1e-10),
             evals: AtomicUsize::new(0),
+            partition,
+            shares,
+        }
+    }
+
+    /// The range of `self.pieces` this process evaluates.
+    fn my_share(&self) -> Range<usize> {
+        self.shares
+            .get(self.partition.rank())
+            .cloned()
+            .unwrap_or(0..0)
+    }
+
+    fn distributed(&self) -> bool {
+        self.partition.ranks() > 1
+    }
+
+    /// Gathers every process's `width` values per piece of its share into `all` (laid out in
+    /// the order of `self.pieces`; this process's values already in place).
+    fn gather_per_piece(&self, all: &mut [f64], width: usize) {
+        let mine = self.my_share();
+        let local = all[mine.start * width..mine.end * width].to_vec();
+        let counts: Vec<usize> = self.shares.iter().map(|r| r.len() * width).collect();
+        self.partition.all_gather(&local, &counts, all);
+    }
+
+    /// Gathers the starts profiled at this evaluation by every process, so that every process
+    /// starts the next profile of every piece where a single process would.
+    fn gather_warm(&self) {
+        let n = self.prob.nstates();
+        let Ok(warm) = self.warm.lock() else {
+            return;
+        };
+        let mut all = vec![0.0; self.pieces.len() * n];
+        let mine = self.my_share();
+        for (k, &pi) in self
+            .pieces
+            .iter()
+            .enumerate()
+            .take(mine.end)
+            .skip(mine.start)
+        {
+            all[k * n..(k + 1) * n].copy_from_slice(&warm[pi * n..(pi + 1) * n]);
+        }
+        drop(warm);
+        self.gather_per_piece(&mut all, n);
+        if let Ok(mut warm) = self.warm.lock() {
+            for (k, &pi) in self.pieces.iter().enumerate() {
+                warm[pi * n..(pi + 1) * n].copy_from_slice(&all[k * n..(k + 1) * n]);
+            }
         }
     }
 
@@ -280,14 +383,23 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         let full = self.full(q);
         let mut slots = std::mem::take(&mut *self.slots.lock().expect("slots lock"));
         slots.resize(self.pieces.len() * stride, 0.0);
-        self.pool.for_each_piece(
+        slots.iter_mut().for_each(|v| *v = 0.0);
+        // This process's share of the fixed chunks (all of them for one process), then every
+        // process's per-piece slots gathered in piece order.
+        let mine = self.my_share();
+        self.pool.for_each_piece_chunked(
             self.prob,
             self.sizes(),
-            &self.pieces,
-            &mut slots,
+            &self.pieces[mine.clone()],
+            chunk_len(self.pieces.len()),
+            &mut slots[mine.start * stride..mine.end * stride],
             stride,
             |ws, pi, s| self.piece(ws, pi, q, &full, grad, s),
         );
+        if self.distributed() {
+            self.gather_per_piece(&mut slots, stride);
+            self.gather_warm();
+        }
         // Deterministic reduction in piece order, whatever the thread count.
         let mut out = Eval {
             grad: if grad { vec![0.0; na] } else { vec![] },
@@ -550,8 +662,15 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         let na = self.active.len();
         let nc = na + n;
         let full = self.full(q);
-        // Each chunk: [loss sum, failures, gradient (na), H (na²)], and scratch.
-        let parts = self.fold_chunks(
+        // Each chunk: [loss sum, failures, gradient (na), H (na²)], and scratch. This process
+        // folds its share of the fixed chunks.
+        let width = 2 + na + na * na;
+        let mine = self.my_share();
+        let parts = self.pool.fold_chunks_chunked(
+            self.prob,
+            self.sizes(),
+            &self.pieces[mine.clone()],
+            chunk_len(self.pieces.len()),
             || {
                 (
                     vec![0.0; 2 + na + na * na],
@@ -609,8 +728,29 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                 schur_add(m, na, n, h);
             },
         );
-        let mut acc = vec![0.0; 2 + na + na * na];
-        for (part, _, _) in &parts {
+        // Every chunk's sums (gathered from every process when shared), added in chunk order.
+        let gathered;
+        let chunks: Vec<&[f64]> = if self.distributed() {
+            let chunk = chunk_len(self.pieces.len());
+            let counts: Vec<usize> = self
+                .shares
+                .iter()
+                .map(|r| r.len().div_ceil(chunk) * width)
+                .collect();
+            let local: Vec<f64> = parts
+                .iter()
+                .flat_map(|(p, _, _)| p.iter().copied())
+                .collect();
+            let mut all = vec![0.0; counts.iter().sum()];
+            self.partition.all_gather(&local, &counts, &mut all);
+            self.gather_warm();
+            gathered = all;
+            gathered.chunks(width).collect()
+        } else {
+            parts.iter().map(|(p, _, _)| p.as_slice()).collect()
+        };
+        let mut acc = vec![0.0; width];
+        for part in chunks {
             for (a, b) in acc.iter_mut().zip(part) {
                 *a += b;
             }
