@@ -201,9 +201,27 @@ pub fn fit(a: crate::args::FitArgs, world: &World) -> Result<u8, CliError> {
     crate::cmd::fit::finish(&a, &spec, &tables, &res)
 }
 
-/// Commands other than `fit` are not shared among processes.
+/// `odenet bench` under `mpirun -n N` (N > 1): the evaluations it times are shared by the
+/// processes (the scale figures in benches/README.md); rank 0 prints the table.
+pub fn bench(a: crate::args::BenchArgs, world: &World) -> Result<u8, CliError> {
+    if a.fit {
+        return Err(CliError::input(
+            "error: under mpirun, `odenet bench` times the shared evaluations only; drop --fit (time a whole fit with `mpirun … odenet fit`)",
+        ));
+    }
+    crate::cmd::set_silent(world.rank != 0);
+    odenet_fit::distribute(Some(Arc::new(Gather {
+        rank: world.rank,
+        size: world.size,
+    })));
+    let r = agree(crate::cmd::bench::run(a));
+    odenet_fit::distribute(None);
+    r
+}
+
+/// Commands other than `fit` and `bench` are not shared among processes.
 pub fn refuse(command: &str) -> CliError {
     CliError::input(format!(
-        "error: under mpirun only `odenet fit` is shared among processes; run `odenet {command}` without mpirun"
+        "error: under mpirun only `odenet fit` (and `odenet bench`) is shared among processes; run `odenet {command}` without mpirun"
     ))
 }

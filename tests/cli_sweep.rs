@@ -36,8 +36,11 @@ fn read_json(p: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", p.display()))
 }
 
+/// A coefficient: state, term, value, standard error.
+type Coef = (String, String, f64, f64);
+
 /// The collected results without the wall-clock times: (name, status, loss, coefficients).
-fn results(dir: &Path) -> Vec<(String, String, f64, Vec<(String, String, f64, f64)>)> {
+fn results(dir: &Path) -> Vec<(String, String, f64, Vec<Coef>)> {
     let doc = read_json(&dir.join("results.json"));
     doc["tasks"]
         .as_array()

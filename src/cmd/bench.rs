@@ -36,8 +36,16 @@ pub fn run(a: BenchArgs) -> Result<u8, CliError> {
         });
     }
     super::out(&format!(
-        "{:<6} {:>8} {:>7} {:>14} {:>10} {:>9} {:>9} {:>12}\n",
-        "solver", "pieces", "params", "per gradient", "steps", "failures", "bdf", "whole fit"
+        "{:<6} {:>8} {:>7} {:>14} {:>14} {:>10} {:>9} {:>9} {:>12}\n",
+        "solver",
+        "pieces",
+        "params",
+        "per gradient",
+        "per GN",
+        "steps",
+        "failures",
+        "bdf",
+        "whole fit"
     ));
     for (name, kind) in a.solvers.iter().zip(kinds) {
         let timing = with_threads(a.threads, || {
@@ -57,11 +65,12 @@ pub fn run(a: BenchArgs) -> Result<u8, CliError> {
             "-".to_string()
         };
         super::out(&format!(
-            "{:<6} {:>8} {:>7} {:>11.3} ms {:>10} {:>9} {:>9} {:>12}\n",
+            "{:<6} {:>8} {:>7} {:>11.3} ms {:>11.3} ms {:>10} {:>9} {:>9} {:>12}\n",
             name.trim(),
             timing.pieces,
             timing.params,
             timing.seconds_per_eval * 1e3,
+            timing.seconds_per_gauss_newton * 1e3,
             timing.steps,
             timing.failures,
             timing.bdf_pieces,

@@ -1,6 +1,6 @@
 //! One module per subcommand; shared loading helpers.
 
-mod bench;
+pub mod bench;
 mod check;
 mod collect;
 mod export;

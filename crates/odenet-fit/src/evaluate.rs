@@ -235,6 +235,9 @@ pub struct Evaluator<'p, 'm> {
     partition: Arc<dyn Partition>,
     /// Per process: the range of `pieces` (whole chunks) it evaluates.
     shares: Vec<Range<usize>>,
+    /// A shared evaluation profiled this process's pieces only: other processes' profiled
+    /// starts must be gathered before a pass over every piece.
+    warm_stale: std::sync::atomic::AtomicBool,
 }
 
 impl<'p, 'm> Evaluator<'p, 'm> {
@@ -284,6 +287,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             evals: AtomicUsize::new(0),
             partition,
             shares,
+            warm_stale: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -308,9 +312,14 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         self.partition.all_gather(&local, &counts, all);
     }
 
-    /// Gathers the starts profiled at this evaluation by every process, so that every process
-    /// starts the next profile of every piece where a single process would.
-    fn gather_warm(&self) {
+    /// Before a pass over every piece on every process (residuals, covariance, profiled
+    /// starts): gathers the starts each process profiled for its own pieces at the last shared
+    /// evaluations, so that every process starts each piece's profile where a single process
+    /// would. Shared evaluations only mark them stale: they exchange no per-piece data.
+    fn sync_warm(&self) {
+        if !self.warm_stale.swap(false, Ordering::Relaxed) {
+            return;
+        }
         let n = self.prob.nstates();
         let Ok(warm) = self.warm.lock() else {
             return;
@@ -396,30 +405,47 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             stride,
             |ws, pi, s| self.piece(ws, pi, q, &full, grad, s),
         );
-        if self.distributed() {
+        // Deterministic reduction, whatever the thread and process count: each fixed chunk's
+        // slots summed in piece order (the failed and BDF flags and the steps are counts), then
+        // the chunks' sums in chunk order. Processes exchange only their chunks' sums, unless
+        // every piece's value is asked for.
+        let chunk = chunk_len(self.pieces.len());
+        let sums = if !self.distributed() {
+            chunk_sums(&slots, chunk * stride, stride)
+        } else if per_piece.is_some() {
+            self.warm_stale.store(true, Ordering::Relaxed);
             self.gather_per_piece(&mut slots, stride);
-            self.gather_warm();
-        }
-        // Deterministic reduction in piece order, whatever the thread count.
-        let mut out = Eval {
-            grad: if grad { vec![0.0; na] } else { vec![] },
-            ..Eval::default()
+            chunk_sums(&slots, chunk * stride, stride)
+        } else {
+            self.warm_stale.store(true, Ordering::Relaxed);
+            let local = chunk_sums(
+                &slots[mine.start * stride..mine.end * stride],
+                chunk * stride,
+                stride,
+            );
+            let counts: Vec<usize> = self
+                .shares
+                .iter()
+                .map(|r| r.len().div_ceil(chunk) * stride)
+                .collect();
+            let mut all = vec![0.0; counts.iter().sum()];
+            self.partition.all_gather(&local, &counts, &mut all);
+            all
         };
-        let mut total = 0.0;
-        for s in slots.chunks(stride) {
-            total += s[0];
-            out.failures += usize::from(s[1] > 0.0);
-            out.bdf_pieces += usize::from(s[2] > 0.0);
-            out.steps += s[3] as usize;
-            for (g, v) in out.grad.iter_mut().zip(&s[SLOT_HEAD..]) {
-                *g += v;
+        let mut acc = vec![0.0; stride];
+        for c in sums.chunks(stride) {
+            for (a, v) in acc.iter_mut().zip(c) {
+                *a += v;
             }
         }
         let denom = self.nlabels.max(1) as f64;
-        out.loss = total / denom;
-        for g in &mut out.grad {
-            *g /= denom;
-        }
+        let out = Eval {
+            loss: acc[0] / denom,
+            grad: acc[SLOT_HEAD..].iter().map(|g| g / denom).collect(),
+            failures: acc[1] as usize,
+            bdf_pieces: acc[2] as usize,
+            steps: acc[3] as usize,
+        };
         if let Some(per) = per_piece {
             per.extend(slots.chunks(stride).map(|s| s[0]));
         }
@@ -429,6 +455,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
 
     /// The initial state of piece `pi` as the fit sees it at `q` (profiled; scaled units).
     pub fn profiled_start(&self, pi: usize, q: &[f64]) -> Vec<f64> {
+        self.sync_warm();
         let full = self.full(q);
         let mut ws = self.pool.take(self.prob, self.active.len(), self.maxlen);
         self.profile(&mut ws, pi, q, &full);
@@ -647,6 +674,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         init: impl Fn() -> T + Sync + Send,
         f: impl Fn(&mut Workspace, &mut T, usize) + Sync + Send,
     ) -> Vec<T> {
+        self.sync_warm();
         self.pool
             .fold_chunks(self.prob, self.sizes(), &self.pieces, init, f)
     }
@@ -743,7 +771,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                 .collect();
             let mut all = vec![0.0; counts.iter().sum()];
             self.partition.all_gather(&local, &counts, &mut all);
-            self.gather_warm();
+            self.warm_stale.store(true, Ordering::Relaxed);
             gathered = all;
             gathered.chunks(width).collect()
         } else {
@@ -763,6 +791,22 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             h: acc[2 + na..].iter().map(|v| 2.0 * v / denom).collect(),
         }
     }
+}
+
+/// The element-wise sums of `slots` (`stride` values per piece) over each run of
+/// `chunk_values` values (one fixed chunk), in piece order; one `stride` vector per chunk.
+fn chunk_sums(slots: &[f64], chunk_values: usize, stride: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(slots.len().div_ceil(chunk_values.max(1)) * stride);
+    for c in slots.chunks(chunk_values.max(1)) {
+        let at = out.len();
+        out.resize(at + stride, 0.0);
+        for s in c.chunks(stride) {
+            for (a, v) in out[at..].iter_mut().zip(s) {
+                *a += v;
+            }
+        }
+    }
+    out
 }
 
 /// h += A − B C⁻¹ Bᵀ for m = [[A, B], [Bᵀ, C]] (sizes na and n).

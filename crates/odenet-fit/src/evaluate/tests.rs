@@ -183,6 +183,24 @@ impl Partition for ThreadRank {
     }
 }
 
+/// After shared evaluations: each piece's loss (gathered per piece), the residuals and a
+/// profiled start (passes over every piece on every process, from the shared profiled starts).
+fn passes(ev: &Evaluator, q: &[f64]) -> Vec<u64> {
+    let (e, per) = ev.eval_per_piece(q);
+    let mut bits = vec![e.loss.to_bits()];
+    bits.extend(per.iter().map(|v| v.to_bits()));
+    for r in ev.residuals(q).into_iter().flatten() {
+        bits.extend(r.iter().map(|v| v.to_bits()));
+    }
+    let _ = ev.eval(q, false);
+    bits.extend(
+        ev.profiled_start(ev.pieces.len() - 1, q)
+            .iter()
+            .map(|v| v.to_bits()),
+    );
+    bits
+}
+
 /// Loss, gradient and Gauss–Newton matrix shared among 1, 2 and 3 cooperating "processes"
 /// (threads with their own evaluator, gathering through a barrier) are bit-identical to one
 /// process's, on short pieces and on whole experiments (whose profiles start where the last
@@ -245,6 +263,7 @@ fn identical_for_any_number_of_processes() {
                                 bits.push(gn.loss.to_bits());
                                 bits.extend(gn.h.iter().map(|v| v.to_bits()));
                             }
+                            bits.extend(passes(&ev, q2));
                             bits
                         })
                     })
@@ -277,6 +296,7 @@ fn identical_for_any_number_of_processes() {
                 bits.push(gn.loss.to_bits());
                 bits.extend(gn.h.iter().map(|v| v.to_bits()));
             }
+            bits.extend(passes(&ev, &q2));
             bits
         };
         assert!(prob.pieces.len() >= 3, "{} pieces", prob.pieces.len());
