@@ -10,16 +10,20 @@
 # a complete quadratic library (12 coefficients).
 #
 #   benches/scale.sh            # about 10 minutes on 2 cores
-#   REPS=5 benches/scale.sh     # more repetitions per timing
+#   REPS=5 ROUNDS=3 benches/scale.sh   # more repetitions per timing (the fastest is kept),
+#                                      # and rounds of every configuration, interleaved
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${REPS:-3}
+rounds=${ROUNDS:-1}
 work=${SCALE_DIR:-target/scale}
 cargo build --release --locked --features mpi --quiet
 odenet=$PWD/target/release/odenet
 mkdir -p "$work"
 cd "$work"
-mpi=(mpirun --oversubscribe --allow-run-as-root --bind-to none)
+# No binding (a process's threads may use both cores); waiting processes yield the core instead of
+# spinning (on a machine shared with other work, spinning steals the core a busy rank needs).
+mpi=(mpirun --oversubscribe --allow-run-as-root --bind-to none --mca mpi_yield_when_idle 1)
 
 for k in $(seq 0 19); do
   [ -s "b$k.csv" ] || "$odenet" simulate "$OLDPWD/specs/truth/lv-limit-cycle.toml" \
@@ -43,12 +47,15 @@ bench() { # PROCS THREADS SPEC
   awk -v p="$1" -v t="$2" -v s="$3" '{ printf "%-6s %5d %7d %8d %12.1f %12.1f\n", s, p, t, $2, $4, $6 }' <<<"$line"
 }
 echo "spec   procs threads   pieces  ms/gradient        ms/GN"
-bench 1 1 r1e6
-bench 1 2 r1e6
-bench 2 1 r1e6
-bench 1 1 r1e5
-bench 2 1 r2e5
-bench 2 1 r2e6
+for round in $(seq "$rounds"); do
+  bench 1 1 r1e6
+  bench 1 2 r1e6
+  bench 2 1 r1e6
+  bench 1 1 r1e5
+  bench 2 1 r1e5
+  bench 2 1 r2e5
+  bench 2 1 r2e6
+done
 
 # A whole fit of 2·10^4 rows (two blocks' first 10^4 rows) on 1 and 2 processes.
 for k in 0 1; do head -n 10001 "b$k.csv" >"f$k.csv"; done
@@ -56,11 +63,13 @@ for k in 0 1; do head -n 10001 "b$k.csv" >"f$k.csv"; done
   printf 'name = "fit2e4"\nstates = ["x1", "x2"]\n\n[library]\npolynomial = 2\n\n[fit]\nsegment = 10\nstride = 10\nsolver = "tsit5"\n'
   printf '\n[[data]]\nfile = "f0.csv"\n\n[[data]]\nfile = "f1.csv"\n'
 } >fit2e4.toml
-for p in 1 2; do
-  t0=$(date +%s.%N)
-  "${mpi[@]}" -n "$p" "$odenet" fit fit2e4.toml --threads 1 --quiet -o "fit-n$p.json" >/dev/null
-  t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" -v p="$p" 'BEGIN { printf "whole fit of 2e4 rows, %d process(es), 1 thread: %.1f s\n", p, b - a }'
+for round in $(seq "$rounds"); do
+  for p in 1 2; do
+    t0=$(date +%s.%N)
+    "${mpi[@]}" -n "$p" "$odenet" fit fit2e4.toml --threads 1 --quiet -o "fit-n$p.json" >/dev/null
+    t1=$(date +%s.%N)
+    awk -v a="$t0" -v b="$t1" -v p="$p" 'BEGIN { printf "whole fit of 2e4 rows, %d process(es), 1 thread: %.1f s\n", p, b - a }'
+  done
 done
 if diff <(grep -v '"seconds"' fit-n1.json) <(grep -v '"seconds"' fit-n2.json) >/dev/null; then
   echo "the models of 1 and 2 processes are identical"
