@@ -12,10 +12,14 @@
 #   benches/scale.sh            # about 10 minutes on 2 cores
 #   REPS=5 ROUNDS=3 benches/scale.sh   # more repetitions per timing (the fastest is kept),
 #                                      # and rounds of every configuration, interleaved
+#   PARTS="cpu" benches/scale.sh       # only some of the parts: wall, cpu, fit
+# The wall-clock part needs idle cores to mean anything; the CPU part (each process's CPU time
+# per evaluation, from two repetition counts) holds on a busy machine too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reps=${REPS:-3}
 rounds=${ROUNDS:-1}
+parts=${PARTS:-wall cpu fit}
 work=${SCALE_DIR:-target/scale}
 cargo build --release --locked --features mpi --quiet
 odenet=$PWD/target/release/odenet
@@ -46,8 +50,33 @@ bench() { # PROCS THREADS SPEC
   line=$("${mpi[@]}" -n "$1" "$odenet" bench "$3.toml" --solvers tsit5 --reps "$reps" --threads "$2" | tail -1)
   awk -v p="$1" -v t="$2" -v s="$3" '{ printf "%-6s %5d %7d %8d %12.1f %12.1f\n", s, p, t, $2, $4, $6 }' <<<"$line"
 }
-echo "spec   procs threads   pieces  ms/gradient        ms/GN"
-for round in $(seq "$rounds"); do
+# CPU seconds of each process per (gradient + Gauss–Newton) pair: from the processes' CPU times
+# (/usr/bin/time) at 2 and 6 repetitions, so that loading and set-up cancel out.
+cpu_of() { # PROCS SPEC REPS -> each rank's user+sys seconds, one per line
+  "${mpi[@]}" -n "$1" /usr/bin/time -f "cpu %U %S" "$odenet" bench "$2.toml" --solvers tsit5 \
+    --reps "$3" --threads 1 2>&1 >/dev/null | awk '/^cpu / { print $2 + $3 }' | sort -n
+}
+cpu() { # PROCS SPEC
+  local a b
+  a=$(cpu_of "$1" "$2" 2 | paste -sd' ')
+  b=$(cpu_of "$1" "$2" 6 | paste -sd' ')
+  awk -v p="$1" -v s="$2" -v a="$a" -v b="$b" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " "); max = 0; sum = 0
+    for (i = 1; i <= n; i++) { d = (y[i] - x[i]) / 4; sum += d; if (d > max) max = d }
+    printf "%-6s %5d   %8.0f ms per rank (max) %8.0f ms all ranks\n", s, p, 1e3 * max, 1e3 * sum }'
+}
+if [[ " $parts " == *" cpu "* ]]; then
+  echo "CPU time per gradient + Gauss-Newton pair"
+  cpu 1 r1e5
+  cpu 2 r1e5
+  cpu 2 r2e5
+  cpu 1 r1e6
+  cpu 2 r1e6
+  cpu 2 r2e6
+fi
+
+[[ " $parts " == *" wall "* ]] && echo "spec   procs threads   pieces  ms/gradient        ms/GN"
+[[ " $parts " == *" wall "* ]] && for round in $(seq "$rounds"); do
   bench 1 1 r1e6
   bench 1 2 r1e6
   bench 2 1 r1e6
@@ -63,6 +92,7 @@ for k in 0 1; do head -n 10001 "b$k.csv" >"f$k.csv"; done
   printf 'name = "fit2e4"\nstates = ["x1", "x2"]\n\n[library]\npolynomial = 2\n\n[fit]\nsegment = 10\nstride = 10\nsolver = "tsit5"\n'
   printf '\n[[data]]\nfile = "f0.csv"\n\n[[data]]\nfile = "f1.csv"\n'
 } >fit2e4.toml
+[[ " $parts " == *" fit "* ]] || exit 0
 for round in $(seq "$rounds"); do
   for p in 1 2; do
     t0=$(date +%s.%N)
