@@ -33,6 +33,32 @@ pub enum Command {
     Bench(BenchArgs),
     /// Print a fitted model as code (Python, SymPy, Julia, Rust, C) or as LaTeX.
     Export(ExportArgs),
+    /// Run many fits (spec × data × options from a TOML or CSV manifest), locally or as a
+    /// Slurm job array (--emit slurm).
+    Sweep(SweepArgs),
+    /// Run one task of a prepared sweep (what each job of a Slurm array runs).
+    #[command(name = "sweep-task")]
+    SweepTask(SweepTaskArgs),
+    /// Gather a sweep's results into one table (CSV, JSON) and a summary page.
+    Collect(CollectArgs),
+}
+
+impl Command {
+    /// The subcommand's name, for messages.
+    #[allow(dead_code)] // Used only with the `mpi` feature.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Fit(_) => "fit",
+            Command::Simulate(_) => "simulate",
+            Command::Simplify(_) => "simplify",
+            Command::Check(_) => "check",
+            Command::Bench(_) => "bench",
+            Command::Export(_) => "export",
+            Command::Sweep(_) => "sweep",
+            Command::SweepTask(_) => "sweep-task",
+            Command::Collect(_) => "collect",
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -156,4 +182,42 @@ pub struct ExportArgs {
     /// Print every digit of the coefficients (default: the digits their standard errors support).
     #[arg(long = "full-precision")]
     pub full_precision: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepArgs {
+    /// The manifest: TOML ([[task]] and [[grid]] tables) or CSV (columns spec, data, name and
+    /// [fit] keys).
+    pub manifest: PathBuf,
+    /// The sweep folder (default: the manifest's `output`, else MANIFEST-STEM.sweep beside it).
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<PathBuf>,
+    /// Fits run at once (default: cores / threads); with --emit slurm, the array's limit.
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// Worker threads per fit (default: the manifest's `threads`, else 1).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Write a job-array script for this scheduler instead of running (slurm).
+    #[arg(long)]
+    pub emit: Option<String>,
+    /// No per-task progress lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SweepTaskArgs {
+    /// A sweep folder prepared by `odenet sweep`.
+    pub dir: PathBuf,
+    /// The task's index (0-based; Slurm's SLURM_ARRAY_TASK_ID).
+    pub index: usize,
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Args, Debug)]
+pub struct CollectArgs {
+    /// A sweep folder (as written by `odenet sweep`).
+    pub dir: PathBuf,
 }

@@ -6,6 +6,8 @@
 
 mod args;
 mod cmd;
+#[cfg(feature = "mpi")]
+mod distributed;
 mod output;
 
 use std::process::ExitCode;
@@ -41,10 +43,29 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
-    match cmd::run(cli) {
+    // Under `mpirun -n N` (built with `--features mpi`), `fit` is shared by the N processes.
+    #[cfg(feature = "mpi")]
+    let world = distributed::init();
+    #[cfg(feature = "mpi")]
+    let outcome = match (&world, cli.command) {
+        (Some(w), args::Command::Fit(a)) if w.size() > 1 => distributed::fit(a, w),
+        (Some(w), args::Command::Bench(a)) if w.size() > 1 => distributed::bench(a, w),
+        (Some(w), c) if w.size() > 1 => Err(distributed::refuse(c.name())),
+        (_, command) => cmd::run(args::Cli { command, ..cli }),
+    };
+    #[cfg(not(feature = "mpi"))]
+    let outcome = cmd::run(cli);
+    // Every MPI process ends with the error agreed on; rank 0 alone prints it.
+    #[cfg(feature = "mpi")]
+    let quiet = world.as_ref().is_some_and(|w| w.rank() > 0);
+    #[cfg(not(feature = "mpi"))]
+    let quiet = false;
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("{}", e.message.trim_end());
+            if !quiet {
+                eprintln!("{}", e.message.trim_end());
+            }
             ExitCode::from(e.code)
         }
     }

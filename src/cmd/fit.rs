@@ -13,12 +13,7 @@ use crate::args::FitArgs;
 pub fn run(a: FitArgs) -> Result<u8, CliError> {
     let spec = load_spec(&a.spec)?;
     let tables = load_tables(&spec)?;
-    if tables.is_empty() {
-        return Err(CliError::input(format!(
-            "error: {} has no [[data]] table to fit\n  = help: add a [[data]] table with `file = \"...\"`",
-            a.spec.display()
-        )));
-    }
+    check_tables(&a, &tables)?;
     let bar = (!a.quiet && std::io::stderr().is_terminal()).then(|| {
         let b = ProgressBar::new(spec.fit.rounds as u64);
         b.set_style(
@@ -63,10 +58,32 @@ pub fn run(a: FitArgs) -> Result<u8, CliError> {
         b.finish_and_clear();
     }
     let res = res.map_err(|e| CliError::input(format!("error: {e}")))?;
+    finish(&a, &spec, &tables, &res)
+}
+
+/// A spec with no data table cannot be fitted.
+pub fn check_tables(a: &FitArgs, tables: &[odenet_spec::Table]) -> Result<(), CliError> {
+    if tables.is_empty() {
+        return Err(CliError::input(format!(
+            "error: {} has no [[data]] table to fit\n  = help: add a [[data]] table with `file = \"...\"`",
+            a.spec.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Writes the model file, prints the summary and writes the report of a finished fit; the exit
+/// status.
+pub fn finish(
+    a: &FitArgs,
+    spec: &odenet_spec::Spec,
+    tables: &[odenet_spec::Table],
+    res: &odenet_fit::FitResult,
+) -> Result<u8, CliError> {
     // The model file is written before anything is printed, so that a failure while printing
     // (a closed pipe) cannot lose it.
     if let Some(out) = &a.output {
-        let text = odenet_report::model_file::to_json_spec(&res, &spec);
+        let text = odenet_report::model_file::to_json_spec(res, spec);
         crate::output::write_atomic(out, text.as_bytes()).map_err(|e| CliError {
             message: format!(
                 "error: cannot write the model file {}: {e}\n  = help: any previous file there is left as it was",
@@ -75,7 +92,7 @@ pub fn run(a: FitArgs) -> Result<u8, CliError> {
             code: 2,
         })?;
     }
-    super::out(&odenet_report::summary::fit_summary(&res));
+    super::out(&odenet_report::summary::fit_summary(res));
     for w in &res.warnings {
         eprintln!("warning: {w}");
     }
@@ -96,7 +113,7 @@ pub fn run(a: FitArgs) -> Result<u8, CliError> {
         return Ok(130);
     }
     if let Some(dir) = &a.report {
-        odenet_report_dir(dir, &spec, &tables, &res)?;
+        odenet_report_dir(dir, spec, tables, res)?;
         if !a.quiet {
             eprintln!("report written to {}", dir.join("index.html").display());
         }

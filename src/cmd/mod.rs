@@ -1,11 +1,13 @@
 //! One module per subcommand; shared loading helpers.
 
-mod bench;
+pub mod bench;
 mod check;
+mod collect;
 mod export;
-mod fit;
+pub mod fit;
 mod simplify;
 mod simulate;
+mod sweep;
 
 use std::path::Path;
 
@@ -22,6 +24,9 @@ pub fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Check(a) => check::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Export(a) => export::run(a),
+        Command::Sweep(a) => sweep::run(a),
+        Command::SweepTask(a) => sweep::run_task(a),
+        Command::Collect(a) => collect::run(a),
     }
 }
 
@@ -42,10 +47,26 @@ pub fn render(diags: &[Diagnostic]) -> String {
     s
 }
 
+/// Set on every MPI process but rank 0: nothing is printed but errors.
+static SILENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Silences `out` and the printed warnings (the MPI processes other than rank 0).
+#[allow(dead_code)] // Used only with the `mpi` feature.
+pub fn set_silent(silent: bool) {
+    SILENT.store(silent, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn silent() -> bool {
+    SILENT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Writes `text` to stdout. A closed stdout (`odenet fit … | head -1`) is not an error of the
 /// command: what could not be shown is dropped instead of panicking as `print!` does.
 pub fn out(text: &str) {
     use std::io::Write;
+    if silent() {
+        return;
+    }
     let mut stdout = std::io::stdout().lock();
     let _ = stdout
         .write_all(text.as_bytes())
@@ -54,6 +75,9 @@ pub fn out(text: &str) {
 
 /// Prints warnings (legal but suspicious input) to stderr, each with its location.
 pub fn print_warnings(warnings: &[Diagnostic]) {
+    if silent() {
+        return;
+    }
     for w in warnings {
         eprintln!("{w}\n");
     }

@@ -2,14 +2,16 @@
 //! piece integrated with forward sensitivities, the squared mismatch with its exact gradient and
 //! Gauss–Newton matrix, evaluated in parallel with a reduction in a fixed order.
 
-use std::sync::Mutex;
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use odenet_solve::{PieceSolver, Sens};
 use rayon::prelude::*;
 
 use crate::linalg::solve_small;
 use crate::model::ModelKind;
+use crate::partition::{Partition, split_balanced};
 use crate::problem::{Experiment, Piece, Problem};
 use crate::scaled::{LibraryLayout, LibraryScaledRhs, PieceRhs};
 
@@ -136,14 +138,30 @@ impl Pool {
     pub fn for_each_piece(
         &self,
         prob: &Problem,
-        (na, maxlen): (usize, usize),
+        sizes: (usize, usize),
         pieces: &[usize],
         slots: &mut [f64],
         stride: usize,
         f: impl Fn(&mut Workspace, usize, &mut [f64]) + Sync + Send,
     ) {
-        slots.iter_mut().for_each(|v| *v = 0.0);
         let chunk = chunk_len(pieces.len());
+        self.for_each_piece_chunked(prob, sizes, pieces, chunk, slots, stride, f);
+    }
+
+    /// [`Pool::for_each_piece`] with chunks of `chunk` pieces (a share of a larger evaluation's
+    /// chunks, which keeps its chunk length).
+    #[allow(clippy::too_many_arguments)]
+    fn for_each_piece_chunked(
+        &self,
+        prob: &Problem,
+        (na, maxlen): (usize, usize),
+        pieces: &[usize],
+        chunk: usize,
+        slots: &mut [f64],
+        stride: usize,
+        f: impl Fn(&mut Workspace, usize, &mut [f64]) + Sync + Send,
+    ) {
+        slots.iter_mut().for_each(|v| *v = 0.0);
         slots
             .par_chunks_mut(chunk * stride)
             .zip(pieces.par_chunks(chunk))
@@ -161,13 +179,26 @@ impl Pool {
     pub fn fold_chunks<T: Send>(
         &self,
         prob: &Problem,
-        (na, maxlen): (usize, usize),
+        sizes: (usize, usize),
         pieces: &[usize],
         init: impl Fn() -> T + Sync + Send,
         f: impl Fn(&mut Workspace, &mut T, usize) + Sync + Send,
     ) -> Vec<T> {
+        self.fold_chunks_chunked(prob, sizes, pieces, chunk_len(pieces.len()), init, f)
+    }
+
+    /// [`Pool::fold_chunks`] with chunks of `chunk` pieces.
+    fn fold_chunks_chunked<T: Send>(
+        &self,
+        prob: &Problem,
+        (na, maxlen): (usize, usize),
+        pieces: &[usize],
+        chunk: usize,
+        init: impl Fn() -> T + Sync + Send,
+        f: impl Fn(&mut Workspace, &mut T, usize) + Sync + Send,
+    ) -> Vec<T> {
         pieces
-            .par_chunks(chunk_len(pieces.len()))
+            .par_chunks(chunk)
             .map(|pcs| {
                 let mut acc = init();
                 let mut ws = self.take(prob, na, maxlen);
@@ -200,6 +231,13 @@ pub struct Evaluator<'p, 'm> {
     /// A profile ends when its step is below this (scaled units): the integrator's accuracy.
     profile_tol: f64,
     pub evals: AtomicUsize,
+    /// The processes sharing the loss and Gauss–Newton evaluations (see `partition.rs`).
+    partition: Arc<dyn Partition>,
+    /// Per process: the range of `pieces` (whole chunks) it evaluates.
+    shares: Vec<Range<usize>>,
+    /// A shared evaluation profiled this process's pieces only: other processes' profiled
+    /// starts must be gathered before a pass over every piece.
+    warm_stale: std::sync::atomic::AtomicBool,
 }
 
 impl<'p, 'm> Evaluator<'p, 'm> {
@@ -209,6 +247,24 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         base: Vec<f64>,
         pieces: Vec<usize>,
     ) -> Self {
+        Self::with_partition(prob, active, base, pieces, crate::partition::current())
+    }
+
+    /// [`Evaluator::new`] whose loss and Gauss–Newton evaluations are shared by the processes
+    /// of `partition` (each evaluates its share of the chunks; the results are gathered).
+    pub fn with_partition(
+        prob: &'p Problem<'m>,
+        active: Vec<usize>,
+        base: Vec<f64>,
+        pieces: Vec<usize>,
+        partition: Arc<dyn Partition>,
+    ) -> Self {
+        let chunk = chunk_len(pieces.len());
+        let weights: Vec<usize> = pieces.chunks(chunk).map(|c| prob.label_count(c)).collect();
+        let shares = split_balanced(&weights, partition.ranks())
+            .into_iter()
+            .map(|r| (r.start * chunk).min(pieces.len())..(r.end * chunk).min(pieces.len()))
+            .collect();
         let nlabels = prob.label_count(&pieces);
         let maxlen = pieces
             .iter()
@@ -229,6 +285,62 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             warm: Mutex::new(prob.x0.clone()),
             profile_tol: (0.1 * prob.solve_opts.rtol).max(1e-10),
             evals: AtomicUsize::new(0),
+            partition,
+            shares,
+            warm_stale: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The range of `self.pieces` this process evaluates.
+    fn my_share(&self) -> Range<usize> {
+        self.shares
+            .get(self.partition.rank())
+            .cloned()
+            .unwrap_or(0..0)
+    }
+
+    fn distributed(&self) -> bool {
+        self.partition.ranks() > 1
+    }
+
+    /// Gathers every process's `width` values per piece of its share into `all` (laid out in
+    /// the order of `self.pieces`; this process's values already in place).
+    fn gather_per_piece(&self, all: &mut [f64], width: usize) {
+        let mine = self.my_share();
+        let local = all[mine.start * width..mine.end * width].to_vec();
+        let counts: Vec<usize> = self.shares.iter().map(|r| r.len() * width).collect();
+        self.partition.all_gather(&local, &counts, all);
+    }
+
+    /// Before a pass over every piece on every process (residuals, covariance, profiled
+    /// starts): gathers the starts each process profiled for its own pieces at the last shared
+    /// evaluations, so that every process starts each piece's profile where a single process
+    /// would. Shared evaluations only mark them stale: they exchange no per-piece data.
+    fn sync_warm(&self) {
+        if !self.warm_stale.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        let n = self.prob.nstates();
+        let Ok(warm) = self.warm.lock() else {
+            return;
+        };
+        let mut all = vec![0.0; self.pieces.len() * n];
+        let mine = self.my_share();
+        for (k, &pi) in self
+            .pieces
+            .iter()
+            .enumerate()
+            .take(mine.end)
+            .skip(mine.start)
+        {
+            all[k * n..(k + 1) * n].copy_from_slice(&warm[pi * n..(pi + 1) * n]);
+        }
+        drop(warm);
+        self.gather_per_piece(&mut all, n);
+        if let Ok(mut warm) = self.warm.lock() {
+            for (k, &pi) in self.pieces.iter().enumerate() {
+                warm[pi * n..(pi + 1) * n].copy_from_slice(&all[k * n..(k + 1) * n]);
+            }
         }
     }
 
@@ -280,34 +392,60 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         let full = self.full(q);
         let mut slots = std::mem::take(&mut *self.slots.lock().expect("slots lock"));
         slots.resize(self.pieces.len() * stride, 0.0);
-        self.pool.for_each_piece(
+        slots.iter_mut().for_each(|v| *v = 0.0);
+        // This process's share of the fixed chunks (all of them for one process), then every
+        // process's per-piece slots gathered in piece order.
+        let mine = self.my_share();
+        self.pool.for_each_piece_chunked(
             self.prob,
             self.sizes(),
-            &self.pieces,
-            &mut slots,
+            &self.pieces[mine.clone()],
+            chunk_len(self.pieces.len()),
+            &mut slots[mine.start * stride..mine.end * stride],
             stride,
             |ws, pi, s| self.piece(ws, pi, q, &full, grad, s),
         );
-        // Deterministic reduction in piece order, whatever the thread count.
-        let mut out = Eval {
-            grad: if grad { vec![0.0; na] } else { vec![] },
-            ..Eval::default()
+        // Deterministic reduction, whatever the thread and process count: each fixed chunk's
+        // slots summed in piece order (the failed and BDF flags and the steps are counts), then
+        // the chunks' sums in chunk order. Processes exchange only their chunks' sums, unless
+        // every piece's value is asked for.
+        let chunk = chunk_len(self.pieces.len());
+        let sums = if !self.distributed() {
+            chunk_sums(&slots, chunk * stride, stride)
+        } else if per_piece.is_some() {
+            self.warm_stale.store(true, Ordering::Relaxed);
+            self.gather_per_piece(&mut slots, stride);
+            chunk_sums(&slots, chunk * stride, stride)
+        } else {
+            self.warm_stale.store(true, Ordering::Relaxed);
+            let local = chunk_sums(
+                &slots[mine.start * stride..mine.end * stride],
+                chunk * stride,
+                stride,
+            );
+            let counts: Vec<usize> = self
+                .shares
+                .iter()
+                .map(|r| r.len().div_ceil(chunk) * stride)
+                .collect();
+            let mut all = vec![0.0; counts.iter().sum()];
+            self.partition.all_gather(&local, &counts, &mut all);
+            all
         };
-        let mut total = 0.0;
-        for s in slots.chunks(stride) {
-            total += s[0];
-            out.failures += usize::from(s[1] > 0.0);
-            out.bdf_pieces += usize::from(s[2] > 0.0);
-            out.steps += s[3] as usize;
-            for (g, v) in out.grad.iter_mut().zip(&s[SLOT_HEAD..]) {
-                *g += v;
+        let mut acc = vec![0.0; stride];
+        for c in sums.chunks(stride) {
+            for (a, v) in acc.iter_mut().zip(c) {
+                *a += v;
             }
         }
         let denom = self.nlabels.max(1) as f64;
-        out.loss = total / denom;
-        for g in &mut out.grad {
-            *g /= denom;
-        }
+        let out = Eval {
+            loss: acc[0] / denom,
+            grad: acc[SLOT_HEAD..].iter().map(|g| g / denom).collect(),
+            failures: acc[1] as usize,
+            bdf_pieces: acc[2] as usize,
+            steps: acc[3] as usize,
+        };
         if let Some(per) = per_piece {
             per.extend(slots.chunks(stride).map(|s| s[0]));
         }
@@ -317,6 +455,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
 
     /// The initial state of piece `pi` as the fit sees it at `q` (profiled; scaled units).
     pub fn profiled_start(&self, pi: usize, q: &[f64]) -> Vec<f64> {
+        self.sync_warm();
         let full = self.full(q);
         let mut ws = self.pool.take(self.prob, self.active.len(), self.maxlen);
         self.profile(&mut ws, pi, q, &full);
@@ -579,6 +718,7 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         init: impl Fn() -> T + Sync + Send,
         f: impl Fn(&mut Workspace, &mut T, usize) + Sync + Send,
     ) -> Vec<T> {
+        self.sync_warm();
         self.pool
             .fold_chunks(self.prob, self.sizes(), &self.pieces, init, f)
     }
@@ -594,8 +734,15 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         let na = self.active.len();
         let nc = na + n;
         let full = self.full(q);
-        // Each chunk: [loss sum, failures, gradient (na), H (na²)], and scratch.
-        let parts = self.fold_chunks(
+        // Each chunk: [loss sum, failures, gradient (na), H (na²)], and scratch. This process
+        // folds its share of the fixed chunks.
+        let width = 2 + na + na * na;
+        let mine = self.my_share();
+        let parts = self.pool.fold_chunks_chunked(
+            self.prob,
+            self.sizes(),
+            &self.pieces[mine.clone()],
+            chunk_len(self.pieces.len()),
             || {
                 (
                     vec![0.0; 2 + na + na * na],
@@ -653,8 +800,29 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                 schur_add(m, na, n, h);
             },
         );
-        let mut acc = vec![0.0; 2 + na + na * na];
-        for (part, _, _) in &parts {
+        // Every chunk's sums (gathered from every process when shared), added in chunk order.
+        let gathered;
+        let chunks: Vec<&[f64]> = if self.distributed() {
+            let chunk = chunk_len(self.pieces.len());
+            let counts: Vec<usize> = self
+                .shares
+                .iter()
+                .map(|r| r.len().div_ceil(chunk) * width)
+                .collect();
+            let local: Vec<f64> = parts
+                .iter()
+                .flat_map(|(p, _, _)| p.iter().copied())
+                .collect();
+            let mut all = vec![0.0; counts.iter().sum()];
+            self.partition.all_gather(&local, &counts, &mut all);
+            self.warm_stale.store(true, Ordering::Relaxed);
+            gathered = all;
+            gathered.chunks(width).collect()
+        } else {
+            parts.iter().map(|(p, _, _)| p.as_slice()).collect()
+        };
+        let mut acc = vec![0.0; width];
+        for part in chunks {
             for (a, b) in acc.iter_mut().zip(part) {
                 *a += b;
             }
@@ -667,6 +835,22 @@ impl<'p, 'm> Evaluator<'p, 'm> {
             h: acc[2 + na..].iter().map(|v| 2.0 * v / denom).collect(),
         }
     }
+}
+
+/// The element-wise sums of `slots` (`stride` values per piece) over each run of
+/// `chunk_values` values (one fixed chunk), in piece order; one `stride` vector per chunk.
+fn chunk_sums(slots: &[f64], chunk_values: usize, stride: usize) -> Vec<f64> {
+    let mut out = Vec::with_capacity(slots.len().div_ceil(chunk_values.max(1)) * stride);
+    for c in slots.chunks(chunk_values.max(1)) {
+        let at = out.len();
+        out.resize(at + stride, 0.0);
+        for s in c.chunks(stride) {
+            for (a, v) in out[at..].iter_mut().zip(s) {
+                *a += v;
+            }
+        }
+    }
+    out
 }
 
 /// h += A − B C⁻¹ Bᵀ for m = [[A, B], [Bᵀ, C]] (sizes na and n).

@@ -25,6 +25,7 @@ pub mod model;
 mod noise;
 mod noise_level;
 mod optimize;
+pub mod partition;
 mod path;
 mod problem;
 mod regression;
@@ -40,6 +41,7 @@ use std::sync::atomic::AtomicBool;
 pub use bench::{GradientTiming, time_gradient, with_loss_gradient};
 pub use evaluate::FAILED_PIECE_PENALTY;
 pub use model::{CompiledModel, ModelKind, library_param_name};
+pub use partition::{Local, Partition, distribute};
 pub use result::{
     FitError, FitResult, LearnedNoise, Outlier, PathEntry, Progress, Trajectory, WeakDirection,
 };

@@ -144,3 +144,164 @@ fn failed_pieces_are_penalised_and_counted() {
         assert!(e.grad.iter().all(|g| g.is_finite()));
     });
 }
+
+/// A group of `ranks` threads standing in for processes: `all_gather` deposits each rank's
+/// values, waits for every rank, and reads them all in rank order (as MPI_Allgatherv does).
+struct ThreadGroup {
+    deposits: Mutex<Vec<Vec<f64>>>,
+    barrier: std::sync::Barrier,
+}
+
+struct ThreadRank {
+    rank: usize,
+    ranks: usize,
+    group: Arc<ThreadGroup>,
+}
+
+impl Partition for ThreadRank {
+    fn ranks(&self) -> usize {
+        self.ranks
+    }
+    fn rank(&self) -> usize {
+        self.rank
+    }
+    fn all_gather(&self, local: &[f64], counts: &[usize], out: &mut [f64]) {
+        assert_eq!(local.len(), counts[self.rank]);
+        self.group.deposits.lock().expect("deposits")[self.rank] = local.to_vec();
+        self.group.barrier.wait();
+        {
+            let d = self.group.deposits.lock().expect("deposits");
+            let mut at = 0;
+            for (r, &c) in counts.iter().enumerate() {
+                assert_eq!(d[r].len(), c, "rank {r} sent another count");
+                out[at..at + c].copy_from_slice(&d[r]);
+                at += c;
+            }
+        }
+        // Nobody deposits the next call's values before every rank has read these.
+        self.group.barrier.wait();
+    }
+}
+
+/// After shared evaluations: each piece's loss (gathered per piece), the residuals and a
+/// profiled start (passes over every piece on every process, from the shared profiled starts).
+fn passes(ev: &Evaluator, q: &[f64]) -> Vec<u64> {
+    let (e, per) = ev.eval_per_piece(q);
+    let mut bits = vec![e.loss.to_bits()];
+    bits.extend(per.iter().map(|v| v.to_bits()));
+    for r in ev.residuals(q).into_iter().flatten() {
+        bits.extend(r.iter().map(|v| v.to_bits()));
+    }
+    let _ = ev.eval(q, false);
+    bits.extend(
+        ev.profiled_start(ev.pieces.len() - 1, q)
+            .iter()
+            .map(|v| v.to_bits()),
+    );
+    bits
+}
+
+/// Loss, gradient and Gauss–Newton matrix shared among 1, 2 and 3 cooperating "processes"
+/// (threads with their own evaluator, gathering through a barrier) are bit-identical to one
+/// process's, on short pieces and on whole experiments (whose profiles start where the last
+/// evaluation's ended, a state the processes must share).
+#[test]
+fn identical_for_any_number_of_processes() {
+    for segment in ["", "segment = \"whole\"\n"] {
+        let (spec, mut tables) = lv_problem_inputs();
+        let spec = Spec::from_str(
+            &format!(
+                "states = [\"x1\", \"x2\"]\n[library]\npolynomial = 2\n[fit]\nrtol = 1e-10\natol = 1e-12\n{segment}"
+            ),
+            Path::new("t.toml"),
+        )
+        .unwrap_or(spec);
+        // Several experiments, so that whole-experiment pieces fill several chunks.
+        let base = tables[0].clone();
+        for k in 1..7 {
+            let mut t = base.clone();
+            for col in &mut t.values {
+                for v in col.iter_mut() {
+                    *v *= 1.0 + 0.03 * k as f64;
+                }
+            }
+            tables.push(t);
+        }
+        let model = CompiledModel::from_spec(&spec).expect("model");
+        let prob = Problem::new(&model, &spec, &tables, solve_options(&spec)).expect("problem");
+        let na = prob.free.len();
+        let q1 = start(na);
+        let q2: Vec<f64> = q1.iter().map(|v| v * 0.9 + 0.01).collect();
+        let run = |ranks: usize| {
+            let group = Arc::new(ThreadGroup {
+                deposits: Mutex::new(vec![Vec::new(); ranks]),
+                barrier: std::sync::Barrier::new(ranks),
+            });
+            let results: Vec<Vec<u64>> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..ranks)
+                    .map(|rank| {
+                        let group = group.clone();
+                        let prob = &prob;
+                        let (q1, q2) = (&q1, &q2);
+                        s.spawn(move || {
+                            let part: Arc<dyn Partition> =
+                                Arc::new(ThreadRank { rank, ranks, group });
+                            let ev = Evaluator::with_partition(
+                                prob,
+                                prob.free.clone(),
+                                prob.init.clone(),
+                                prob.all_pieces(),
+                                part,
+                            );
+                            let mut bits = Vec::new();
+                            for q in [q1, q2, q1] {
+                                let e = ev.eval(q, true);
+                                let gn = ev.gauss_newton(q);
+                                bits.push(e.loss.to_bits());
+                                bits.push(e.steps as u64);
+                                bits.extend(e.grad.iter().map(|v| v.to_bits()));
+                                bits.push(gn.loss.to_bits());
+                                bits.extend(gn.h.iter().map(|v| v.to_bits()));
+                            }
+                            bits.extend(passes(&ev, q2));
+                            bits
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("rank"))
+                    .collect()
+            });
+            for r in &results[1..] {
+                assert_eq!(r, &results[0], "ranks of one group disagree");
+            }
+            results.into_iter().next().expect("rank 0")
+        };
+        let single = {
+            let ev = Evaluator::with_partition(
+                &prob,
+                prob.free.clone(),
+                prob.init.clone(),
+                prob.all_pieces(),
+                Arc::new(crate::partition::Local),
+            );
+            let mut bits = Vec::new();
+            for q in [&q1, &q2, &q1] {
+                let e = ev.eval(q, true);
+                let gn = ev.gauss_newton(q);
+                bits.push(e.loss.to_bits());
+                bits.push(e.steps as u64);
+                bits.extend(e.grad.iter().map(|v| v.to_bits()));
+                bits.push(gn.loss.to_bits());
+                bits.extend(gn.h.iter().map(|v| v.to_bits()));
+            }
+            bits.extend(passes(&ev, &q2));
+            bits
+        };
+        assert!(prob.pieces.len() >= 3, "{} pieces", prob.pieces.len());
+        for ranks in 1..=3 {
+            assert_eq!(run(ranks), single, "{ranks} processes ({segment:?})");
+        }
+    }
+}
