@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The scale figures of benches/README.md ("Scale: one fit over MPI"), all from one run:
-#   - the time of one loss-and-gradient evaluation and of one Gauss–Newton pass (`odenet bench`,
+#   - the time of one loss-and-gradient evaluation (`odenet bench --gradient`,
 #     the units a fit repeats) on 1 and 2 MPI processes and 1 and 2 threads;
 #   - weak scaling: 10^5 and 10^6 rows per process on 1 and 2 processes;
 #   - a whole fit on 1 and 2 processes (the share of a fit that the processes divide).
@@ -44,17 +44,19 @@ spec r2e5 2
 spec r1e6 10
 spec r2e6 20
 
-# One line per configuration: processes, threads, spec, ms per gradient, ms per Gauss–Newton.
+# One line per configuration: processes, threads, spec, ms per sweep of solves, ms per gradient.
 bench() { # PROCS THREADS SPEC
   local line
-  line=$("${mpi[@]}" -n "$1" "$odenet" bench "$3.toml" --solvers tsit5 --reps "$reps" --threads "$2" | tail -1)
-  awk -v p="$1" -v t="$2" -v s="$3" '{ printf "%-6s %5d %7d %8d %12.1f %12.1f\n", s, p, t, $2, $4, $6 }' <<<"$line"
+  line=$("${mpi[@]}" -n "$1" "$odenet" bench "$3.toml" --solvers tsit5 --tols 1e-6 --gradient --csv \
+    --reps "$reps" --threads "$2" | tail -1)
+  # CSV columns: 4 ms_sweep (solves alone), 10 ms_grad (loss and gradient of the fit).
+  awk -F, -v p="$1" -v t="$2" -v s="$3" '{ printf "%-6s %5d %7d %12.1f %12.1f\n", s, p, t, $4, $10 }' <<<"$line"
 }
-# CPU seconds of each process per (gradient + Gauss–Newton) pair: from the processes' CPU times
+# CPU seconds of each process per repetition of the benchmark (solves, sensitivities, gradient): from the processes' CPU times
 # (/usr/bin/time) at 2 and 6 repetitions, so that loading and set-up cancel out.
 cpu_of() { # PROCS SPEC REPS -> each rank's user+sys seconds, one per line
   "${mpi[@]}" -n "$1" /usr/bin/time -f "cpu %U %S" "$odenet" bench "$2.toml" --solvers tsit5 \
-    --reps "$3" --threads 1 2>&1 >/dev/null | awk '/^cpu / { print $2 + $3 }' | sort -n
+    --tols 1e-6 --gradient --reps "$3" --threads 1 2>&1 >/dev/null | awk '/^cpu / { print $2 + $3 }' | sort -n
 }
 cpu() { # PROCS SPEC
   local a b
@@ -66,7 +68,7 @@ cpu() { # PROCS SPEC
     printf "%-6s %5d   %8.0f ms per rank (max) %8.0f ms all ranks\n", s, p, 1e3 * max, 1e3 * sum }'
 }
 if [[ " $parts " == *" cpu "* ]]; then
-  echo "CPU time per gradient + Gauss-Newton pair"
+  echo "CPU time per repetition (solves, sensitivities, gradient)"
   cpu 1 r1e5
   cpu 2 r1e5
   cpu 2 r2e5
@@ -75,7 +77,7 @@ if [[ " $parts " == *" cpu "* ]]; then
   cpu 2 r2e6
 fi
 
-[[ " $parts " == *" wall "* ]] && echo "spec   procs threads   pieces  ms/gradient        ms/GN"
+[[ " $parts " == *" wall "* ]] && echo "spec   procs threads     ms/solves  ms/gradient"
 [[ " $parts " == *" wall "* ]] && for round in $(seq "$rounds"); do
   bench 1 1 r1e6
   bench 1 2 r1e6
