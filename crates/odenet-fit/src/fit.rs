@@ -74,6 +74,8 @@ pub(crate) struct Fitter<'p, 'm> {
     /// The first L1 round barely moved the regression guess: later rounds get a reduced
     /// budget (CLOSE_ROUND_SHARE of it).
     pub close: bool,
+    /// The global stage's starts and how many reached the best loss (hidden states).
+    pub confidence: Option<(usize, usize)>,
 }
 
 impl<'p, 'm> Fitter<'p, 'm> {
@@ -95,6 +97,7 @@ impl<'p, 'm> Fitter<'p, 'm> {
             failures_seen: 0,
             first_round: false,
             close: false,
+            confidence: None,
         }
     }
 
@@ -249,6 +252,18 @@ fn starting_support(fitter: &Fitter) -> (Support, bool, Option<f64>) {
 /// best-scored choice.
 fn explore_starts(fitter: &mut Fitter) -> Option<Exploration> {
     let (start, regressed, regressed_loss) = starting_support(fitter);
+    // Hidden states known only at experiment starts: the global stage (multi-start, multiple
+    // shooting) finds where the path starts.
+    if !start.is_empty() && fitter.prob.starts_only {
+        let prob = fitter.prob;
+        let spec_start = start.with_values(prob.scales.normalised(&prob.init, &start.active));
+        if let Some(g) = crate::hidden::search(fitter, &spec_start) {
+            fitter.confidence = Some((g.starts, g.at_best));
+            if let Some(ex) = crate::hidden::explore_minima(fitter, &g) {
+                return Some(ex);
+            }
+        }
+    }
     let nstarts =
         if !regressed && !start.is_empty() && fitter.prob.pieces.len() <= MULTI_START_MAX_PIECES {
             MULTI_STARTS

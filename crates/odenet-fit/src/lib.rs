@@ -20,6 +20,7 @@ mod eliminate;
 mod evaluate;
 mod explore;
 mod fit;
+mod hidden;
 mod linalg;
 pub mod model;
 mod noise;

@@ -408,10 +408,14 @@ fn usable_rows(
         .map(|(e, tb)| {
             (0..tb.times.len())
                 .map(|r| {
+                    // A state known only at experiment starts is unknown at later rows (its
+                    // `"fit"` rule's placeholder is not a value).
                     let ok =
                         initial_state(prob.model, spec, tables, &prob.scales.sx, e, r, &mut xbuf)
                             && (r == 0
-                                || (0..n).all(|i| unobserved[i] || tb.values[i][r].is_finite()));
+                                || (!prob.starts_only
+                                    && (0..n)
+                                        .all(|i| unobserved[i] || tb.values[i][r].is_finite())));
                     ok.then(|| xbuf.clone())
                 })
                 .collect()

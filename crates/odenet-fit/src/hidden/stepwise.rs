@@ -1,0 +1,262 @@
+//! Stepwise search among supports after the sparsity path: from the best support, one
+//! Gauss–Newton pass over every free parameter (the absent ones at zero) predicts what removing
+//! each present sparse term would cost (its Wald statistic), what adding each absent one would
+//! gain (its score statistic) and what swapping one for the other would do; the moves the
+//! criterion favours most are refitted (in parallel) and the best is kept when it lowers the
+//! criterion, until none does.
+//!
+//! The criterion is the BIC in the noise the residuals imply, N·ln L + k·ln N over the N label
+//! values — the same order as the path's score L·N^(k/N) when nothing is held out. Greedy
+//! elimination from a dense fit of a sloppy model (terms that can stand in for each other, as
+//! P², P·M and P do for the decay of the actin filaments) can leave the true support on a side
+//! path; swaps bring it back.
+
+use rayon::prelude::*;
+
+use crate::evaluate::Evaluator;
+use crate::explore::Exploration;
+use crate::fit::Fitter;
+use crate::optimize::{Terms, levenberg_marquardt};
+use crate::result::PathEntry;
+use crate::support::Support;
+
+/// Moves refitted per step (the most favoured by their prediction).
+const MOVES_PER_STEP: usize = 4;
+/// Steps at most.
+const MAX_STEPS: usize = 12;
+/// Levenberg–Marquardt iterations of a move's refit, and its relative tolerance.
+const REFIT_ITERS: u64 = 60;
+const REFIT_REL_TOL: f64 = 1e-6;
+
+/// One proposed move: the support it leads to and its predicted criterion.
+struct Move {
+    support: Support,
+    predicted: f64,
+}
+
+/// The criterion of a loss `loss` with `k` parameters over `n` labels.
+fn bic(loss: f64, k: usize, n: f64) -> f64 {
+    if loss.is_finite() && loss > 0.0 {
+        n * loss.ln() + k as f64 * n.ln()
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// Refits support `s` on the training pieces without L1.
+fn refit(fitter: &Fitter, s: &Support, abandon: f64) -> (Support, f64, usize) {
+    let ev = Evaluator::new(
+        fitter.prob,
+        s.active.clone(),
+        fitter.base.clone(),
+        fitter.train.clone(),
+    );
+    let terms = Terms::new(fitter.prob, &s.active, 0.0, 1.0)
+        .with_cancel(fitter.control.cancel)
+        .with_stop(REFIT_REL_TOL, abandon);
+    let r = levenberg_marquardt(&ev, &terms, s.q.clone(), REFIT_ITERS);
+    let loss = if r.failures > 0 {
+        f64::INFINITY
+    } else {
+        r.loss
+    };
+    (s.with_values(r.q), loss, r.failures_met)
+}
+
+/// The moves from support `s` (loss `loss`) ordered by their predicted criterion, best first.
+fn moves(fitter: &Fitter, s: &Support, loss: f64, n: f64) -> Vec<Move> {
+    use nalgebra::{DMatrix, DVector};
+    let prob = fitter.prob;
+    let free = &prob.free;
+    let nf = free.len();
+    let pos: Vec<Option<usize>> = free
+        .iter()
+        .map(|k| s.active.iter().position(|a| a == k))
+        .collect();
+    let q_all: Vec<f64> = pos.iter().map(|p| p.map_or(0.0, |j| s.q[j])).collect();
+    let ev = Evaluator::new(
+        prob,
+        free.clone(),
+        fitter.base.clone(),
+        fitter.train.clone(),
+    );
+    let gn = ev.gauss_newton(&q_all);
+    if gn.failures > 0 {
+        return Vec::new();
+    }
+    let inside: Vec<usize> = (0..nf).filter(|&k| pos[k].is_some()).collect();
+    let m = inside.len();
+    let h = |a: usize, b: usize| gn.h[a * nf + b];
+    let hss = DMatrix::from_fn(m, m, |a, b| h(inside[a], inside[b]));
+    let ridge = (0..m).map(|i| hss[(i, i)]).fold(0.0, f64::max) * 1e-12 + f64::MIN_POSITIVE;
+    let Some(hinv) = (hss + DMatrix::identity(m, m) * ridge).try_inverse() else {
+        return Vec::new();
+    };
+    // Gain of adding each absent sparse term (others re-optimised): g²/2 over the Schur
+    // complement; cost of removing each present sparse one: its Wald statistic.
+    let mut gains: Vec<(usize, f64)> = Vec::new();
+    for k in (0..nf).filter(|&k| pos[k].is_none() && prob.model.params[free[k]].sparse) {
+        let hks = DVector::from_fn(m, |a, _| h(k, inside[a]));
+        let schur = h(k, k) - hks.dot(&(&hinv * &hks));
+        let gain = 0.5 * gn.grad[k] * gn.grad[k] / schur;
+        if schur > 0.0 && gain.is_finite() {
+            gains.push((k, gain.min(loss)));
+        }
+    }
+    let mut costs: Vec<(usize, f64)> = Vec::new();
+    for (a, &k) in inside.iter().enumerate() {
+        if prob.model.params[free[k]].sparse {
+            let cost = 0.5 * q_all[k] * q_all[k] / hinv[(a, a)].max(f64::MIN_POSITIVE);
+            if cost.is_finite() {
+                costs.push((k, cost));
+            }
+        }
+    }
+    let k0 = s.len();
+    let predicted =
+        |dl: f64, dk: isize| bic((loss + dl).max(1e-300), (k0 as isize + dk) as usize, n);
+    let with = |add: Option<usize>, remove: Option<usize>| -> Support {
+        let mut t = s.clone();
+        if let Some(r) = remove {
+            let j = t
+                .active
+                .iter()
+                .position(|&a| a == free[r])
+                .expect("present");
+            t.active.remove(j);
+            t.q.remove(j);
+        }
+        if let Some(k) = add {
+            let at = t.active.partition_point(|&a| a < free[k]);
+            t.active.insert(at, free[k]);
+            t.q.insert(at, 0.0);
+        }
+        t
+    };
+    let mut out: Vec<Move> = Vec::new();
+    for &(k, g) in &gains {
+        out.push(Move {
+            support: with(Some(k), None),
+            predicted: predicted(-g, 1),
+        });
+    }
+    for &(r, c) in &costs {
+        out.push(Move {
+            support: with(None, Some(r)),
+            predicted: predicted(c, -1),
+        });
+        for &(k, g) in &gains {
+            out.push(Move {
+                support: with(Some(k), Some(r)),
+                predicted: predicted(c - g, 0),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.predicted.total_cmp(&b.predicted));
+    out
+}
+
+/// Improves the exploration's choice by stepwise moves (when nothing is held out: the path's
+/// score is then the criterion's order). Every support refitted joins the path.
+pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
+    if !fitter.holdout.is_empty() || ex.chosen.is_empty() || !ex.score.is_finite() {
+        return ex;
+    }
+    let model = fitter.prob.model;
+    let n = fitter.prob.label_count(&fitter.train).max(1) as f64;
+    let mut visited: Vec<Vec<usize>> = ex
+        .path
+        .iter()
+        .map(|p| {
+            fitter
+                .prob
+                .free
+                .iter()
+                .copied()
+                .filter(|&k| p.params[k] != 0.0)
+                .collect()
+        })
+        .collect();
+    let mut cur = ex.chosen.clone();
+    let mut cur_loss = fitter.loss(&cur, &fitter.train);
+    let mut cur_bic = bic(cur_loss, cur.len(), n);
+    for step in 0..MAX_STEPS {
+        if fitter.control.cancelled() {
+            break;
+        }
+        let trials: Vec<Support> = moves(fitter, &cur, cur_loss, n)
+            .into_iter()
+            .filter(|m| m.predicted.is_finite())
+            .map(|m| m.support)
+            .filter(|s| !visited.contains(&s.active))
+            .take(MOVES_PER_STEP)
+            .collect();
+        if trials.is_empty() {
+            break;
+        }
+        let abandon = 4.0 * cur_loss;
+        let f: &Fitter = fitter;
+        let fits: Vec<(Support, f64, usize)> =
+            trials.par_iter().map(|s| refit(f, s, abandon)).collect();
+        let mut best: Option<(Support, f64, f64)> = None;
+        for (s, loss, met) in fits {
+            fitter.failures_seen += met;
+            visited.push(s.active.clone());
+            let b = bic(loss, s.len(), n);
+            let mut params = fitter.user(&s);
+            for (k, v) in params.iter_mut().enumerate() {
+                if !model.params[k].fixed && !s.active.contains(&k) {
+                    *v = 0.0;
+                }
+            }
+            ex.path.push(PathEntry {
+                mu: 0.0,
+                gamma: f64::NAN,
+                active_terms: s.len(),
+                sparse_terms: s.active.iter().filter(|&&k| model.params[k].sparse).count(),
+                train_loss: loss,
+                holdout_loss: loss * n.powf(s.len() as f64 / n),
+                selected: false,
+                params,
+            });
+            tracing::debug!(
+                step,
+                terms = s.len(),
+                loss,
+                bic = b,
+                from = cur_bic,
+                "stepwise move"
+            );
+            if b < cur_bic && best.as_ref().is_none_or(|x| b < x.2) {
+                best = Some((s, loss, b));
+            }
+        }
+        let Some((s, loss, b)) = best else {
+            break;
+        };
+        (cur, cur_loss, cur_bic) = (s, loss, b);
+    }
+    if cur.active != ex.chosen.active {
+        tracing::info!(
+            terms = cur.len(),
+            loss = cur_loss,
+            bic = cur_bic,
+            "stepwise choice"
+        );
+        for p in &mut ex.path {
+            p.selected = false;
+        }
+        if let Some(p) = ex.path.iter_mut().rev().find(|p| {
+            fitter
+                .prob
+                .free
+                .iter()
+                .all(|&k| (p.params[k] != 0.0) == cur.active.contains(&k))
+        }) {
+            p.selected = true;
+        }
+        ex.score = cur_loss * n.powf(cur.len() as f64 / n);
+        ex.chosen = cur;
+    }
+    ex
+}
