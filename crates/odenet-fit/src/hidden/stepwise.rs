@@ -215,7 +215,8 @@ pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
                 active_terms: s.len(),
                 sparse_terms: s.active.iter().filter(|&&k| model.params[k].sparse).count(),
                 train_loss: loss,
-                holdout_loss: loss * n.powf(s.len() as f64 / n),
+                holdout_loss: f64::NAN,
+                score: loss * n.powf(s.len() as f64 / n),
                 selected: false,
                 params,
             });
