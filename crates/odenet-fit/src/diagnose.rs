@@ -8,7 +8,8 @@ use crate::support::Support;
 
 /// Observed values per coefficient below which the answer is weakly determined.
 const VALUES_PER_COEFFICIENT: f64 = 3.0;
-/// A chosen model whose reconstruction R² is below this is flagged.
+/// A chosen model that leaves more than this share of the data's variance unexplained beyond
+/// the noise is flagged (R² measured against the R² the noise allows).
 const POOR_R2: f64 = 0.9;
 /// A parameter within this fraction of its scale (or of its bound) from a bound sits on it.
 const ON_BOUND: f64 = 1e-4;
@@ -22,12 +23,14 @@ pub(crate) struct Diagnosis {
 }
 
 /// Diagnoses the chosen support `s` (fitted values, the final refit `fin`) on the evaluator's
-/// pieces; `candidates` is the number of coefficients the choice was made among.
+/// pieces; `candidates` is the number of coefficients the choice was made among; `data_noise`
+/// the data's own noise level per state (user units, NaN where unknown).
 pub(crate) fn diagnose(
     ev: &Evaluator,
     s: &Support,
     fin: &OptResult,
     candidates: usize,
+    data_noise: &[f64],
 ) -> Diagnosis {
     let prob = ev.prob;
     let model = prob.model;
@@ -71,6 +74,31 @@ pub(crate) fn diagnose(
             / observed.len() as f64;
         1.0 - ratio
     };
+    // The same with the noise's share of the residuals taken out: a perfect model of noisy data
+    // leaves the noise unexplained.
+    let r2_beyond_noise = if observed.is_empty() {
+        f64::NAN
+    } else {
+        let ratio: f64 = observed
+            .iter()
+            .map(|&i| {
+                let sstot = sumsq[i] - sum[i] * sum[i] / count[i];
+                let sd = data_noise.get(i).copied().unwrap_or(f64::NAN) / prob.scales.sx[i];
+                let floor = if sd.is_finite() {
+                    sd * sd * count[i]
+                } else {
+                    0.0
+                };
+                if sstot > 0.0 {
+                    (rss[i] - floor).max(0.0) / sstot
+                } else {
+                    0.0
+                }
+            })
+            .sum::<f64>()
+            / observed.len() as f64;
+        1.0 - ratio
+    };
     let nobs: f64 = count.iter().sum();
     let noise_sd = (0..n)
         .map(|i| {
@@ -104,10 +132,11 @@ pub(crate) fn diagnose(
             s.len()
         ));
     }
-    if r2.is_finite() && r2 < POOR_R2 {
+    if r2.is_finite() && r2_beyond_noise < POOR_R2 {
         warnings.push(format!(
             "the chosen model reconstructs its own data poorly (R² = {r2:.3} over pieces of \
-             {horizon} points): the candidate terms may not contain the dynamics"
+             {horizon} points, {r2_beyond_noise:.3} once the data's noise is allowed for): the \
+             candidate terms may not contain the dynamics"
         ));
     }
     let p = ev.full(&s.q);

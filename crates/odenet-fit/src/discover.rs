@@ -1039,14 +1039,31 @@ pub fn run(
         let next_prob = Problem::with_layout(model, spec, tables, opts, Some(layout_of(next)))?;
         // A flow that amplifies a change of the start too much over a piece (chaos) makes the
         // refits on it a search among many local minima: the horizon stops short of that.
-        let best_support = &pool.cands[b].support;
-        let amp = Evaluator::new(
-            &next_prob,
-            best_support.active.clone(),
-            base.clone(),
-            next_prob.all_pieces(),
-        )
-        .amplification(&best_support.q);
+        // Measured on the best model and, while it amplifies, on its close contenders (within
+        // POLISH_MARGIN penalties): a wrong model with a wild flow must not keep the horizon
+        // short when a contender with a tame one fits nearly as well.
+        let amp_of = |c: usize| {
+            let s = &pool.cands[c].support;
+            Evaluator::new(
+                &next_prob,
+                s.active.clone(),
+                base.clone(),
+                next_prob.all_pieces(),
+            )
+            .amplification(&s.q)
+        };
+        let mut amp = amp_of(b);
+        let limit = pool.scores[b] + POLISH_MARGIN * scorer.penalty();
+        let mut contenders: Vec<usize> = (0..pool.cands.len())
+            .filter(|&c| c != b && pool.scores[c] <= limit)
+            .collect();
+        contenders.sort_by(|&x, &y| pool.scores[x].total_cmp(&pool.scores[y]));
+        for c in contenders {
+            if amp < MAX_AMPLIFICATION {
+                break;
+            }
+            amp = amp.min(amp_of(c));
+        }
         let amplifies = amp.partial_cmp(&MAX_AMPLIFICATION) != Some(std::cmp::Ordering::Less);
         if !to_whole && amplifies {
             tracing::info!(

@@ -33,6 +33,9 @@ const PROFILE_ITERS_FITTED: usize = 30;
 /// Ridge on a fitted initial value with no observation: only the trajectory informs it, and the
 /// ridge keeps an unidentifiable one from running away.
 const UNOBSERVED_START_RIDGE: f64 = 1e-9;
+/// State magnitudes (scaled units: the data's size is 1) below this count as this in the
+/// amplification's elasticities.
+const AMPLIFICATION_FLOOR: f64 = 0.1;
 
 /// The diagonal a start coordinate contributes to its piece's normal equations: one for an
 /// observed start (its label) and for a fixed one (a unit row keeps the system regular and its
@@ -646,10 +649,10 @@ impl<'p, 'm> Evaluator<'p, 'm> {
     }
 
     /// How much the model amplifies a change of a piece's start by its end, relative to how much
-    /// the state itself grows: the median, over pieces, of the root-mean-square entry of
-    /// ∂x(end)/∂x(start) times |x(start)| / |x(end)| (scaled units) at `q`. About 1 for a
-    /// neutral, growing or decaying flow (a perturbation grows with the state), growing
-    /// exponentially with the length of a chaotic one; a failed piece counts as +∞.
+    /// the states themselves grow: the median, over pieces, of the root-mean-square row of the
+    /// elasticities ∂ln x_i(end)/∂ln x_j(start) (scaled units) at `q`. About 1 for a neutral,
+    /// growing or decaying flow (a perturbation grows with the state), growing exponentially
+    /// with the length of a chaotic one; a failed piece counts as +∞.
     pub fn amplification(&self, q: &[f64]) -> f64 {
         let n = self.prob.nstates();
         let full = self.full(q);
@@ -671,11 +674,23 @@ impl<'p, 'm> Evaluator<'p, 'm> {
                 out_s,
             ) {
                 Ok(_) => {
+                    // Elasticities ∂ln x_i(end)/∂ln x_j(start): each state's own growth is
+                    // taken out (states of very different sizes and rates — an epidemic's
+                    // infected against its susceptible — are not an amplification), with
+                    // magnitudes floored at AMPLIFICATION_FLOOR of the unit scale (a state
+                    // passing through zero).
                     let last = &out_s[(pc.len - 1) * n * n..pc.len * n * n];
-                    let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-                    let growth = norm(&out_x[(pc.len - 1) * n..pc.len * n]).max(1e-6)
-                        / norm(&ws.x0).max(1e-6);
-                    (last.iter().map(|v| v * v).sum::<f64>() / n as f64).sqrt() / growth
+                    let end = &out_x[(pc.len - 1) * n..pc.len * n];
+                    let mut sum = 0.0;
+                    for i in 0..n {
+                        let xi = end[i].abs().max(AMPLIFICATION_FLOOR);
+                        for j in 0..n {
+                            let xj = ws.x0[j].abs().max(AMPLIFICATION_FLOOR);
+                            let e = last[j * n + i] * xj / xi;
+                            sum += e * e;
+                        }
+                    }
+                    (sum / n as f64).sqrt()
                 }
                 Err(_) => f64::INFINITY,
             };

@@ -476,7 +476,8 @@ fn finish(
         standard_errors(&ev, &chosen.q)
     };
     let cancelled = control.cancelled();
-    let diagnosis = diagnose(&ev, &chosen, &fin, outcome.candidates);
+    let data_noise = crate::noise_level::noise_levels(tables, model.nstates());
+    let diagnosis = diagnose(&ev, &chosen, &fin, outcome.candidates, &data_noise);
     let mut warnings = Vec::new();
     if cancelled {
         warnings

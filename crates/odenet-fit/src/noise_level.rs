@@ -8,6 +8,10 @@ use odenet_spec::Table;
 const HALF_WINDOW: usize = 3;
 /// A value whose leave-one-out residual exceeds this many robust noise levels is an outlier.
 const OUTLIER_Z: f64 = 8.0;
+/// … and departs from the quadratic by more than this many times the largest change between
+/// consecutive neighbours (a value that only continues a steep trend — a blow-up sampled to its
+/// end — is not isolated, however small the noise).
+const ISOLATION: f64 = 2.0;
 /// At most this fraction of a state's values are flagged (more is not "isolated").
 const MAX_OUTLIER_FRACTION: f64 = 0.02;
 /// MAD → standard deviation for Gaussian noise.
@@ -75,6 +79,22 @@ fn loo_residual(t: &[f64], y: &[f64], k: usize) -> Option<f64> {
     let (fit, h) = local_quadratic(t, y, &idx, t[k])?;
     let r = (y[k] - fit) / (1.0 + h).sqrt();
     r.is_finite().then_some(r)
+}
+
+/// Whether value `k` departs from its neighbours' quadratic (residual `r`) by more than
+/// ISOLATION times the largest change between consecutive neighbours.
+fn isolated(y: &[f64], k: usize, r: f64) -> bool {
+    let before = (0..k).rev().filter(|&j| y[j].is_finite()).take(HALF_WINDOW);
+    let after = (k + 1..y.len())
+        .filter(|&j| y[j].is_finite())
+        .take(HALF_WINDOW);
+    let mut idx: Vec<usize> = before.chain(after).collect();
+    idx.sort_unstable();
+    let step = idx
+        .windows(2)
+        .map(|w| (y[w[1]] - y[w[0]]).abs())
+        .fold(0.0f64, f64::max);
+    r.abs() > ISOLATION * step
 }
 
 /// The series smoothed by a local quadratic through the `2·half + 1` present values nearest
@@ -189,7 +209,7 @@ pub fn remove_outliers(tables: &[Table], nstates: usize) -> (Vec<Table>, Vec<Out
                     continue;
                 };
                 let z = r.abs() / level;
-                if z > OUTLIER_Z {
+                if z > OUTLIER_Z && isolated(y, k, r) {
                     flagged.push(Outlier {
                         exp: e,
                         row: k,
@@ -293,5 +313,21 @@ mod tests {
             .collect();
         let (_, flagged) = remove_outliers(&[table(times, values)], 1);
         assert!(flagged.is_empty(), "{flagged:?}");
+    }
+
+    /// A clean blow-up sampled to within 1e-12 of its pole (x = 1/(1 - t)) has no outliers:
+    /// its last values only continue the trend; a wild value in its middle is still found.
+    #[test]
+    fn a_steep_trend_is_not_an_outlier() {
+        let times: Vec<f64> = (0..60)
+            .map(|k| 1.0 - 10f64.powf(-(k as f64) / 5.0))
+            .collect();
+        let mut values: Vec<f64> = times.iter().map(|t| 1.0 / (1.0 - t)).collect();
+        let (_, flagged) = remove_outliers(&[table(times.clone(), values.clone())], 1);
+        assert!(flagged.is_empty(), "{flagged:?}");
+        values[40] *= 50.0;
+        let (_, flagged) = remove_outliers(&[table(times, values)], 1);
+        assert_eq!(flagged.len(), 1, "{flagged:?}");
+        assert_eq!(flagged[0].row, 40);
     }
 }
