@@ -152,6 +152,22 @@ fn fingerprint(res: &odenet_fit::FitResult) -> u64 {
     h
 }
 
+/// Sizes rayon's global pool (`--threads`; all cores when not given). A shared fit runs on the
+/// main thread, outside the pool: only evaluators built there share their evaluations among the
+/// processes, while those built on worker threads inside a parallel section (several refits at
+/// once) are evaluated whole by every process (`odenet_fit::partition`). Inside
+/// `ThreadPool::install` the fit would itself run on a worker and share nothing.
+fn global_threads(threads: Option<usize>) -> Result<(), CliError> {
+    let mut b = rayon::ThreadPoolBuilder::new().stack_size(crate::cmd::WORKER_STACK);
+    if let Some(n) = crate::cmd::thread_count(threads)? {
+        b = b.num_threads(n);
+    }
+    b.build_global().map_err(|e| CliError {
+        message: format!("error: cannot start the worker threads: {e}"),
+        code: 2,
+    })
+}
+
 /// `odenet fit` under `mpirun -n N` (N > 1).
 pub fn fit(a: crate::args::FitArgs, world: &World) -> Result<u8, CliError> {
     let rank0 = world.rank == 0;
@@ -176,10 +192,10 @@ pub fn fit(a: crate::args::FitArgs, world: &World) -> Result<u8, CliError> {
     // No Ctrl-C handling: a fit stopped at different evaluations on different processes would
     // leave them waiting for each other; the launcher ends every process on an interrupt.
     let never = AtomicBool::new(false);
-    let res = crate::cmd::with_threads(a.threads, || {
+    let res = agree(global_threads(a.threads)).and_then(|()| {
         odenet_fit::fit_with(&spec, &tables, &|_| {}, &never)
-    })
-    .and_then(|r| r.map_err(|e| CliError::input(format!("error: {e}"))));
+            .map_err(|e| CliError::input(format!("error: {e}")))
+    });
     odenet_fit::distribute(None);
     let res = agree(res)?;
     let mine = fingerprint(&res);
