@@ -10,7 +10,8 @@
 //! rank 0 with its located message, and a panic on any process aborts them all.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use mpi::datatype::PartitionMut;
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -67,6 +68,43 @@ impl World {
 struct Gather {
     rank: usize,
     size: usize,
+    stats: GatherStats,
+}
+
+/// What the gathers of one process cost: their number, the bytes each process received, and
+/// the wall-clock time spent inside them (transfer plus waiting for slower processes).
+#[derive(Default)]
+struct GatherStats {
+    calls: AtomicU64,
+    bytes: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl Gather {
+    fn new(world: &World) -> Self {
+        Gather {
+            rank: world.rank,
+            size: world.size,
+            stats: GatherStats::default(),
+        }
+    }
+
+    /// With `ODENET_MPI_STATS` set, each process prints one line on stderr: its gathers, the
+    /// bytes it received and the seconds it spent in them (the figures of benches/README.md).
+    fn report(&self, what: &str) {
+        if std::env::var_os("ODENET_MPI_STATS").is_none() {
+            return;
+        }
+        let s = &self.stats;
+        eprintln!(
+            "mpi-stats {what} rank {} of {}: gathers {} bytes {} seconds {:.6}",
+            self.rank,
+            self.size,
+            s.calls.load(Ordering::Relaxed),
+            s.bytes.load(Ordering::Relaxed),
+            s.nanos.load(Ordering::Relaxed) as f64 * 1e-9
+        );
+    }
 }
 
 fn mpi_count(n: usize) -> i32 {
@@ -94,8 +132,17 @@ impl odenet_fit::Partition for Gather {
             displs.push(mpi_count(at));
             at += n;
         }
+        let t = Instant::now();
         let mut part = PartitionMut::new(out, c, displs);
         world.all_gather_varcount_into(local, &mut part);
+        let st = &self.stats;
+        st.nanos.fetch_add(
+            u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        st.calls.fetch_add(1, Ordering::Relaxed);
+        st.bytes
+            .fetch_add(std::mem::size_of_val(out) as u64, Ordering::Relaxed);
     }
 }
 
@@ -185,10 +232,8 @@ pub fn fit(a: crate::args::FitArgs, world: &World) -> Result<u8, CliError> {
             world.size
         );
     }
-    odenet_fit::distribute(Some(Arc::new(Gather {
-        rank: world.rank,
-        size: world.size,
-    })));
+    let gather = Arc::new(Gather::new(world));
+    odenet_fit::distribute(Some(gather.clone()));
     // No Ctrl-C handling: a fit stopped at different evaluations on different processes would
     // leave them waiting for each other; the launcher ends every process on an interrupt.
     let never = AtomicBool::new(false);
@@ -197,6 +242,7 @@ pub fn fit(a: crate::args::FitArgs, world: &World) -> Result<u8, CliError> {
             .map_err(|e| CliError::input(format!("error: {e}")))
     });
     odenet_fit::distribute(None);
+    gather.report("fit");
     let res = agree(res)?;
     let mine = fingerprint(&res);
     let world_comm = SimpleCommunicator::world();
@@ -226,12 +272,11 @@ pub fn bench(a: crate::args::BenchArgs, world: &World) -> Result<u8, CliError> {
         ));
     }
     crate::cmd::set_silent(world.rank != 0);
-    odenet_fit::distribute(Some(Arc::new(Gather {
-        rank: world.rank,
-        size: world.size,
-    })));
+    let gather = Arc::new(Gather::new(world));
+    odenet_fit::distribute(Some(gather.clone()));
     let r = agree(crate::cmd::bench::run(a));
     odenet_fit::distribute(None);
+    gather.report("bench");
     r
 }
 
