@@ -96,14 +96,16 @@ impl Gather {
             return;
         }
         let s = &self.stats;
-        eprintln!(
-            "mpi-stats {what} rank {} of {}: gathers {} bytes {} seconds {:.6}",
+        // One write per line, so that the launcher does not interleave the processes' lines.
+        let line = format!(
+            "mpi-stats {what} rank {} of {}: gathers {} bytes {} seconds {:.6}\n",
             self.rank,
             self.size,
             s.calls.load(Ordering::Relaxed),
             s.bytes.load(Ordering::Relaxed),
             s.nanos.load(Ordering::Relaxed) as f64 * 1e-9
         );
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
     }
 }
 
