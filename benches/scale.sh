@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The scale figures of benches/README.md ("Scale: one fit over MPI"), all from one run:
-#   - the time of one loss-and-gradient evaluation (`odenet bench --gradient`,
-#     the units a fit repeats) on 1 and 2 MPI processes and 1 and 2 threads;
-#   - weak scaling: 10^5 and 10^6 rows per process on 1 and 2 processes;
-#   - a whole fit on 1 and 2 processes (the share of a fit that the processes divide).
+#   - cpu: the CPU time of one loss-and-gradient evaluation (`odenet bench --gradient`, the unit
+#     a fit repeats) per process on 1 and 2 MPI processes, 10^5 and 10^6 rows, and weak scaling
+#     (10^5 and 10^6 rows per process), with the gathers per evaluation and their bytes;
+#   - wall: the same evaluation's wall time on 1 and 2 processes and 1 and 2 threads;
+#   - fit: a whole fit on 1 and 2 processes (the share of a fit that the processes divide).
 # Needs Open MPI (apt-get install libopenmpi-dev openmpi-bin libclang-dev). Data: the
 # Lotka–Volterra limit cycle (specs/truth/lv-limit-cycle.toml) simulated with 1% noise, blocks
 # of 10^5 rows (one experiment each), cut into pieces of 10 points (`segment = 10`, `stride = 10`),
