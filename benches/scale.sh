@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The scale figures of benches/README.md ("Scale: one fit over MPI"), all from one run:
-#   - the time of one loss-and-gradient evaluation (`odenet bench --gradient`,
-#     the units a fit repeats) on 1 and 2 MPI processes and 1 and 2 threads;
-#   - weak scaling: 10^5 and 10^6 rows per process on 1 and 2 processes;
-#   - a whole fit on 1 and 2 processes (the share of a fit that the processes divide).
+#   - cpu: the CPU time of one loss-and-gradient evaluation (`odenet bench --gradient`, the unit
+#     a fit repeats) per process on 1 and 2 MPI processes, 10^5 and 10^6 rows, and weak scaling
+#     (10^5 and 10^6 rows per process), with the gathers per evaluation and their bytes;
+#   - wall: the same evaluation's wall time on 1 and 2 processes and 1 and 2 threads;
+#   - fit: a whole fit on 1 and 2 processes (the share of a fit that the processes divide).
 # Needs Open MPI (apt-get install libopenmpi-dev openmpi-bin libclang-dev). Data: the
 # Lotka–Volterra limit cycle (specs/truth/lv-limit-cycle.toml) simulated with 1% noise, blocks
 # of 10^5 rows (one experiment each), cut into pieces of 10 points (`segment = 10`, `stride = 10`),
@@ -13,6 +14,7 @@
 #   REPS=5 ROUNDS=3 benches/scale.sh   # more repetitions per timing (the fastest is kept),
 #                                      # and rounds of every configuration, interleaved
 #   PARTS="cpu" benches/scale.sh       # only some of the parts: wall, cpu, fit
+#   CPU_REPS_LOW=2 CPU_REPS_HIGH=5     # the CPU part's two repetition counts
 # The wall-clock part needs idle cores to mean anything; the CPU part (each process's CPU time
 # per evaluation, from two repetition counts) holds on a busy machine too.
 set -euo pipefail
@@ -52,29 +54,52 @@ bench() { # PROCS THREADS SPEC
   # CSV columns: 4 ms_sweep (solves alone), 10 ms_grad (loss and gradient of the fit).
   awk -F, -v p="$1" -v t="$2" -v s="$3" '{ printf "%-6s %5d %7d %12.1f %12.1f\n", s, p, t, $4, $10 }' <<<"$line"
 }
-# CPU seconds of each process per repetition of the benchmark (solves, sensitivities, gradient): from the processes' CPU times
-# (/usr/bin/time) at 2 and 6 repetitions, so that loading and set-up cancel out.
-cpu_of() { # PROCS SPEC REPS -> each rank's user+sys seconds, one per line
-  "${mpi[@]}" -n "$1" /usr/bin/time -f "cpu %U %S" "$odenet" bench "$2.toml" --solvers tsit5 \
-    --tols 1e-6 --gradient --reps "$3" --threads 1 2>&1 >/dev/null | awk '/^cpu / { print $2 + $3 }' | sort -n
+# CPU seconds of each process per loss-and-gradient evaluation, from the processes' CPU times
+# (/usr/bin/time) at two repetition counts, so that loading and set-up cancel out. `odenet bench`
+# also times the spec's solves at every repetition, which every process repeats in full: their
+# CPU time (the same run without --gradient, on one process) is subtracted. ODENET_MPI_STATS
+# makes each process report its gathers: their count, the bytes it received and the seconds it
+# spent inside them (transfer plus waiting for the slower process).
+run_cpu() { # PROCS SPEC REPS [--gradient] -> lines "cpu SECONDS" (one per process) and mpi-stats
+  ODENET_MPI_STATS=1 "${mpi[@]}" -x ODENET_MPI_STATS -n "$1" /usr/bin/time -f "cpu %U %S" "$odenet" bench "$2.toml" \
+    --solvers tsit5 --tols 1e-6 ${4:-} --reps "$3" --threads 1 2>&1 >/dev/null |
+    awk '/^cpu / { print "cpu", $2 + $3 } /^mpi-stats/ { print "gather", $8, $10, $12 }'
 }
-cpu() { # PROCS SPEC
+r1=${CPU_REPS_LOW:-2}
+r2=${CPU_REPS_HIGH:-5}
+solves_cpu() { # SPEC -> CPU seconds of the solves per repetition (one process)
   local a b
-  a=$(cpu_of "$1" "$2" 2 | paste -sd' ')
-  b=$(cpu_of "$1" "$2" 6 | paste -sd' ')
-  awk -v p="$1" -v s="$2" -v a="$a" -v b="$b" 'BEGIN {
-    n = split(a, x, " "); split(b, y, " "); max = 0; sum = 0
-    for (i = 1; i <= n; i++) { d = (y[i] - x[i]) / 4; sum += d; if (d > max) max = d }
-    printf "%-6s %5d   %8.0f ms per rank (max) %8.0f ms all ranks\n", s, p, 1e3 * max, 1e3 * sum }'
+  a=$(run_cpu 1 "$1" "$r1" | awk '/^cpu/ { print $2 }')
+  b=$(run_cpu 1 "$1" "$r2" | awk '/^cpu/ { print $2 }')
+  awk -v a="$a" -v b="$b" -v d="$((r2 - r1))" 'BEGIN { print (b - a) / d }'
+}
+cpu() { # PROCS SPEC SOLVES_CPU
+  local a b
+  a=$(run_cpu "$1" "$2" "$r1" --gradient)
+  b=$(run_cpu "$1" "$2" "$r2" --gradient)
+  awk -v p="$1" -v s="$2" -v sv="$3" -v d="$((r2 - r1))" -v a="$a" -v b="$b" 'BEGIN {
+    na = split(a, x, "\n"); split(b, y, "\n"); nc = 0; ng = 0
+    for (i = 1; i <= na; i++) {
+      split(x[i], u, " "); split(y[i], v, " ")
+      if (u[1] == "cpu") { nc++; c[nc] = (v[2] - u[2]) / d - sv }
+      if (u[1] == "gather") { ng++; g[ng] = (v[2] - u[2]) / d; by = (v[3] - u[3]) / d; w[ng] = (v[4] - u[4]) / d }
+    }
+    max = 0; sum = 0; wmax = 0
+    for (i = 1; i <= nc; i++) { sum += c[i]; if (c[i] > max) max = c[i] }
+    for (i = 1; i <= ng; i++) if (w[i] > wmax) wmax = w[i]
+    printf "%-6s %5d %10.0f %10.0f %10.1f %10.0f %12.1f\n", s, p, 1e3 * max, 1e3 * sum, (ng ? g[1] : 0), (ng ? by : 0), 1e3 * wmax }'
 }
 if [[ " $parts " == *" cpu "* ]]; then
-  echo "CPU time per repetition (solves, sensitivities, gradient)"
-  cpu 1 r1e5
-  cpu 2 r1e5
-  cpu 2 r2e5
-  cpu 1 r1e6
-  cpu 2 r1e6
-  cpu 2 r2e6
+  echo "CPU time per loss-and-gradient evaluation (the solves every process repeats subtracted)"
+  echo "spec   procs  ms/rank(max) ms(all)  gathers/eval bytes/eval  ms in gathers(max)"
+  for s in r1e5 r2e5 r1e6 r2e6; do
+    sv=$(solves_cpu "$s")
+    echo "# $s: solves alone $(awk -v v="$sv" 'BEGIN { printf "%.0f", 1e3 * v }') ms CPU per repetition"
+    case $s in
+      r1e5 | r1e6) cpu 1 "$s" "$sv"; cpu 2 "$s" "$sv" ;;
+      *) cpu 2 "$s" "$sv" ;;
+    esac
+  done
 fi
 
 [[ " $parts " == *" wall "* ]] && echo "spec   procs threads     ms/solves  ms/gradient"
@@ -95,12 +120,14 @@ for k in 0 1; do head -n 10001 "b$k.csv" >"f$k.csv"; done
   printf '\n[[data]]\nfile = "f0.csv"\n\n[[data]]\nfile = "f1.csv"\n'
 } >fit2e4.toml
 [[ " $parts " == *" fit "* ]] || exit 0
+echo "whole fit of 2e4 rows, 1 thread per process: wall, CPU of the busiest process and of all, seconds in gathers"
 for round in $(seq "$rounds"); do
   for p in 1 2; do
-    t0=$(date +%s.%N)
-    "${mpi[@]}" -n "$p" "$odenet" fit fit2e4.toml --threads 1 --quiet -o "fit-n$p.json" >/dev/null
-    t1=$(date +%s.%N)
-    awk -v a="$t0" -v b="$t1" -v p="$p" 'BEGIN { printf "whole fit of 2e4 rows, %d process(es), 1 thread: %.1f s\n", p, b - a }'
+    ODENET_MPI_STATS=1 "${mpi[@]}" -x ODENET_MPI_STATS -n "$p" /usr/bin/time -f "cpu %U %S %e" "$odenet" fit fit2e4.toml \
+      --threads 1 --quiet -o "fit-n$p.json" 2>&1 >/dev/null |
+      awk -v p="$p" '/^cpu / { c = $2 + $3; sum += c; if (c > max) max = c; if ($4 > wall) wall = $4 }
+        /^mpi-stats/ { g = $8; b = $10; if ($12 > w) w = $12 }
+        END { printf "%d process(es): wall %.1f s, CPU %.1f s (busiest) %.1f s (all), %d gathers, %.1f MB received, %.1f s in gathers\n", p, wall, max, sum, g, b / 1e6, w }'
   done
 done
 if diff <(grep -v '"seconds"' fit-n1.json) <(grep -v '"seconds"' fit-n2.json) >/dev/null; then

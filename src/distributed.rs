@@ -10,7 +10,8 @@
 //! rank 0 with its located message, and a panic on any process aborts them all.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
 use mpi::datatype::PartitionMut;
 use mpi::topology::{Communicator, SimpleCommunicator};
@@ -67,6 +68,45 @@ impl World {
 struct Gather {
     rank: usize,
     size: usize,
+    stats: GatherStats,
+}
+
+/// What the gathers of one process cost: their number, the bytes each process received, and
+/// the wall-clock time spent inside them (transfer plus waiting for slower processes).
+#[derive(Default)]
+struct GatherStats {
+    calls: AtomicU64,
+    bytes: AtomicU64,
+    nanos: AtomicU64,
+}
+
+impl Gather {
+    fn new(world: &World) -> Self {
+        Gather {
+            rank: world.rank,
+            size: world.size,
+            stats: GatherStats::default(),
+        }
+    }
+
+    /// With `ODENET_MPI_STATS` set, each process prints one line on stderr: its gathers, the
+    /// bytes it received and the seconds it spent in them (the figures of benches/README.md).
+    fn report(&self, what: &str) {
+        if std::env::var_os("ODENET_MPI_STATS").is_none() {
+            return;
+        }
+        let s = &self.stats;
+        // One write per line, so that the launcher does not interleave the processes' lines.
+        let line = format!(
+            "mpi-stats {what} rank {} of {}: gathers {} bytes {} seconds {:.6}\n",
+            self.rank,
+            self.size,
+            s.calls.load(Ordering::Relaxed),
+            s.bytes.load(Ordering::Relaxed),
+            s.nanos.load(Ordering::Relaxed) as f64 * 1e-9
+        );
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+    }
 }
 
 fn mpi_count(n: usize) -> i32 {
@@ -94,8 +134,17 @@ impl odenet_fit::Partition for Gather {
             displs.push(mpi_count(at));
             at += n;
         }
+        let t = Instant::now();
         let mut part = PartitionMut::new(out, c, displs);
         world.all_gather_varcount_into(local, &mut part);
+        let st = &self.stats;
+        st.nanos.fetch_add(
+            u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+        st.calls.fetch_add(1, Ordering::Relaxed);
+        st.bytes
+            .fetch_add(std::mem::size_of_val(out) as u64, Ordering::Relaxed);
     }
 }
 
@@ -152,6 +201,22 @@ fn fingerprint(res: &odenet_fit::FitResult) -> u64 {
     h
 }
 
+/// Sizes rayon's global pool (`--threads`; all cores when not given). A shared fit runs on the
+/// main thread, outside the pool: only evaluators built there share their evaluations among the
+/// processes, while those built on worker threads inside a parallel section (several refits at
+/// once) are evaluated whole by every process (`odenet_fit::partition`). Inside
+/// `ThreadPool::install` the fit would itself run on a worker and share nothing.
+fn global_threads(threads: Option<usize>) -> Result<(), CliError> {
+    let mut b = rayon::ThreadPoolBuilder::new().stack_size(crate::cmd::WORKER_STACK);
+    if let Some(n) = crate::cmd::thread_count(threads)? {
+        b = b.num_threads(n);
+    }
+    // Fails when the global pool already exists: it keeps its size then, and the result does
+    // not depend on the thread count.
+    let _ = b.build_global();
+    Ok(())
+}
+
 /// `odenet fit` under `mpirun -n N` (N > 1).
 pub fn fit(a: crate::args::FitArgs, world: &World) -> Result<u8, CliError> {
     let rank0 = world.rank == 0;
@@ -169,18 +234,17 @@ pub fn fit(a: crate::args::FitArgs, world: &World) -> Result<u8, CliError> {
             world.size
         );
     }
-    odenet_fit::distribute(Some(Arc::new(Gather {
-        rank: world.rank,
-        size: world.size,
-    })));
+    let gather = Arc::new(Gather::new(world));
+    odenet_fit::distribute(Some(gather.clone()));
     // No Ctrl-C handling: a fit stopped at different evaluations on different processes would
     // leave them waiting for each other; the launcher ends every process on an interrupt.
     let never = AtomicBool::new(false);
-    let res = crate::cmd::with_threads(a.threads, || {
+    let res = agree(global_threads(a.threads)).and_then(|()| {
         odenet_fit::fit_with(&spec, &tables, &|_| {}, &never)
-    })
-    .and_then(|r| r.map_err(|e| CliError::input(format!("error: {e}"))));
+            .map_err(|e| CliError::input(format!("error: {e}")))
+    });
     odenet_fit::distribute(None);
+    gather.report("fit");
     let res = agree(res)?;
     let mine = fingerprint(&res);
     let world_comm = SimpleCommunicator::world();
@@ -210,12 +274,11 @@ pub fn bench(a: crate::args::BenchArgs, world: &World) -> Result<u8, CliError> {
         ));
     }
     crate::cmd::set_silent(world.rank != 0);
-    odenet_fit::distribute(Some(Arc::new(Gather {
-        rank: world.rank,
-        size: world.size,
-    })));
+    let gather = Arc::new(Gather::new(world));
+    odenet_fit::distribute(Some(gather.clone()));
     let r = agree(crate::cmd::bench::run(a));
     odenet_fit::distribute(None);
+    gather.report("bench");
     r
 }
 

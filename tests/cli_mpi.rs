@@ -148,6 +148,37 @@ fn the_fit_is_bit_identical_for_1_2_3_processes() {
     }
 }
 
+/// The hidden-state templates (the physical actin model: whole experiments, a multi-start
+/// global stage and stepwise refits run several at once on the worker threads): evaluations
+/// inside those parallel sections are computed whole by every process, the others shared, and
+/// the model is the same bit for bit. (Before, a refit started on a worker thread gathered its
+/// chunks while another process gathered another refit's: MPI_ERR_TRUNCATE with 3 processes.)
+#[test]
+fn hidden_state_templates_are_bit_identical_for_2_and_3_processes() {
+    let dir = scratch("mpi-hidden");
+    let plain = dir.join("plain.json");
+    let spec = "specs/actin-kcl-physical.toml";
+    odenet(["fit", spec, "-o", plain.to_str().expect("path"), "--quiet"]).expect(0);
+    let want = model(&plain);
+    for (n, threads) in [(2, "2"), (3, "1")] {
+        let out = dir.join(format!("n{n}-t{threads}.json"));
+        let r = mpirun(
+            n,
+            &[
+                "fit",
+                spec,
+                "-o",
+                out.to_str().expect("path"),
+                "--threads",
+                threads,
+                "--quiet",
+            ],
+        );
+        r.expect(0);
+        assert_eq!(model(&out), want, "{n} processes, {threads} threads");
+    }
+}
+
 #[test]
 fn bad_input_stops_every_process_with_one_located_message() {
     let dir = scratch("mpi-bad");

@@ -121,7 +121,7 @@ pub fn thread_count(threads: Option<usize>) -> Result<Option<usize>, CliError> {
 
 /// Stack of each worker thread: the symbolic and tape stages recurse over expression trees
 /// (at most `odenet_spec::MAX_TREE_DEPTH` deep), and a fit compiles its model on a worker.
-const WORKER_STACK: usize = 16 << 20;
+pub(crate) const WORKER_STACK: usize = 16 << 20;
 
 /// Runs `f` on a rayon pool with `threads` workers (all cores when None).
 pub fn with_threads<T: Send>(

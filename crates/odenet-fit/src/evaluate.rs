@@ -617,35 +617,81 @@ impl<'p, 'm> Evaluator<'p, 'm> {
 
     /// Every piece's residuals at `q` (model − data, scaled, row-major rows × n over the piece,
     /// NaN where nothing is observed; the start row at the profiled start), in the order of
-    /// `self.pieces`; None for a piece that fails.
+    /// `self.pieces`; None for a piece that fails. Shared among processes like the loss: each
+    /// computes its share of the chunks, and every piece's residuals are gathered.
     pub fn residuals(&self, q: &[f64]) -> Vec<Option<Vec<f64>>> {
-        let n = self.prob.nstates();
         let full = self.full(q);
-        let parts = self.fold_chunks(Vec::new, |ws, acc: &mut Vec<Option<Vec<f64>>>, pi| {
-            let pc = self.prob.pieces[pi];
-            let ex = &self.prob.exps[pc.exp];
-            self.profile(ws, pi, q, &full);
-            let rhs = self.piece_rhs(pc.exp, None);
-            let times = &ex.t[pc.start..pc.start + pc.len];
-            let out_x = &mut ws.out_x[..pc.len * n];
-            let solved = ws
-                .solver
-                .solve(&rhs, q, &ws.x0, times, Sens::None, out_x, &mut []);
-            acc.push(solved.is_ok().then(|| {
-                let mut r = vec![f64::NAN; pc.len * n];
-                let y0 = &ex.y[pc.start * n..(pc.start + 1) * n];
-                for ((ri, &x), &y) in r.iter_mut().zip(&ws.x0).zip(y0) {
-                    if y.is_finite() {
-                        *ri = x - y;
-                    }
+        if !self.distributed() {
+            let parts = self.fold_chunks(Vec::new, |ws, acc: &mut Vec<Option<Vec<f64>>>, pi| {
+                acc.push(self.piece_residuals(ws, pi, q, &full));
+            });
+            return parts.into_iter().flatten().collect();
+        }
+        self.sync_warm();
+        let mine = self.my_share();
+        let parts = self.pool.fold_chunks_chunked(
+            self.prob,
+            self.sizes(),
+            &self.pieces[mine.clone()],
+            chunk_len(self.pieces.len()),
+            Vec::new,
+            |ws, acc: &mut Vec<Option<Vec<f64>>>, pi| {
+                acc.push(self.piece_residuals(ws, pi, q, &full));
+            },
+        );
+        self.warm_stale.store(true, Ordering::Relaxed);
+        // One slot per piece: a flag (1 = integrated), then its residuals padded to the longest.
+        let width = 1 + self.maxlen * self.prob.nstates();
+        let mut all = vec![0.0; self.pieces.len() * width];
+        for (k, r) in (mine.start..).zip(parts.into_iter().flatten()) {
+            if let Some(r) = r {
+                let slot = &mut all[k * width..(k + 1) * width];
+                slot[0] = 1.0;
+                slot[1..1 + r.len()].copy_from_slice(&r);
+            }
+        }
+        self.gather_per_piece(&mut all, width);
+        let n = self.prob.nstates();
+        self.pieces
+            .iter()
+            .zip(all.chunks(width))
+            .map(|(&pi, slot)| {
+                (slot[0] > 0.5).then(|| slot[1..1 + self.prob.pieces[pi].len * n].to_vec())
+            })
+            .collect()
+    }
+
+    /// Piece `pi`'s residuals at `q` (see [`Evaluator::residuals`]).
+    fn piece_residuals(
+        &self,
+        ws: &mut Workspace,
+        pi: usize,
+        q: &[f64],
+        full: &[f64],
+    ) -> Option<Vec<f64>> {
+        let n = self.prob.nstates();
+        let pc = self.prob.pieces[pi];
+        let ex = &self.prob.exps[pc.exp];
+        self.profile(ws, pi, q, full);
+        let rhs = self.piece_rhs(pc.exp, None);
+        let times = &ex.t[pc.start..pc.start + pc.len];
+        let out_x = &mut ws.out_x[..pc.len * n];
+        let solved = ws
+            .solver
+            .solve(&rhs, q, &ws.x0, times, Sens::None, out_x, &mut []);
+        solved.is_ok().then(|| {
+            let mut r = vec![f64::NAN; pc.len * n];
+            let y0 = &ex.y[pc.start * n..(pc.start + 1) * n];
+            for ((ri, &x), &y) in r.iter_mut().zip(&ws.x0).zip(y0) {
+                if y.is_finite() {
+                    *ri = x - y;
                 }
-                for (k, i, y) in labels(ex, pc, n) {
-                    r[k * n + i] = ws.out_x[k * n + i] - y;
-                }
-                r
-            }));
-        });
-        parts.into_iter().flatten().collect()
+            }
+            for (k, i, y) in labels(ex, pc, n) {
+                r[k * n + i] = ws.out_x[k * n + i] - y;
+            }
+            r
+        })
     }
 
     /// How much the model amplifies a change of a piece's start by its end, relative to how much

@@ -9,8 +9,10 @@
 //! `MPI_Allreduce` would sum in an order that depends on the process count).
 //!
 //! Every process runs the whole fit (the same deterministic sequence of evaluations on the same
-//! data), so the gathers line up; only the pieces' work is divided. This crate knows nothing of
-//! MPI: the binary implements [`Partition`] over it behind a cargo feature.
+//! data), so the gathers line up; only the pieces' work is divided. Evaluations that run
+//! concurrently inside a parallel section (built on a rayon worker thread) are not shared (see
+//! [`current`]). This crate knows nothing of MPI: the binary implements [`Partition`] over it
+//! behind a cargo feature.
 
 use std::ops::Range;
 use std::sync::{Arc, RwLock};
@@ -55,7 +57,17 @@ pub fn distribute(partition: Option<Arc<dyn Partition>>) {
 }
 
 /// The partition evaluations are built with (see [`distribute`]).
+///
+/// Only an evaluator built by the thread that runs the fit is shared: one built on a worker
+/// thread belongs to a parallel section (several supports refitted or starts tried at once),
+/// whose evaluations run in an order that differs between processes, so a gather there would
+/// pair one process's evaluation with another's. Such an evaluator is [`Local`]: each process
+/// computes it whole, with the same result. A shared fit therefore runs its stages from a thread
+/// outside the rayon pool (the binary's MPI path runs it on the main thread).
 pub(crate) fn current() -> Arc<dyn Partition> {
+    if rayon::current_thread_index().is_some() {
+        return Arc::new(Local);
+    }
     PARTITION
         .read()
         .ok()
