@@ -22,6 +22,12 @@ const RELATIVE_FLOOR: f64 = 1e-10;
 /// noise variance (the food chain at 5% noise, near its equilibrium: 1.6–6; SIR at 5%: 21 and
 /// more).
 const SIGNAL_OVER_NOISE: f64 = 10.0;
+/// A conserved combination is constant plus noise: over each experiment's rows in time order,
+/// its lag-1 autocorrelation times the square root of the number of pairs (standard normal for
+/// white noise) stays below this. A combination that drifts — a linear system settling along
+/// its slow direction, where the data lie near a line but move off it during the transient — is
+/// not a law.
+const WHITE_Z: f64 = 4.0;
 /// Coefficients below this fraction of the largest one are printed as absent.
 const SMALL_COEFFICIENT: f64 = 1e-3;
 
@@ -65,6 +71,37 @@ impl Relation {
             self.residual
         )
     }
+}
+
+/// The lag-1 autocorrelation of the combination Σ v_i (x_i − mean_i) over consecutive usable
+/// rows of each experiment, times the square root of the number of pairs.
+fn lag_one_z(prob: &Problem, v: &[f64], mean: &[f64]) -> f64 {
+    let (mut num, mut den, mut pairs) = (0.0, 0.0, 0usize);
+    for exp in &prob.rows {
+        let mut prev: Option<f64> = None;
+        for row in exp {
+            let Some(x) = row else {
+                prev = None;
+                continue;
+            };
+            let c: f64 = v
+                .iter()
+                .zip(x)
+                .zip(mean)
+                .map(|((a, b), m)| a * (b - m))
+                .sum();
+            den += c * c;
+            if let Some(p) = prev {
+                num += p * c;
+                pairs += 1;
+            }
+            prev = Some(c);
+        }
+    }
+    if pairs < 2 || den <= 0.0 {
+        return 0.0;
+    }
+    num / den * (pairs as f64).sqrt()
 }
 
 fn round4(v: f64) -> f64 {
@@ -122,15 +159,20 @@ pub fn relations(prob: &Problem, var: &[f64]) -> Vec<Relation> {
         let moving = (0..n)
             .filter(|&i| v[i].abs() > 0.1 * big)
             .all(|i| cov_diag[i] >= SIGNAL_OVER_NOISE * var[i].max(RELATIVE_FLOOR * scale));
+        let white = lag_one_z(prob, v.as_slice(), &mean);
         tracing::debug!(
             lambda,
             noise,
             ?cov_diag,
             ?var,
             moving,
+            white,
             "conservation-law candidate"
         );
-        if !moving {
+        // (At the floor — clean data — the combination is constant to the integrator's error,
+        // which is smooth, not white.)
+        let exact = lambda <= RELATIVE_FLOOR * scale;
+        if !moving || (white > WHITE_Z && !exact) {
             continue;
         }
         // Eliminate the last state it involves (in the user's order) not eliminated yet.
@@ -247,5 +289,37 @@ mod tests {
         let tables = tables_of(vec![x, y]);
         let prob = Problem::new(&model, &spec, &tables, solve_options(&spec)).expect("problem");
         assert!(relations(&prob, &[1e-4, 1e-4]).is_empty());
+    }
+
+    /// x + y constant plus white noise is a law; x + y drifting slowly by as much as the noise
+    /// (so that its variance alone is within the noise) is not.
+    #[test]
+    fn a_drifting_combination_is_not_a_law() {
+        let spec = Spec::from_str(
+            "states = [\"x\", \"y\"]\n[library]\npolynomial = 1\n",
+            Path::new("t.toml"),
+        )
+        .expect("spec");
+        let model = CompiledModel::from_spec(&spec).expect("model");
+        let mut rng = crate::rng::Rng::new(5);
+        let k = 400;
+        let sd = 0.02;
+        let x: Vec<f64> = (0..k).map(|j| 2.0 + (0.05 * j as f64).sin()).collect();
+        let noise: Vec<f64> = (0..k).map(|_| sd * rng.normal()).collect();
+        let y_white: Vec<f64> = (0..k).map(|j| 1.0 - x[j] + noise[j]).collect();
+        // A drift of 1.5 noise levels in amplitude, as a slow cosine.
+        let y_drift: Vec<f64> = (0..k)
+            .map(|j| 1.0 - x[j] + 1.5 * sd * (0.01 * j as f64).cos())
+            .collect();
+        for (y, law) in [(y_white, true), (y_drift, false)] {
+            let tables = tables_of(vec![x.clone(), y]);
+            let prob = Problem::new(&model, &spec, &tables, solve_options(&spec)).expect("problem");
+            // The noise variance per state in scaled units.
+            let var: Vec<f64> = (0..2)
+                .map(|i| (sd / prob.scales.sx[i]).powi(2) / 2.0)
+                .collect();
+            let rel = relations(&prob, &var);
+            assert_eq!(rel.len(), usize::from(law), "law {law}: {rel:?}");
+        }
     }
 }
