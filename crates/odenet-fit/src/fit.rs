@@ -16,7 +16,7 @@ use crate::optimize::{OptResult, Terms, levenberg_marquardt, minimize};
 use crate::path::{prune_set, spread};
 use crate::problem::Problem;
 use crate::regression::thresholded_guess;
-use crate::result::{FitError, FitResult, PathEntry, Progress, Trajectory};
+use crate::result::{FitError, FitResult, GlobalSearch, PathEntry, Progress, Trajectory};
 use crate::rng::Rng;
 use crate::support::Support;
 use crate::uncertainty::standard_errors;
@@ -75,7 +75,7 @@ pub(crate) struct Fitter<'p, 'm> {
     /// budget (CLOSE_ROUND_SHARE of it).
     pub close: bool,
     /// The global stage's starts and how many reached the best loss (hidden states).
-    pub confidence: Option<(usize, usize)>,
+    pub confidence: Option<GlobalSearch>,
 }
 
 impl<'p, 'm> Fitter<'p, 'm> {
@@ -258,7 +258,10 @@ fn explore_starts(fitter: &mut Fitter) -> Option<Exploration> {
         let prob = fitter.prob;
         let spec_start = start.with_values(prob.scales.normalised(&prob.init, &start.active));
         if let Some(g) = crate::hidden::search(fitter, &spec_start) {
-            fitter.confidence = Some((g.starts, g.at_best));
+            fitter.confidence = Some(GlobalSearch {
+                starts: g.starts,
+                at_best: g.at_best,
+            });
             if let Some(ex) = crate::hidden::explore_minima(fitter, &g) {
                 return Some(ex);
             }
@@ -347,6 +350,7 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 failures_seen: d.failures_seen,
                 candidates: d.candidates,
                 selection: d.selection,
+                global: None,
             };
             let mut res = finish(spec, (&raw, &prob), tables, outcome, control);
             res.relations = d
@@ -385,6 +389,7 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 failures_seen: fitter.failures_seen,
                 candidates: prob.free.len(),
                 selection: selection.to_string(),
+                global: fitter.confidence,
             };
             finish(spec, (&raw, &prob), tables, outcome, control)
         }
@@ -423,6 +428,8 @@ struct Outcome {
     candidates: usize,
     /// How the path was scored.
     selection: String,
+    /// The global stage's starts (hidden states known only at experiment starts).
+    global: Option<GlobalSearch>,
 }
 
 /// The final refit of the chosen support on every piece of `prob`, learned noise (on the raw
@@ -483,6 +490,22 @@ fn finish(
             .push("the fit was stopped before it finished: this is the best model so far".into());
     }
     warnings.extend(diagnosis.warnings);
+    let trajectories = experiment_trajectories(&ev, tables, &p, &chosen.q);
+    if !cancelled {
+        // A hidden state whose scale the data leave free: say which, and what is determined.
+        let consts: Vec<Vec<f64>> = prob.exps.iter().map(|e| e.consts.clone()).collect();
+        for s in crate::hidden::symmetry::hidden_scales(
+            model,
+            spec,
+            &consts,
+            &trajectories,
+            &p,
+            &chosen.active,
+            weak_direction.as_ref(),
+        ) {
+            warnings.push(crate::hidden::symmetry::warning(model, &p, &s));
+        }
+    }
     FitResult {
         name: model.name.clone(),
         states: model.states.clone(),
@@ -505,7 +528,7 @@ fn finish(
         bdf_pieces: fin.bdf_pieces,
         time_scale: prob.scales.st,
         state_scales: prob.scales.sx.clone(),
-        trajectories: experiment_trajectories(&ev, tables, &p, &chosen.q),
+        trajectories,
         noise,
         fitted_initial: fitted_initial(&ev, spec, tables.len(), &chosen.q),
         std_errors,
@@ -517,6 +540,7 @@ fn finish(
         horizon: diagnosis.horizon,
         noise_sd: diagnosis.noise_sd,
         reconstruction_r2: diagnosis.r2,
+        global: outcome.global,
         params: p,
         seconds: 0.0,
     }

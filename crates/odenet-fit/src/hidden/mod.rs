@@ -13,6 +13,7 @@ pub(crate) mod informed;
 pub(crate) mod multistart;
 pub(crate) mod shooting;
 pub(crate) mod stepwise;
+pub(crate) mod symmetry;
 
 use rayon::prelude::*;
 
