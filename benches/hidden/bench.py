@@ -15,7 +15,7 @@ Per system (systems.toml) and realisation r (noise and sample times drawn afresh
   reported and the scale-free ratio within 5%), the final loss within one chi-squared unit of the
   reference's (loss - ref <= ref / (N - p), N observed values, p true parameters), and the time.
 
-Usage: bench.py [--odenet PATH] [--only a,b] [--reps N] [--first R] [--threads N] [--keep DIR]
+Usage: bench.py [--odenet PATH] [--baseline PATH] [--only a,b] [--reps N] [--first R] [--threads N] [--keep DIR]
                 [--timeout S] [--out FILE]
 """
 
@@ -218,6 +218,12 @@ def one(binary: str, sysm: dict, rep: int, work: Path, args) -> dict:
     res = fit(binary, spec, d / "model.json", args.threads, args.timeout)
     row = judge(sysm, res, ref, nvalues)
     row.update(system=sysm["name"], rep=rep, values=nvalues)
+    if args.baseline:
+        # The same data and reference, fitted by the baseline binary right after.
+        base = fit(args.baseline, spec, d / "baseline.json", args.threads, args.timeout)
+        brow = judge(sysm, base, ref, nvalues)
+        brow.update(system=sysm["name"] + "@base", rep=rep, values=nvalues)
+        row["baseline"] = brow
     return row
 
 
@@ -251,6 +257,8 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=300.0)
     ap.add_argument("--keep", default=None)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--baseline", default=None,
+                    help="another odenet binary fitted on the same data and judged the same way, side by side")
     ap.add_argument("--data-only", action="store_true", help="write the data and specs (needs --keep), fit nothing")
     args = ap.parse_args()
     cfg = tomllib.loads((HERE / "systems.toml").read_text())
@@ -269,18 +277,24 @@ def main() -> int:
                 print(row["dir"], flush=True)
                 continue
             print(fmt(row), flush=True)
+            if row.get("baseline"):
+                print(fmt(row["baseline"]), flush=True)
     if args.data_only:
         return 0
     print()
     print(f"{'system':<14} {'support':>8} {'coef':>6} {'chi2':>6} {'median s':>9} {'max s':>7} {'median cpu s':>13}")
-    for sysm in systems:
-        rs = [r for r in rows if r["system"] == sysm["name"]]
+    names = [s["name"] for s in systems]
+    if args.baseline:
+        names = [x for n in names for x in (n, n + "@base")]
+        rows = rows + [r["baseline"] for r in rows if r.get("baseline")]
+    for name in names:
+        rs = [r for r in rows if r["system"] == name]
         if not rs:
             continue
         walls = sorted(r["wall"] for r in rs)
         med = walls[len(walls) // 2]
         cpus = sorted(r["cpu"] for r in rs)
-        print(f"{sysm['name']:<14} {sum(bool(r.get('support')) for r in rs):>5}/{len(rs):<2} "
+        print(f"{name:<14} {sum(bool(r.get('support')) for r in rs):>5}/{len(rs):<2} "
               f"{sum(bool(r.get('coef')) for r in rs):>3}/{len(rs):<2} {sum(bool(r.get('chi2')) for r in rs):>3}/{len(rs):<2} "
               f"{med:>9.1f} {walls[-1]:>7.1f} {cpus[len(cpus) // 2]:>13.1f}")
     if args.out:

@@ -16,7 +16,7 @@ use crate::optimize::{OptResult, Terms, levenberg_marquardt, minimize};
 use crate::path::{prune_set, spread};
 use crate::problem::Problem;
 use crate::regression::thresholded_guess;
-use crate::result::{FitError, FitResult, PathEntry, Progress, Trajectory};
+use crate::result::{FitError, FitResult, GlobalSearch, PathEntry, Progress, Trajectory};
 use crate::rng::Rng;
 use crate::support::Support;
 use crate::uncertainty::standard_errors;
@@ -75,7 +75,7 @@ pub(crate) struct Fitter<'p, 'm> {
     /// budget (CLOSE_ROUND_SHARE of it).
     pub close: bool,
     /// The global stage's starts and how many reached the best loss (hidden states).
-    pub confidence: Option<(usize, usize)>,
+    pub confidence: Option<GlobalSearch>,
 }
 
 impl<'p, 'm> Fitter<'p, 'm> {
@@ -250,19 +250,24 @@ fn starting_support(fitter: &Fitter) -> (Support, bool, Option<f64>) {
 /// a model not affine in its parameters) the starting values may lie in a basin of another model
 /// that fits as well: on small problems explore from several starts around them and keep the
 /// best-scored choice.
-fn explore_starts(fitter: &mut Fitter) -> Option<Exploration> {
+fn explore_starts(
+    fitter: &mut Fitter,
+    global_stage: Option<crate::hidden::Global>,
+) -> Option<Exploration> {
     let (start, regressed, regressed_loss) = starting_support(fitter);
     // Hidden states known only at experiment starts: the global stage (multi-start, multiple
-    // shooting) finds where the path starts.
-    if !start.is_empty() && fitter.prob.starts_only {
-        let prob = fitter.prob;
-        let spec_start = start.with_values(prob.scales.normalised(&prob.init, &start.active));
-        if let Some(g) = crate::hidden::search(fitter, &spec_start) {
-            fitter.confidence = Some((g.starts, g.at_best));
-            if let Some(ex) = crate::hidden::explore_minima(fitter, &g) {
-                return Some(ex);
-            }
-        }
+    // shooting) finds minima to explore the path from. The starts around the spec's values
+    // below are explored too and the best-scored choice kept: the global stage's best minimum
+    // (of the dense template) does not always lead down the path to the best sparse support,
+    // which the paths from the spec's values sometimes reach (benches/README.md, "Hidden
+    // states").
+    let mut global: Option<Exploration> = None;
+    if let Some(g) = global_stage {
+        fitter.confidence = Some(GlobalSearch {
+            starts: g.starts,
+            at_best: g.at_best,
+        });
+        global = crate::hidden::explore_minima(fitter, &g);
     }
     let nstarts =
         if !regressed && !start.is_empty() && fitter.prob.pieces.len() <= MULTI_START_MAX_PIECES {
@@ -271,7 +276,7 @@ fn explore_starts(fitter: &mut Fitter) -> Option<Exploration> {
             1
         };
     let mut start_rng = Rng::new(fitter.spec.fit.seed ^ 0x6d75_6c74);
-    let mut best: Option<Exploration> = None;
+    let mut best: Option<Exploration> = global;
     let mut best_first = f64::INFINITY;
     for s in 0..nstarts {
         if fitter.control.cancelled() && best.is_some() {
@@ -317,6 +322,21 @@ fn explore_starts(fitter: &mut Fitter) -> Option<Exploration> {
     best
 }
 
+/// The global stage (multi-start, multiple shooting) when hidden states are known only at
+/// experiment starts: the minima the paths are explored from.
+fn global_stage(fitter: &Fitter) -> Option<crate::hidden::Global> {
+    let prob = fitter.prob;
+    if !prob.starts_only {
+        return None;
+    }
+    let (start, _, _) = starting_support(fitter);
+    if start.is_empty() {
+        return None;
+    }
+    let spec_start = start.with_values(prob.scales.normalised(&prob.init, &start.active));
+    crate::hidden::search(fitter, &spec_start)
+}
+
 /// Fits the spec's model to its data tables.
 pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<FitResult, FitError> {
     let t_start = Instant::now();
@@ -347,6 +367,7 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 failures_seen: d.failures_seen,
                 candidates: d.candidates,
                 selection: d.selection,
+                global: None,
             };
             let mut res = finish(spec, (&raw, &prob), tables, outcome, control);
             res.relations = d
@@ -367,9 +388,13 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
             } else {
                 tables
             };
-            let prob = Problem::new(&model, spec, fit_tables, opts)?;
+            let mut prob = Problem::new(&model, spec, fit_tables, opts)?;
+            let global = global_stage(&Fitter::new(&prob, spec, control));
+            if let Some(st) = global.as_ref().and_then(|g| g.start_states.as_ref()) {
+                crate::hidden::seed_fitted_starts(&mut prob, st);
+            }
             let mut fitter = Fitter::new(&prob, spec, control);
-            let Some(ex) = explore_starts(&mut fitter) else {
+            let Some(ex) = explore_starts(&mut fitter, global) else {
                 return Err(FitError::NoPieces);
             };
             let selection = if fitter.holdout.is_empty() {
@@ -385,6 +410,7 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 failures_seen: fitter.failures_seen,
                 candidates: prob.free.len(),
                 selection: selection.to_string(),
+                global: fitter.confidence,
             };
             finish(spec, (&raw, &prob), tables, outcome, control)
         }
@@ -423,6 +449,8 @@ struct Outcome {
     candidates: usize,
     /// How the path was scored.
     selection: String,
+    /// The global stage's starts (hidden states known only at experiment starts).
+    global: Option<GlobalSearch>,
 }
 
 /// The final refit of the chosen support on every piece of `prob`, learned noise (on the raw
@@ -484,6 +512,22 @@ fn finish(
             .push("the fit was stopped before it finished: this is the best model so far".into());
     }
     warnings.extend(diagnosis.warnings);
+    let trajectories = experiment_trajectories(&ev, tables, &p, &chosen.q);
+    if !cancelled {
+        // A hidden state whose scale the data leave free: say which, and what is determined.
+        let consts: Vec<Vec<f64>> = prob.exps.iter().map(|e| e.consts.clone()).collect();
+        for s in crate::hidden::symmetry::hidden_scales(
+            model,
+            spec,
+            &consts,
+            &trajectories,
+            &p,
+            &chosen.active,
+            weak_direction.as_ref(),
+        ) {
+            warnings.push(crate::hidden::symmetry::warning(model, &p, &s));
+        }
+    }
     FitResult {
         name: model.name.clone(),
         states: model.states.clone(),
@@ -506,7 +550,7 @@ fn finish(
         bdf_pieces: fin.bdf_pieces,
         time_scale: prob.scales.st,
         state_scales: prob.scales.sx.clone(),
-        trajectories: experiment_trajectories(&ev, tables, &p, &chosen.q),
+        trajectories,
         noise,
         fitted_initial: fitted_initial(&ev, spec, tables.len(), &chosen.q),
         std_errors,
@@ -518,6 +562,7 @@ fn finish(
         horizon: diagnosis.horizon,
         noise_sd: diagnosis.noise_sd,
         reconstruction_r2: diagnosis.r2,
+        global: outcome.global,
         params: p,
         seconds: 0.0,
     }

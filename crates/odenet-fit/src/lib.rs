@@ -44,7 +44,8 @@ pub use evaluate::FAILED_PIECE_PENALTY;
 pub use model::{CompiledModel, ModelKind, library_param_name};
 pub use partition::{Local, Partition, distribute};
 pub use result::{
-    FitError, FitResult, LearnedNoise, Outlier, PathEntry, Progress, Trajectory, WeakDirection,
+    FitError, FitResult, GlobalSearch, LearnedNoise, Outlier, PathEntry, Progress, Trajectory,
+    WeakDirection,
 };
 pub use select::SELECT_MARGIN;
 

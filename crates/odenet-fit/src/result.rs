@@ -128,6 +128,9 @@ pub struct FitResult {
     /// (each from its fitted start): 1 − Σ residual² / Σ (y − mean)², pooled over the observed
     /// states with each state's own variance.
     pub reconstruction_r2: f64,
+    /// Hidden states known only at experiment starts: the global stage's starts and how many of
+    /// them reached the best loss (a confidence figure); `None` when there was no global stage.
+    pub global: Option<GlobalSearch>,
 }
 
 impl FitResult {
@@ -137,6 +140,15 @@ impl FitResult {
         let name = library_param_name(state, term);
         self.param_names.iter().position(|p| *p == name)
     }
+}
+
+/// The global stage of a fit (multi-start over the parameter box): how many starts were run and
+/// how many of them ended within one χ² unit of the best loss. Many starts at the best say the
+/// optimum is easy to reach from anywhere in the box; one alone says it was found by luck.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GlobalSearch {
+    pub starts: usize,
+    pub at_best: usize,
 }
 
 /// A combination of relative changes the data barely constrain: multiplying each listed

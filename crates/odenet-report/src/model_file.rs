@@ -196,7 +196,7 @@ fn write(res: &FitResult, constants: &[String], spec: Option<&Spec>) -> String {
             .collect(),
         None => vec![],
     };
-    let doc = json!({
+    let mut doc = json!({
         "format": FORMAT,
         "name": res.name,
         "states": res.states,
@@ -262,6 +262,14 @@ fn write(res: &FitResult, constants: &[String], spec: Option<&Spec>) -> String {
             }))
             .collect::<Vec<_>>(),
     });
+    // The global stage's confidence figure, only for fits that had one (older readers ignore it).
+    if let (Some(g), Some(fit)) = (
+        res.global,
+        doc.get_mut("fit").and_then(Value::as_object_mut),
+    ) {
+        fit.insert("starts".into(), json!(g.starts));
+        fit.insert("starts_at_best".into(), json!(g.at_best));
+    }
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_string());
     s.push('\n');
     s

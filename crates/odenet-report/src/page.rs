@@ -226,6 +226,12 @@ pub fn index_with(
             res.failures_during_fit, res.failures
         ),
     );
+    if let Some(g) = res.global {
+        row(
+            "starts of the global search at the best loss (within one &chi;&sup2; unit)",
+            format!("{} of {}", g.at_best, g.starts),
+        );
+    }
     row("time", format!("{:.3} s", res.seconds));
     let _ = writeln!(h, "</table>");
 
@@ -414,6 +420,40 @@ mod tests {
             weak_direction: None,
             ..FitResult::default()
         }
+    }
+
+    /// The global stage's confidence figure is printed, shown on the page and written to the
+    /// model file, which still loads; a file without it (older, or a fit without a global stage)
+    /// loads too.
+    #[test]
+    fn global_search_figure_is_printed_and_written() {
+        let mut res = result();
+        res.library = false;
+        res.terms = None;
+        res.global = Some(odenet_fit::GlobalSearch {
+            starts: 17,
+            at_best: 5,
+        });
+        let text = crate::summary::fit_summary(&res);
+        assert!(
+            text.contains("global search: 5 of 17 starts reached the best loss"),
+            "{text}"
+        );
+        let html = index(&res, &[], &text);
+        assert!(html.contains("<td class=\"num\">5 of 17</td>"), "{html}");
+        let file = crate::model_file::to_json(&res, &[]);
+        let json: serde_json::Value = serde_json::from_str(&file).expect("json");
+        assert_eq!(json["fit"]["starts"], 17);
+        assert_eq!(json["fit"]["starts_at_best"], 5);
+        let with = crate::model_file::ModelFile::parse(&file).expect("loads with the figure");
+        res.global = None;
+        let older = crate::model_file::to_json(&res, &[]);
+        let json: serde_json::Value = serde_json::from_str(&older).expect("json");
+        assert!(json["fit"].get("starts").is_none());
+        let without = crate::model_file::ModelFile::parse(&older).expect("loads without it");
+        // (Debug text: a NaN standard error is not equal to itself.)
+        assert_eq!(format!("{with:?}"), format!("{without:?}"));
+        assert!(!crate::summary::fit_summary(&res).contains("global search"));
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub fn fit_summary(res: &FitResult) -> String {
         res.reconstruction_r2,
         res.seconds
     );
+    if let Some(g) = res.global {
+        let _ = writeln!(s, "{}", global_text(g));
+    }
     if res.failures_during_fit > 0 || res.failures > 0 {
         let _ = writeln!(
             s,
@@ -167,6 +170,14 @@ pub fn cell(name: &str, width: usize) -> String {
 /// precision for fixed and pruned ones.
 fn shown_value(res: &FitResult, k: usize, v: f64) -> String {
     value_pm(v, res.std_errors.get(k).copied().unwrap_or(f64::NAN))
+}
+
+/// The global stage's confidence figure in words.
+pub fn global_text(g: odenet_fit::GlobalSearch) -> String {
+    format!(
+        "global search: {} of {} starts reached the best loss (within one χ² unit)",
+        g.at_best, g.starts
+    )
 }
 
 /// A sentence naming the combination of parameters the data leave free.

@@ -13,6 +13,7 @@ pub(crate) mod informed;
 pub(crate) mod multistart;
 pub(crate) mod shooting;
 pub(crate) mod stepwise;
+pub(crate) mod symmetry;
 
 use rayon::prelude::*;
 
@@ -58,6 +59,8 @@ struct Point {
 #[derive(Clone, Debug)]
 struct Outcome {
     q: Vec<f64>,
+    /// Node unknowns of the final single-shooting fit (the fitted initial values).
+    s: Vec<f64>,
     loss: f64,
     abandoned: bool,
 }
@@ -70,6 +73,9 @@ pub(crate) struct Global {
     /// Starts tried, and how many of them reached the best loss within one χ² unit.
     pub starts: usize,
     pub at_best: usize,
+    /// Per experiment, the best start's states at the data rows (scaled, NaN but at the
+    /// experiment's start): where the fitted initial values are.
+    pub start_states: Option<Vec<Vec<f64>>>,
 }
 
 /// Runs one start: multiple shooting over the weights, then single shooting (the same
@@ -116,6 +122,7 @@ fn run_start(fitter: &Fitter, start: &Support, point: &Point, abandon: f64) -> O
             if res.abandoned {
                 return Outcome {
                     q,
+                    s: Vec::new(),
                     loss: res.data,
                     abandoned: true,
                 };
@@ -147,6 +154,7 @@ fn run_start(fitter: &Fitter, start: &Support, point: &Point, abandon: f64) -> O
             r.data
         },
         q: r.q,
+        s: r.s,
     }
 }
 
@@ -216,6 +224,10 @@ pub(crate) fn search(fitter: &Fitter, start: &Support) -> Option<Global> {
         .filter(|&i| outcomes[i].loss.is_finite() && !outcomes[i].abandoned)
         .collect();
     order.sort_by(|&a, &b| outcomes[a].loss.total_cmp(&outcomes[b].loss));
+    let start_states = order.first().map(|&i| {
+        Shooting::new(prob, start.active.clone(), fitter.base.clone(), 1)
+            .node_states(&outcomes[i].s)
+    });
     let mut minima: Vec<(Support, f64)> = Vec::new();
     for i in order {
         let o = &outcomes[i];
@@ -241,7 +253,29 @@ pub(crate) fn search(fitter: &Fitter, start: &Support) -> Option<Global> {
         minima,
         starts: outcomes.len(),
         at_best,
+        start_states,
     })
+}
+
+/// Moves the placeholders of fitted initial values (`"fit"`: free starts with no observation)
+/// to where the global stage's best start put them, so that every later fit profiles them from
+/// there rather than from the placeholder (whose basin may hold another, worse profile).
+pub(crate) fn seed_fitted_starts(prob: &mut crate::problem::Problem, states: &[Vec<f64>]) {
+    let n = prob.nstates();
+    for (e, st) in states.iter().enumerate() {
+        let Some(pi) = prob.first_piece(e) else {
+            continue;
+        };
+        for i in 0..n {
+            let k = pi * n + i;
+            if prob.free_start[k]
+                && !prob.start_label[k]
+                && st.get(i).is_some_and(|v| v.is_finite())
+            {
+                prob.x0[k] = st[i];
+            }
+        }
+    }
 }
 
 /// Distinct minima of the global stage whose sparsity paths are explored (best first).
