@@ -62,10 +62,22 @@ fn truth_params(model: &CompiledModel, tables: &[Table], truth: &Spec) -> Vec<f6
             })
             .collect();
     };
-    // Library: least squares of the truth's right-hand side on the monomials, at the data.
+    // Library: least squares of the truth's right-hand side on the monomials, at points spread
+    // over the box the data span (data points themselves can make the monomials nearly
+    // dependent, e.g. under a conservation law; the truth is a polynomial, so any points do).
     let n = model.nstates();
     if tm.states != model.states || model.hidden.iter().any(|&h| h) {
         fail("a library truth must have the fit spec's states, all observed");
+    }
+    let mut lo = vec![f64::INFINITY; n];
+    let mut hi = vec![f64::NEG_INFINITY; n];
+    for t in tables {
+        for i in 0..n {
+            for &v in t.values[i].iter().filter(|v| v.is_finite()) {
+                lo[i] = lo[i].min(v);
+                hi[i] = hi[i].max(v);
+            }
+        }
     }
     let nf = exponents.len();
     let rhs = tm.rhs(&[]);
@@ -73,12 +85,12 @@ fn truth_params(model: &CompiledModel, tables: &[Table], truth: &Spec) -> Vec<f6
     let mut f = vec![0.0; n];
     let mut ata = vec![0.0; nf * nf];
     let mut atb = vec![0.0; nf * n];
-    for t in tables {
-        for r in 0..t.times.len() {
-            let x: Vec<f64> = (0..n).map(|i| t.values[i][r]).collect();
-            if x.iter().any(|v| !v.is_finite()) {
-                continue;
-            }
+    let mut rng = odenet_fit::rng::Rng::new(1);
+    for _ in 0..20 * nf {
+        let x: Vec<f64> = (0..n)
+            .map(|i| lo[i] + (hi[i] - lo[i]) * rng.uniform())
+            .collect();
+        {
             rhs.rhs(&x, &tp, &mut scratch, &mut f);
             let phi: Vec<f64> = exponents
                 .iter()

@@ -6,6 +6,13 @@
 use super::*;
 use crate::rng::Rng;
 
+/// Tolerances near working precision (the fit's stop far earlier).
+const TIGHT: Tolerances = Tolerances {
+    grad: 1e-10,
+    cost: 1e-13,
+    cycle: 1e-12,
+};
+
 /// A least-squares problem ‖Aq − b‖²/2m with m rows and n columns (row-major A).
 struct Lasso {
     a: Vec<f64>,
@@ -111,7 +118,7 @@ fn check(p: &Lasso, t: &Terms) -> ProxRun {
         calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Some(p.eval(q))
     };
-    let run = proximal(&f, t, vec![0.0; p.n], 500, 1e-12);
+    let run = proximal(&f, t, vec![0.0; p.n], 500, TIGHT);
     let cd = p.coordinate_descent(t);
     let obj = |q: &[f64]| p.eval(q).0 + l1(t, q);
     eprintln!(
@@ -205,7 +212,7 @@ fn prox_stops_when_asked() {
     let f = |q: &[f64]| {
         (calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < 3).then(|| p.eval(q))
     };
-    let run = proximal(&f, &t, vec![0.0; 6], 500, 1e-12);
+    let run = proximal(&f, &t, vec![0.0; 6], 500, TIGHT);
     assert_eq!(run.reason, StopReason::Cancelled);
     assert!(calls.load(std::sync::atomic::Ordering::Relaxed) <= 4);
 }
