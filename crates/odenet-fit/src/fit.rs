@@ -12,7 +12,7 @@ use crate::evaluate::Evaluator;
 use crate::explore::{Exploration, Start, explore};
 use crate::model::{CompiledModel, ModelKind};
 use crate::noise_level::remove_outliers;
-use crate::optimize::{OptResult, Terms, levenberg_marquardt, minimize};
+use crate::optimize::{L1Options, OptResult, Terms, levenberg_marquardt, minimize};
 use crate::path::{prune_set, spread};
 use crate::problem::Problem;
 use crate::regression::thresholded_guess;
@@ -46,6 +46,8 @@ const REGRESSION_ROUNDS: usize = 6;
 pub struct Control<'a> {
     pub progress: &'a (dyn Fn(Progress) + Sync),
     pub cancel: &'a AtomicBool,
+    /// How the L1 rounds run (the default, except in the benchmark of the L1 step).
+    pub l1: L1Options<'a>,
 }
 
 impl Control<'_> {
@@ -131,8 +133,9 @@ impl<'p, 'm> Fitter<'p, 'm> {
             budget
         } as u64;
         let ev = self.evaluator(&s.active, pieces);
-        let terms =
-            Terms::new(self.prob, &s.active, mu, self.loss_ref).with_cancel(self.control.cancel);
+        let terms = Terms::new(self.prob, &s.active, mu, self.loss_ref)
+            .with_cancel(self.control.cancel)
+            .with_l1(self.control.l1);
         let t = Instant::now();
         let mut r = if mu > 0.0 {
             minimize(&ev, &terms, s.q.clone(), iters)
@@ -351,7 +354,12 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
     let tables = &cleaned[..];
     let raw = Problem::new(&model, spec, tables, opts)?;
     (control.progress)(Progress::Stage("initial guess".into()));
-    let chosen = match crate::discover::run(&model, spec, tables, control)? {
+    let discovered = if control.l1.force_path {
+        None
+    } else {
+        crate::discover::run(&model, spec, tables, control)?
+    };
+    let chosen = match discovered {
         // Discovery scores candidates on long pieces in the noise the data imply: it needs no
         // denoising first (denoising by a dense model would pull the data towards it); with
         // `learn_noise` the noise is learned for the chosen model.

@@ -42,6 +42,7 @@ use std::sync::atomic::AtomicBool;
 pub use bench::{GradientTiming, time_gradient, with_loss_gradient};
 pub use evaluate::FAILED_PIECE_PENALTY;
 pub use model::{CompiledModel, ModelKind, library_param_name};
+pub use optimize::{L1Counter, L1Options, L1Step};
 pub use partition::{Local, Partition, distribute};
 pub use result::{
     FitError, FitResult, GlobalSearch, LearnedNoise, Outlier, PathEntry, Progress, Trajectory,
@@ -69,7 +70,26 @@ pub fn fit_with(
     progress: &(dyn Fn(Progress) + Sync),
     cancel: &AtomicBool,
 ) -> Result<FitResult, FitError> {
-    fit::run(spec, tables, &fit::Control { progress, cancel })
+    fit_with_l1(spec, tables, progress, cancel, L1Options::default())
+}
+
+/// [`fit_with`] with the L1 rounds run as `l1` says (the benchmark of the L1 step).
+pub fn fit_with_l1(
+    spec: &Spec,
+    tables: &[Table],
+    progress: &(dyn Fn(Progress) + Sync),
+    cancel: &AtomicBool,
+    l1: L1Options,
+) -> Result<FitResult, FitError> {
+    fit::run(
+        spec,
+        tables,
+        &fit::Control {
+            progress,
+            cancel,
+            l1,
+        },
+    )
 }
 
 /// The solver options a spec asks for.

@@ -13,7 +13,7 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 
 use super::bounds::{from_bounded, to_bounded};
-use super::{OptResult, StopReason, Terms};
+use super::{L1Step, OptResult, StopReason, Terms};
 use crate::evaluate::{Eval, Evaluator};
 
 /// Width of the pseudo-Huber smoothing of |q| (normalised units).
@@ -22,17 +22,6 @@ const HUBER_EPS: f64 = 1e-4;
 const BOUND_PENALTY: f64 = 1e4;
 /// L-BFGS memory.
 const MEMORY: usize = 10;
-
-/// How the L1 term enters L-BFGS.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum L1Step {
-    /// A pseudo-Huber smoothing of |q| on the sparse coordinates (the default: measured as fast
-    /// or faster than OWL-QN with identical fits).
-    Smoothed,
-    /// argmin's OWL-QN (`with_l1_regularization`): exact, but one λ for every coordinate, so
-    /// only usable when every coordinate is sparse and unbounded.
-    OwlQn,
-}
 
 /// How bounds are kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -153,21 +142,9 @@ impl Objective<'_, '_, '_> {
     }
 }
 
-/// Minimises loss/loss_ref + μ‖q_sparse‖₁ from `q0` with the default choices (smoothed L1,
-/// bounds by a change of variables).
-pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> OptResult {
-    minimize_with(
-        ev,
-        terms,
-        q0,
-        max_iters,
-        L1Step::Smoothed,
-        BoundMethod::Transform,
-    )
-}
-
-/// [`minimize`] with the L1 step and the bound method chosen. OWL-QN falls back to the smoothed
-/// L1 where it does not apply (a coordinate that is not sparse, or a bound).
+/// Minimises loss/loss_ref + μ‖q_sparse‖₁ from `q0` with the L1 step (smoothed or OWL-QN, not
+/// proximal) and the bound method chosen. OWL-QN falls back to the smoothed L1 where it does not
+/// apply (a coordinate that is not sparse, or a bound).
 pub fn minimize_with(
     ev: &Evaluator,
     terms: &Terms,

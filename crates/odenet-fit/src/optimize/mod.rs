@@ -1,16 +1,83 @@
 //! The optimisers of a fit: argmin's L-BFGS on the normalised loss with an L1 term on sparse
-//! coordinates (`lbfgs`), Levenberg–Marquardt on the Gauss–Newton matrix for least-squares
-//! refits (`lm`), and the change of variables that keeps bounds (`bounds`). Each returns an
-//! [`OptResult`] with a typed [`StopReason`].
+//! coordinates, smoothed (`lbfgs`, also argmin's OWL-QN) or by proximal steps (`prox`),
+//! Levenberg–Marquardt on the Gauss–Newton matrix for least-squares refits (`lm`), and the
+//! change of variables that keeps bounds (`bounds`). Each returns an [`OptResult`] with a typed
+//! [`StopReason`].
 
 mod bounds;
 mod lbfgs;
 mod lm;
+mod prox;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Instant;
 
-pub use lbfgs::{lbfgs_smooth, minimize};
+pub use lbfgs::lbfgs_smooth;
 pub use lm::levenberg_marquardt;
+
+use crate::evaluate::Evaluator;
+
+/// How the L1 term of an L1 round is minimised (measured in benches/README.md, "L1: proximal
+/// step against the smoothed penalty").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum L1Step {
+    /// argmin's L-BFGS on a pseudo-Huber smoothing of |q| on the sparse coordinates; pruning
+    /// makes the zeros exact.
+    #[default]
+    Smoothed,
+    /// argmin's OWL-QN (`with_l1_regularization`): exact, but one λ for every coordinate, so
+    /// only used when every coordinate is sparse and unbounded (the smoothed term otherwise).
+    OwlQn,
+    /// Proximal-gradient steps (soft-thresholding, exact zeros, per-coordinate weights and
+    /// bounds) alternated with argmin's L-BFGS on the nonzero coordinates.
+    Proximal,
+}
+
+/// How a fit's L1 rounds are run: the L1 step, whether models affine in their parameters take
+/// the L1 path too (instead of discovery by regression screens), and where the work of the L1
+/// rounds is counted. The defaults are what `odenet fit` does; the rest serves the benchmark of
+/// the L1 step (`examples/l1_compare.rs`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct L1Options<'a> {
+    pub step: L1Step,
+    pub force_path: bool,
+    pub counter: Option<&'a L1Counter>,
+}
+
+/// The work of the L1 rounds (optimisations with μ > 0) of one or more fits.
+#[derive(Debug, Default)]
+pub struct L1Counter {
+    /// Loss-and-gradient evaluations.
+    pub evaluations: AtomicU64,
+    /// Optimiser iterations (L-BFGS iterations, plus proximal steps).
+    pub iterations: AtomicU64,
+    /// Optimisations.
+    pub runs: AtomicU64,
+    /// Wall time, nanoseconds.
+    pub nanos: AtomicU64,
+}
+
+/// Minimises loss/loss_ref + μ‖q_sparse‖₁ from `q0` within the bounds, by the L1 step of
+/// `terms`, for at most `max_iters` iterations.
+pub fn minimize(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> OptResult {
+    let t = Instant::now();
+    let evals = ev.evals.load(Ordering::Relaxed);
+    let r = match terms.l1.step {
+        L1Step::Proximal => prox::minimize_prox(ev, terms, q0, max_iters),
+        l1 => lbfgs::minimize_with(ev, terms, q0, max_iters, l1, lbfgs::BoundMethod::Transform),
+    };
+    if let Some(c) = terms.l1.counter
+        && terms.mu > 0.0
+    {
+        let n = ev.evals.load(Ordering::Relaxed).saturating_sub(evals);
+        c.evaluations.fetch_add(n as u64, Ordering::Relaxed);
+        c.iterations.fetch_add(r.iters, Ordering::Relaxed);
+        c.runs.fetch_add(1, Ordering::Relaxed);
+        let ns = u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        c.nanos.fetch_add(ns, Ordering::Relaxed);
+    }
+    r
+}
 
 use crate::evaluate::Eval;
 
@@ -38,6 +105,8 @@ pub struct Terms<'c> {
     /// Levenberg–Marquardt gives up when an iteration ends with the loss above this (a start in
     /// a hopeless basin).
     pub abandon_above: f64,
+    /// How an L1 round minimises the L1 term (and where its work is counted).
+    pub l1: L1Options<'c>,
 }
 
 impl<'c> Terms<'c> {
@@ -61,6 +130,7 @@ impl<'c> Terms<'c> {
             cancel: None,
             rel_tol: LM_REL_TOL,
             abandon_above: f64::INFINITY,
+            l1: L1Options::default(),
         }
     }
 
@@ -69,6 +139,12 @@ impl<'c> Terms<'c> {
     pub fn with_stop(mut self, rel_tol: f64, abandon_above: f64) -> Terms<'c> {
         self.rel_tol = rel_tol;
         self.abandon_above = abandon_above;
+        self
+    }
+
+    /// The same terms with the L1 options `l1`.
+    pub fn with_l1(mut self, l1: L1Options<'c>) -> Terms<'c> {
+        self.l1 = l1;
         self
     }
 
