@@ -230,13 +230,19 @@ def test_ctrl_c_interrupts_a_fit():
     start = time.perf_counter()
     odenet.discover(t, X, names=names, library=2)
     whole = time.perf_counter() - start
+    # Python's own Ctrl-C handler, whatever this process inherited (a shell starts background
+    # jobs with SIGINT ignored, and then Python installs no handler).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.2, lambda: signal.raise_signal(signal.SIGINT))
     timer.start()
     start = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt):
-        odenet.discover(t, X, names=names, library=2)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            odenet.discover(t, X, names=names, library=2)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     interrupted = time.perf_counter() - start
-    timer.cancel()
     # The fit stopped at the interrupt, well before it would have finished.
     assert 0.2 <= interrupted < 0.2 + 0.5 * whole, (interrupted, whole)
 
