@@ -134,8 +134,8 @@ pub fn relations(prob: &Problem, var: &[f64]) -> Vec<Relation> {
             .sum::<f64>()
             / m
     });
-    let scale = (0..n).map(|i| cov[(i, i)]).fold(0.0f64, f64::max);
     let cov_diag: Vec<f64> = (0..n).map(|i| cov[(i, i)]).collect();
+    let scale = cov_diag.iter().copied().fold(0.0f64, f64::max);
     if scale <= 0.0 {
         return Vec::new();
     }
