@@ -117,6 +117,10 @@ pub struct FitResult {
     /// Linear relations among the states that hold on the data (e.g. `S + I + R = 1`); the
     /// library was reduced by one state per relation.
     pub relations: Vec<String>,
+    /// Per parameter, the evidence that its term belongs in the model (discovery only; empty
+    /// otherwise): the BIC weights of the scored candidates containing it, NaN where the
+    /// parameter was no candidate term.
+    pub inclusion: Vec<f64>,
     /// How the candidates on the path were scored and the choice made.
     pub selection: String,
     /// Points per piece of the final fit (the horizon; the longest piece when they differ).

@@ -43,6 +43,38 @@ fn lotka_volterra_spiral_keeps_its_small_terms() {
         ],
     );
     assert!(err <= 0.05, "max relative error {err}");
+    // The evidence is settled: every true term carries (nearly) all the candidates' BIC weight,
+    // every other term (nearly) none, and nothing is reported as uncertain.
+    let truth = [
+        "dx/dt[x]",
+        "dx/dt[x*y]",
+        "dx/dt[x^2]",
+        "dy/dt[y]",
+        "dy/dt[x*y]",
+        "dy/dt[y^2]",
+    ];
+    let mut weighed = 0;
+    for (name, &w) in res.param_names.iter().zip(&res.inclusion) {
+        if w.is_nan() {
+            continue;
+        }
+        weighed += 1;
+        if truth.contains(&name.as_str()) {
+            assert!(w >= 0.9, "{name}: weight {w}");
+        } else {
+            assert!(w <= 0.1, "{name}: weight {w}");
+        }
+    }
+    assert_eq!(
+        weighed, 12,
+        "every library term is a candidate: {:?}",
+        res.inclusion
+    );
+    assert!(
+        !res.warnings.iter().any(|w| w.contains("do not settle")),
+        "{:?}",
+        res.warnings
+    );
 }
 
 const SIR: [&str; 3] = ["-0.3*S*I", "0.3*S*I - 0.1*I", "0.1*I"];

@@ -72,6 +72,14 @@ def test_discover_lorenz_from_the_shipped_csv_equals_the_cli(lorenz_cli):
     assert p["y"]["x"] == pytest.approx(28, rel=0.01)
     assert -p["z"]["z"] == pytest.approx(8 / 3, rel=0.01)
     assert model.converged
+    # The evidence per term agrees with the CLI's model file: the seven Lorenz terms carry
+    # (nearly) all of it, and no term is unsettled.
+    assert model.inclusion == pytest.approx(lorenz_cli.inclusion, abs=1e-9)
+    kept = {f"d{s}/dt[{k}]" for s, t in p.items() for k in t}
+    assert len(kept) == 7
+    for name, w in model.inclusion.items():
+        assert (w >= 0.9) if name in kept else (w <= 0.1), (name, w)
+    assert not any("do not settle" in w for w in model.warnings)
 
 
 def test_fit_of_a_spec_equals_the_cli(lorenz_cli):

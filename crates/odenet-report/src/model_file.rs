@@ -251,6 +251,15 @@ fn write(res: &FitResult, constants: &[String], spec: Option<&Spec>) -> String {
         },
         "warnings": res.warnings,
         "relations": res.relations,
+        // The evidence per candidate term that it belongs (discovery), by parameter name.
+        "inclusion": Value::Object(
+            res.param_names
+                .iter()
+                .zip(&res.inclusion)
+                .filter(|(_, w)| w.is_finite())
+                .map(|(n, w)| (n.clone(), json!(w)))
+                .collect()
+        ),
         "outliers": res
             .outliers
             .iter()

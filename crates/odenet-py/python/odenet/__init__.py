@@ -61,6 +61,9 @@ class Model:
     params : template models: dict parameter -> value; library models: dict state -> dict
         term -> coefficient (the non-zero ones).
     std_errors : shaped like ``params``; ``inf`` where the data leave a value undetermined.
+    inclusion : discovered models: dict parameter name (``"dx/dt[x*y]"``) -> the evidence that
+        the term belongs (the BIC weight of the candidate models containing it, 0 to 1).
+    warnings : list of the fit's warnings.
     converged : whether the fit converged (None for a model loaded from a file).
     """
 
@@ -112,6 +115,14 @@ class Model:
         if self.is_library:
             return {s: {k: value(v) for k, v in se.get(s, {}).items()} for s in self._doc["terms"]}
         return {k: value(v) for k, v in se.items()}
+
+    @property
+    def inclusion(self) -> dict[str, float]:
+        return dict(self._doc.get("inclusion", {}))
+
+    @property
+    def warnings(self) -> list[str]:
+        return list(self._doc.get("warnings", []))
 
     def coefficients(self, feature_names: list[str] | None = None) -> np.ndarray:
         """Library models: the coefficient matrix (states x terms), as PySINDy's

@@ -1,0 +1,300 @@
+//! The pool of refitted candidates at one horizon and the moves that grow it: backward
+//! elimination from the richest candidate and swaps of single equations' supports; the path
+//! entries reported for it.
+
+use crate::eliminate;
+use crate::evaluate::Evaluator;
+use crate::fit::Control;
+use crate::problem::Problem;
+use crate::result::PathEntry;
+use crate::support::Support;
+
+use super::scorer::{Candidate, Scorer};
+use super::stepwise::{forward, stepwise};
+
+/// The loss ratio to the best candidate so far beyond which a refit is abandoned.
+pub(super) const ABANDON_RATIO: f64 = 30.0;
+
+/// Elimination stops once the score exceeds the best by this many units of the per-term
+/// penalty (removing a true term costs far more).
+pub(super) const ELIMINATION_MARGIN: f64 = 10.0;
+
+/// Sweeps of single-equation swaps.
+pub(super) const SWAP_SWEEPS: usize = 2;
+
+/// The refitted candidates of one discovery, their scores and the noise they are scored in.
+pub struct Pool {
+    pub cands: Vec<Candidate>,
+    pub var: Vec<f64>,
+    pub scores: Vec<f64>,
+}
+
+impl Pool {
+    pub(super) fn contains(&self, active: &[usize]) -> bool {
+        self.cands.iter().any(|c| c.support.active == active)
+    }
+
+    pub(super) fn rescore(&mut self, scorer: &Scorer) {
+        self.var = scorer.noise_variance(&self.cands);
+        self.scores = self
+            .cands
+            .iter()
+            .map(|c| scorer.score(c, &self.var))
+            .collect();
+    }
+
+    pub(super) fn add(&mut self, scorer: &Scorer, c: Candidate) -> f64 {
+        let s = scorer.score(&c, &self.var);
+        self.cands.push(c);
+        self.scores.push(s);
+        s
+    }
+
+    pub fn best(&self) -> Option<usize> {
+        best_index(&self.scores)
+    }
+
+    /// The loss above which a refit is hopeless: ABANDON_RATIO times the best candidate's.
+    pub(super) fn abandon_level(&self) -> f64 {
+        ABANDON_RATIO
+            * self
+                .cands
+                .iter()
+                .filter(|c| c.failures == 0)
+                .map(|c| c.loss)
+                .fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// The best candidate by score.
+pub(super) fn best_index(scores: &[f64]) -> Option<usize> {
+    let b = scores.iter().copied().fold(f64::INFINITY, f64::min);
+    b.is_finite()
+        .then(|| scores.iter().position(|s| s.total_cmp(&b).is_eq()))
+        .flatten()
+}
+
+/// The positions (in the support) of each equation's terms, for library models: parameter k
+/// belongs to equation k / nf. None for templates (a parameter may enter several equations).
+pub(super) fn equation_of(prob: &Problem, k: usize) -> Option<usize> {
+    prob.model.is_library().then(|| k / prob.model.nfeatures())
+}
+
+/// Refits every screened support and scores them.
+pub fn refit_all(scorer: &Scorer, screened: &[(Support, f64)], control: &Control) -> Pool {
+    let mut pool = Pool {
+        cands: Vec::new(),
+        var: Vec::new(),
+        scores: Vec::new(),
+    };
+    let mut best_loss = f64::INFINITY;
+    for (s, gamma) in screened {
+        if control.cancelled() {
+            break;
+        }
+        let c = scorer.refit(s, *gamma, ABANDON_RATIO * best_loss, control);
+        if c.failures == 0 && c.loss.is_finite() {
+            best_loss = best_loss.min(c.loss);
+        }
+        pool.cands.push(c);
+    }
+    pool.rescore(scorer);
+    pool
+}
+
+/// Backward elimination from the richest candidate that integrates: drop the cheapest terms
+/// by their Wald statistic, refit, score; until nothing sparse is left or the score is far
+/// above the best.
+pub fn eliminate_from_richest(scorer: &Scorer, pool: &mut Pool, control: &Control) {
+    let Some(start) = (0..pool.cands.len())
+        .filter(|&i| pool.scores[i].is_finite())
+        .max_by_key(|&i| pool.cands[i].support.len())
+    else {
+        return;
+    };
+    let model = scorer.prob.model;
+    let mut s = pool.cands[start].support.clone();
+    loop {
+        if control.cancelled() {
+            return;
+        }
+        let sparse: Vec<bool> = s.active.iter().map(|&k| model.params[k].sparse).collect();
+        let ev = Evaluator::new(
+            &scorer.prob,
+            s.active.clone(),
+            scorer.base.clone(),
+            scorer.prob.all_pieces(),
+        );
+        let gn = ev.gauss_newton(&s.q);
+        // Terms go together while their joint removal is predicted to cost less than half
+        // their price in the criterion: the loss is RSS / labels, so one χ² unit is
+        // σ̄² / labels.
+        let unit = scorer.mean_variance(&pool.var) / scorer.total_obs().max(1.0);
+        let price = 0.5 * scorer.penalty() * unit;
+        let Some(step) = eliminate::step_within(&gn.h, &s.q, &sparse, |m| m as f64 * price) else {
+            return;
+        };
+        let mut drop = vec![false; s.len()];
+        for &j in &step.drop {
+            drop[j] = true;
+        }
+        s = s.with_values(step.q).without(&drop);
+        if pool.contains(&s.active) {
+            continue;
+        }
+        let c = scorer.refit(&s, f64::NAN, pool.abandon_level(), control);
+        s = c.support.clone();
+        let score = pool.add(scorer, c);
+        let best = pool.scores.iter().copied().fold(f64::INFINITY, f64::min);
+        tracing::debug!(terms = s.len(), score, best, "eliminate");
+        if !score.is_finite() || score > best + ELIMINATION_MARGIN * scorer.penalty() {
+            return;
+        }
+    }
+}
+
+/// Swaps of one equation's support: from the best candidate, each equation in turn takes the
+/// support it has in any other candidate; a swap that lowers the score is kept.
+pub fn swap_equations(scorer: &Scorer, pool: &mut Pool, control: &Control) {
+    let prob = &scorer.prob;
+    if !prob.model.is_library() {
+        return;
+    }
+    let n = prob.nstates();
+    for _ in 0..SWAP_SWEEPS {
+        let mut improved = false;
+        for i in 0..n {
+            let Some(b) = pool.best() else { return };
+            let best = pool.cands[b].support.clone();
+            let best_score = pool.scores[b];
+            // Alternatives for equation i: its distinct supports among the candidates.
+            let mut alts: Vec<Support> = Vec::new();
+            for c in &pool.cands {
+                let part = restrict(prob, &c.support, i);
+                if part.active != restrict(prob, &best, i).active
+                    && !alts.iter().any(|a| a.active == part.active)
+                {
+                    alts.push(part);
+                }
+            }
+            for alt in alts {
+                if control.cancelled() {
+                    return;
+                }
+                let trial = combine(prob, &best, i, &alt);
+                if pool.contains(&trial.active) {
+                    continue;
+                }
+                let c = scorer.refit(&trial, f64::NAN, pool.abandon_level(), control);
+                let s = pool.add(scorer, c);
+                if s < best_score {
+                    improved = true;
+                }
+            }
+        }
+        if !improved {
+            return;
+        }
+    }
+}
+
+/// The part of support `s` in equation `i`.
+pub(super) fn restrict(prob: &Problem, s: &Support, i: usize) -> Support {
+    let drop: Vec<bool> = s
+        .active
+        .iter()
+        .map(|&k| equation_of(prob, k) != Some(i))
+        .collect();
+    s.without(&drop)
+}
+
+/// Support `s` with equation `i`'s part replaced by `part`, in parameter order.
+pub(super) fn combine(prob: &Problem, s: &Support, i: usize, part: &Support) -> Support {
+    let mut pairs: Vec<(usize, f64)> = s
+        .active
+        .iter()
+        .zip(&s.q)
+        .filter(|&(&k, _)| equation_of(prob, k) != Some(i))
+        .map(|(&k, &v)| (k, v))
+        .chain(part.active.iter().copied().zip(part.q.iter().copied()))
+        .collect();
+    pairs.sort_by_key(|p| p.0);
+    Support::new(
+        pairs.iter().map(|p| p.0).collect(),
+        pairs.iter().map(|p| p.1).collect(),
+    )
+}
+
+/// More candidates at one horizon: backward elimination from the richest candidate, swaps of
+/// single equations' supports (at the last horizon) and a stepwise search from the best, then
+/// every candidate scored again.
+pub(super) fn explore_level(scorer: &Scorer, pool: &mut Pool, last: bool, control: &Control) {
+    eliminate_from_richest(scorer, pool, control);
+    if last {
+        swap_equations(scorer, pool, control);
+    }
+    pool.rescore(scorer);
+    stepwise(scorer, pool, control);
+    forward(scorer, pool, control);
+    pool.rescore(scorer);
+    let model = scorer.prob.model;
+    for (c, s) in pool.cands.iter().zip(&pool.scores) {
+        let names: Vec<&str> = c
+            .support
+            .active
+            .iter()
+            .map(|&k| model.params[k].name.as_str())
+            .collect();
+        tracing::debug!(
+            pieces = scorer.prob.pieces.len(),
+            terms = c.support.len(),
+            score = s,
+            ?names,
+            "level candidate"
+        );
+    }
+}
+
+/// The path entries of the pool (every candidate, the chosen one marked).
+pub fn path_entries(scorer: &Scorer, pool: &Pool, chosen: Option<usize>) -> Vec<PathEntry> {
+    let model = scorer.prob.model;
+    let mut order: Vec<usize> = (0..pool.cands.len()).collect();
+    order.sort_by(|&a, &b| {
+        pool.cands[b]
+            .support
+            .len()
+            .cmp(&pool.cands[a].support.len())
+            .then(pool.scores[a].total_cmp(&pool.scores[b]))
+    });
+    order
+        .into_iter()
+        .map(|i| {
+            let c = &pool.cands[i];
+            let mut params = scorer
+                .prob
+                .scales
+                .user(&scorer.base, &c.support.active, &c.support.q);
+            for (k, v) in params.iter_mut().enumerate() {
+                if !model.params[k].fixed && !c.support.active.contains(&k) {
+                    *v = 0.0;
+                }
+            }
+            PathEntry {
+                mu: 0.0,
+                gamma: c.gamma,
+                active_terms: c.support.len(),
+                sparse_terms: c
+                    .support
+                    .active
+                    .iter()
+                    .filter(|&&k| model.params[k].sparse)
+                    .count(),
+                train_loss: c.loss,
+                holdout_loss: f64::NAN,
+                score: pool.scores[i],
+                selected: Some(i) == chosen,
+                params,
+            }
+        })
+        .collect()
+}
