@@ -35,6 +35,8 @@ pub mod rng;
 mod scaled;
 mod select;
 mod support;
+#[cfg(test)]
+mod test_support;
 mod uncertainty;
 
 use std::sync::atomic::AtomicBool;

@@ -9,6 +9,9 @@ use super::*;
 use crate::model::CompiledModel;
 use crate::problem::Problem;
 use crate::solve_options;
+use crate::test_support::whole_evaluator;
+
+/// A quadratic library on two states and data that is not a solution of it.
 fn lv_problem_inputs() -> (Spec, Vec<Table>) {
     let spec = Spec::from_str(
         "states = [\"x1\", \"x2\"]\n[library]\npolynomial = 2\n[fit]\nrtol = 1e-10\natol = 1e-12\n",
@@ -43,13 +46,7 @@ fn with_lv_evaluator(f: impl FnOnce(&Evaluator, usize)) {
     let (spec, tables) = lv_problem_inputs();
     let model = CompiledModel::from_spec(&spec).expect("model");
     let prob = Problem::new(&model, &spec, &tables, solve_options(&spec)).expect("problem");
-    let ev = Evaluator::new(
-        &prob,
-        prob.free.clone(),
-        prob.init.clone(),
-        prob.all_pieces(),
-    );
-    f(&ev, prob.free.len());
+    f(&whole_evaluator(&prob), prob.free.len());
 }
 
 fn start(n: usize) -> Vec<f64> {
@@ -201,6 +198,31 @@ fn passes(ev: &Evaluator, q: &[f64]) -> Vec<u64> {
     bits
 }
 
+/// The bits of what an evaluator over every piece of `prob`, shared through `partition`,
+/// computes: the loss, steps, gradient and Gauss–Newton matrix at `q1`, `q2` and `q1` again, then
+/// the [`passes`] over every piece at `q2`.
+fn fingerprint(prob: &Problem, partition: Arc<dyn Partition>, q1: &[f64], q2: &[f64]) -> Vec<u64> {
+    let ev = Evaluator::with_partition(
+        prob,
+        prob.free.clone(),
+        prob.init.clone(),
+        prob.all_pieces(),
+        partition,
+    );
+    let mut bits = Vec::new();
+    for q in [q1, q2, q1] {
+        let e = ev.eval(q, true);
+        let gn = ev.gauss_newton(q);
+        bits.push(e.loss.to_bits());
+        bits.push(e.steps as u64);
+        bits.extend(e.grad.iter().map(|v| v.to_bits()));
+        bits.push(gn.loss.to_bits());
+        bits.extend(gn.h.iter().map(|v| v.to_bits()));
+    }
+    bits.extend(passes(&ev, q2));
+    bits
+}
+
 /// Loss, gradient and Gauss–Newton matrix shared among 1, 2 and 3 cooperating "processes"
 /// (threads with their own evaluator, gathering through a barrier) are bit-identical to one
 /// process's, on short pieces and on whole experiments (whose profiles start where the last
@@ -244,27 +266,7 @@ fn identical_for_any_number_of_processes() {
                         let prob = &prob;
                         let (q1, q2) = (&q1, &q2);
                         s.spawn(move || {
-                            let part: Arc<dyn Partition> =
-                                Arc::new(ThreadRank { rank, ranks, group });
-                            let ev = Evaluator::with_partition(
-                                prob,
-                                prob.free.clone(),
-                                prob.init.clone(),
-                                prob.all_pieces(),
-                                part,
-                            );
-                            let mut bits = Vec::new();
-                            for q in [q1, q2, q1] {
-                                let e = ev.eval(q, true);
-                                let gn = ev.gauss_newton(q);
-                                bits.push(e.loss.to_bits());
-                                bits.push(e.steps as u64);
-                                bits.extend(e.grad.iter().map(|v| v.to_bits()));
-                                bits.push(gn.loss.to_bits());
-                                bits.extend(gn.h.iter().map(|v| v.to_bits()));
-                            }
-                            bits.extend(passes(&ev, q2));
-                            bits
+                            fingerprint(prob, Arc::new(ThreadRank { rank, ranks, group }), q1, q2)
                         })
                     })
                     .collect();
@@ -278,27 +280,7 @@ fn identical_for_any_number_of_processes() {
             }
             results.into_iter().next().expect("rank 0")
         };
-        let single = {
-            let ev = Evaluator::with_partition(
-                &prob,
-                prob.free.clone(),
-                prob.init.clone(),
-                prob.all_pieces(),
-                Arc::new(crate::partition::Local),
-            );
-            let mut bits = Vec::new();
-            for q in [&q1, &q2, &q1] {
-                let e = ev.eval(q, true);
-                let gn = ev.gauss_newton(q);
-                bits.push(e.loss.to_bits());
-                bits.push(e.steps as u64);
-                bits.extend(e.grad.iter().map(|v| v.to_bits()));
-                bits.push(gn.loss.to_bits());
-                bits.extend(gn.h.iter().map(|v| v.to_bits()));
-            }
-            bits.extend(passes(&ev, &q2));
-            bits
-        };
+        let single = fingerprint(&prob, Arc::new(crate::partition::Local), &q1, &q2);
         assert!(prob.pieces.len() >= 3, "{} pieces", prob.pieces.len());
         for ranks in 1..=3 {
             assert_eq!(run(ranks), single, "{ranks} processes ({segment:?})");

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::rng::Rng;
+use crate::test_support::{ExactLotkaVolterra, whole_evaluator};
 
 /// Tolerances near working precision (the fit's stop far earlier).
 const TIGHT: Tolerances = Tolerances {
@@ -222,45 +223,10 @@ fn prox_stops_when_asked() {
 /// truth, is the one sparse parameter), minimised by the proximal step with L1 weight `mu`.
 /// Returns the fitted user-unit parameters (a, b, c, d, e) and the loss.
 fn lv_fit(a_bound: &str, mu: f64) -> (Vec<f64>, f64) {
-    use crate::evaluate::Evaluator;
-    use crate::model::CompiledModel;
-    use crate::problem::Problem;
-    use crate::solve_options;
-    use odenet_spec::{Spec, Table};
-    let text = format!(
-        "states = [\"x1\", \"x2\"]\n[params]\na = {{ {a_bound}, sparse = false }}\n\
-         b = {{ init = -0.04, sparse = false }}\nc = {{ init = -0.8, max = 0.0, sparse = false }}\n\
-         d = {{ init = 0.02, sparse = false }}\ne = 0.05\n[equations]\nx1 = \"a*x1 + b*x1*x2\"\n\
-         x2 = \"c*x2 + d*x1*x2 + e*x1\"\n[fit]\nrtol = 1e-10\natol = 1e-12\n"
-    );
-    let spec = Spec::from_str(&text, std::path::Path::new("t.toml")).expect("spec");
-    let model = CompiledModel::from_spec(&spec).expect("model");
-    let times: Vec<f64> = (0..200).map(|k| k as f64 * 0.05).collect();
-    let truth = [1.0, -0.05, -1.0, 0.03, 0.0];
-    let xs = crate::simulate(
-        &model,
-        &truth,
-        &[],
-        &[20.0, 10.0],
-        &times,
-        solve_options(&spec),
-    )
-    .expect("truth integrates");
-    let table = Table {
-        file: "d.csv".into(),
-        times: times.clone(),
-        values: (0..2)
-            .map(|i| (0..times.len()).map(|k| xs[k * 2 + i]).collect())
-            .collect(),
-    };
-    let prob = Problem::new(&model, &spec, &[table], solve_options(&spec)).expect("problem");
+    let lv = ExactLotkaVolterra::new(a_bound, true);
+    let prob = lv.problem();
     let q0 = prob.scales.normalised(&prob.init, &prob.free);
-    let ev = Evaluator::new(
-        &prob,
-        prob.free.clone(),
-        prob.init.clone(),
-        prob.all_pieces(),
-    );
+    let ev = whole_evaluator(&prob);
     let loss0 = ev.eval(&q0, false).loss;
     let terms = Terms::new(&prob, &prob.free, mu, loss0);
     let r = minimize_prox(&ev, &terms, q0, 300);

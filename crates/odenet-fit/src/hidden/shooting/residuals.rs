@@ -1,0 +1,186 @@
+//! The residuals of a [`Shooting`] problem at parameters and node unknowns: every label's
+//! mismatch and every continuity gap, with their Jacobian (each interval integrated with
+//! sensitivities to the parameters and its start).
+
+use odenet_solve::{PieceSolver, Sens};
+
+use super::{Node, Shooting};
+use crate::evaluate::FAILED_PIECE_PENALTY;
+
+/// Residuals at one point: every label's mismatch and every continuity gap (weighted), all
+/// divided by √N over the N labels, so that Σ r² is the objective; with the Jacobian when asked
+/// for.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Residuals {
+    /// The residual vector (a fixed length for a given problem, failed intervals included).
+    pub r: Vec<f64>,
+    /// ∂r/∂(q, s), row-major rows × (na + nz); empty unless asked for.
+    pub j: Vec<f64>,
+    /// Mean squared data mismatch over the labels (failed intervals charged the penalty).
+    pub data: f64,
+    /// Sum of squared continuity gaps (scaled units), unweighted.
+    pub gap: f64,
+    /// Intervals that could not be integrated.
+    pub failures: usize,
+}
+
+impl Residuals {
+    /// The objective: Σ r² (the data mismatch plus the weighted continuity penalty, per label).
+    pub fn objective(&self) -> f64 {
+        self.r.iter().map(|v| v * v).sum()
+    }
+}
+
+/// Scratch of one interval solve.
+struct Scratch {
+    solver: PieceSolver,
+    out_x: Vec<f64>,
+    out_s: Vec<f64>,
+    x0: Vec<f64>,
+}
+
+impl Shooting<'_, '_> {
+    fn scratch(&self) -> Scratch {
+        let n = self.prob.nstates();
+        let nc = self.active.len() + n;
+        Scratch {
+            solver: PieceSolver::new(n, self.active.len(), self.prob.solve_opts),
+            out_x: vec![0.0; self.maxlen * n],
+            out_s: vec![0.0; self.maxlen * n * nc],
+            x0: vec![0.0; n],
+        }
+    }
+
+    /// The residuals at parameters `q` and node unknowns `s` for continuity weight `w`, with
+    /// the Jacobian when `jac`.
+    pub fn residuals(&self, q: &[f64], s: &[f64], w: f64, jac: bool) -> Residuals {
+        let prob = self.prob;
+        let n = prob.nstates();
+        let na = self.active.len();
+        let nc = na + n;
+        let nt = na + self.nz;
+        let scale = 1.0 / (self.nlabels.max(1) as f64).sqrt();
+        let sw = w.sqrt() * scale;
+        let mut out = Residuals {
+            r: vec![0.0; self.nrows],
+            j: if jac {
+                vec![0.0; self.nrows * nt]
+            } else {
+                Vec::new()
+            },
+            ..Residuals::default()
+        };
+        let mut sc = self.scratch();
+        let mut data = 0.0;
+        // Node labels.
+        let mut row = 0;
+        for nd in &self.nodes {
+            let ex = &prob.exps[nd.exp];
+            for i in 0..n {
+                if !nd.label[i] {
+                    continue;
+                }
+                let k = nd.var[i].expect("a labelled start is an unknown");
+                let r = s[k] - ex.y[nd.row * n + i];
+                data += r * r;
+                out.r[row] = scale * r;
+                if jac {
+                    out.j[row * nt + na + k] = scale;
+                }
+                row += 1;
+            }
+        }
+        let mut xnext = vec![0.0; n];
+        for iv in &self.intervals {
+            let nd = &self.nodes[iv.node];
+            let ex = &prob.exps[nd.exp];
+            self.node_state(iv.node, s, &mut sc.x0);
+            let len = iv.end - nd.row + 1;
+            let times = &ex.t[nd.row..=iv.end];
+            let rhs = prob.rhs(nd.exp, &self.base, &self.active);
+            let sens = if jac {
+                Sens::ParamsAndInitial
+            } else {
+                Sens::None
+            };
+            let out_x = &mut sc.out_x[..len * n];
+            let out_s = &mut sc.out_s[..if jac { len * n * nc } else { 0 }];
+            let upto = iv.last_label_row();
+            let solved = sc.solver.solve(&rhs, q, &sc.x0, times, sens, out_x, out_s);
+            let mut row = iv.row0;
+            if solved.is_err() {
+                // Every row of the interval charged the penalty (no Jacobian: a step that
+                // fails is rejected, never followed).
+                let rows = iv.residual_rows(nd.row, ex, n);
+                for v in &mut out.r[row..row + rows] {
+                    *v = scale * FAILED_PIECE_PENALTY.sqrt();
+                }
+                data += FAILED_PIECE_PENALTY * rows as f64;
+                out.failures += 1;
+                continue;
+            }
+            for k in 1..len {
+                let r_abs = nd.row + k;
+                if r_abs > upto {
+                    break;
+                }
+                for i in 0..n {
+                    let y = ex.y[r_abs * n + i];
+                    if !y.is_finite() {
+                        continue;
+                    }
+                    let r = out_x[k * n + i] - y;
+                    data += r * r;
+                    out.r[row] = scale * r;
+                    if jac {
+                        let sk = &out_s[k * n * nc..(k + 1) * n * nc];
+                        let jr = &mut out.j[row * nt..(row + 1) * nt];
+                        sensitivity_row(jr, sk, nd, (na, n), i, scale);
+                    }
+                    row += 1;
+                }
+            }
+            if let Some(m) = iv.next {
+                let k = len - 1;
+                self.node_state(m, s, &mut xnext);
+                for i in 0..n {
+                    let g = out_x[k * n + i] - xnext[i];
+                    out.gap += g * g;
+                    out.r[row] = sw * g;
+                    if jac {
+                        let sk = &out_s[k * n * nc..(k + 1) * n * nc];
+                        let jr = &mut out.j[row * nt..(row + 1) * nt];
+                        sensitivity_row(jr, sk, nd, (na, n), i, sw);
+                        if let Some(v) = self.nodes[m].var[i] {
+                            jr[na + v] -= sw;
+                        }
+                    }
+                    row += 1;
+                }
+            }
+        }
+        out.data = data / self.nlabels.max(1) as f64;
+        out
+    }
+}
+
+/// Writes `f` times state `i`'s sensitivities at one row of an interval (`sk`, the row's
+/// na + n columns of ∂x/∂(q, x_start)) into the Jacobian row `jr` (na + nz columns): the
+/// parameters' columns, and the columns of the unknowns of the interval's start node `nd`.
+fn sensitivity_row(
+    jr: &mut [f64],
+    sk: &[f64],
+    nd: &Node,
+    (na, n): (usize, usize),
+    i: usize,
+    f: f64,
+) {
+    for c in 0..na {
+        jr[c] = f * sk[c * n + i];
+    }
+    for a in 0..n {
+        if let Some(v) = nd.var[a] {
+            jr[na + v] = f * sk[(na + a) * n + i];
+        }
+    }
+}
