@@ -153,14 +153,8 @@ pub fn minimize_with(
     l1: L1Step,
     bounds: BoundMethod,
 ) -> OptResult {
-    if q0.is_empty() || terms.cancelled() {
-        let e = ev.eval(&q0, false);
-        let reason = if q0.is_empty() {
-            StopReason::NoFreeParameters
-        } else {
-            StopReason::Cancelled
-        };
-        return OptResult::at(q0, e, reason);
+    if let Some(r) = OptResult::unmoved(ev, terms, &q0) {
+        return r;
     }
     let bounded = terms.bounded();
     let owlqn =

@@ -226,6 +226,19 @@ pub struct OptResult {
 }
 
 impl OptResult {
+    /// The result at `q0` when there is nothing to optimise (no free parameters) or the fit was
+    /// cancelled; None when the optimiser should run.
+    fn unmoved(ev: &Evaluator, terms: &Terms, q0: &[f64]) -> Option<OptResult> {
+        let reason = if q0.is_empty() {
+            StopReason::NoFreeParameters
+        } else if terms.cancelled() {
+            StopReason::Cancelled
+        } else {
+            return None;
+        };
+        Some(OptResult::at(q0.to_vec(), ev.eval(q0, false), reason))
+    }
+
     /// The result of an optimisation with nothing to move: the evaluation at `q`.
     fn at(q: Vec<f64>, e: Eval, reason: StopReason) -> OptResult {
         let start_loss = e.loss;

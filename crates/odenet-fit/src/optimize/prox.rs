@@ -538,14 +538,8 @@ type Seen = (Vec<f64>, f64, usize, usize);
 
 /// Minimises loss/loss_ref + μ‖q_sparse‖₁ from `q0` by the proximal L1 step ([`proximal`]).
 pub fn minimize_prox(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64) -> OptResult {
-    if q0.is_empty() || terms.cancelled() {
-        let e = ev.eval(&q0, false);
-        let reason = if q0.is_empty() {
-            StopReason::NoFreeParameters
-        } else {
-            StopReason::Cancelled
-        };
-        return OptResult::at(q0, e, reason);
+    if let Some(r) = OptResult::unmoved(ev, terms, &q0) {
+        return r;
     }
     let seen: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
     let r = terms.loss_ref;
