@@ -1,6 +1,7 @@
 //! Reasons to doubt a fit's answer, stated in words: too few observations for the candidates, a
 //! model that does not reconstruct its own data, a parameter held at its bound, a final refit
-//! that did not converge. Also the reconstruction R² and the noise level the residuals imply.
+//! that did not converge, a model whose trajectory over a whole experiment leaves the data. Also
+//! the reconstruction R² and the noise level the residuals imply.
 
 use crate::evaluate::Evaluator;
 use crate::optimize::OptResult;
@@ -13,6 +14,10 @@ const VALUES_PER_COEFFICIENT: f64 = 3.0;
 const POOR_R2: f64 = 0.9;
 /// A parameter within this fraction of its scale (or of its bound) from a bound sits on it.
 const ON_BOUND: f64 = 1e-4;
+
+/// A trajectory escapes the data when a state goes further than this many spans of its observed
+/// values beyond them.
+const ESCAPE_SPANS: f64 = 10.0;
 
 /// What the diagnosis found.
 pub(crate) struct Diagnosis {
@@ -162,5 +167,131 @@ pub(crate) fn diagnose(
         noise_sd,
         horizon,
         warnings,
+    }
+}
+
+/// A warning when the chosen model, simulated from its fitted start over the whole of an
+/// experiment (`trajectories`, one per table; `integrable[e]` false where no piece starts at
+/// the first row, so that no such simulation exists), stops early or leaves the range of the
+/// observed values by more than ESCAPE_SPANS spans: it then fits pieces of `horizon` points but
+/// not the experiment (an unstable model; a chaotic one stays within its data's range).
+pub(crate) fn escaped_trajectories(
+    states: &[String],
+    tables: &[odenet_spec::Table],
+    trajectories: &[crate::result::Trajectory],
+    integrable: &[bool],
+    horizon: usize,
+) -> Option<String> {
+    let mut escaped: Vec<String> = Vec::new();
+    for (e, (tb, tr)) in tables.iter().zip(trajectories).enumerate() {
+        if !integrable.get(e).copied().unwrap_or(false) {
+            continue;
+        }
+        let what = match &tr.failure {
+            Some(f) => Some(format!("its integration stopped ({f})")),
+            None => escape_of(states, tb, tr),
+        };
+        if let Some(w) = what {
+            escaped.push(format!("experiment {} ({}): {w}", e + 1, tb.file.display()));
+        }
+    }
+    let first = escaped.first()?;
+    let more = match escaped.len() {
+        1 => String::new(),
+        k => format!(" (and {} more experiments)", k - 1),
+    };
+    Some(format!(
+        "simulated from its fitted start over a whole experiment, the chosen model does not follow \
+         the data — {first}{more}: it fits pieces of {horizon} points, but its long-term behaviour \
+         is wrong (add candidate terms, or fit with segment = \"whole\")"
+    ))
+}
+
+/// The first state of trajectory `tr` that leaves the range of its observed values in `tb` by
+/// more than ESCAPE_SPANS spans, described; None when every state stays near its data.
+fn escape_of(
+    states: &[String],
+    tb: &odenet_spec::Table,
+    tr: &crate::result::Trajectory,
+) -> Option<String> {
+    let n = states.len();
+    for (i, col) in tb.values.iter().enumerate().take(n) {
+        let obs = col.iter().copied().filter(|v| v.is_finite());
+        let (lo, hi) = obs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+        if !lo.is_finite() || !hi.is_finite() {
+            continue; // not observed
+        }
+        let span = (hi - lo).max(hi.abs().max(lo.abs()) * 1e-3);
+        let (allowed_lo, allowed_hi) = (lo - ESCAPE_SPANS * span, hi + ESCAPE_SPANS * span);
+        let far = tr
+            .states
+            .iter()
+            .skip(i)
+            .step_by(n)
+            .zip(&tr.times)
+            .find(|&(&x, _)| !x.is_finite() || x < allowed_lo || x > allowed_hi);
+        if let Some((&x, &t)) = far {
+            return Some(format!(
+                "{} reaches {x:.4e} at t = {t} against observed values within [{lo:.4e}, {hi:.4e}]",
+                states[i]
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use super::*;
+    use crate::result::Trajectory;
+
+    fn table(values: Vec<Vec<f64>>) -> odenet_spec::Table {
+        let rows = values[0].len();
+        odenet_spec::Table {
+            file: "e.csv".into(),
+            times: (0..rows).map(|k| k as f64).collect(),
+            values,
+        }
+    }
+
+    fn trajectory(rows: &[[f64; 2]], failure: Option<&str>) -> Trajectory {
+        Trajectory {
+            times: (0..rows.len()).map(|k| k as f64).collect(),
+            states: rows.iter().flatten().copied().collect(),
+            failure: failure.map(String::from),
+        }
+    }
+
+    #[test]
+    fn a_trajectory_that_leaves_the_data_is_named_and_one_within_them_is_not() {
+        let states = ["x".to_string(), "h".to_string()];
+        // h is hidden (never observed): its values do not count.
+        let tb = table(vec![vec![0.0, 0.5, 1.0], vec![f64::NAN; 3]]);
+        let near = trajectory(&[[0.0, 1e9], [0.6, 1e9], [1.2, 1e9]], None);
+        assert_eq!(
+            escaped_trajectories(&states, &[tb.clone()], &[near], &[true], 3),
+            None
+        );
+        let far = trajectory(&[[0.0, 0.0], [3.0, 0.0], [11.5, 0.0]], None);
+        let w = escaped_trajectories(&states, &[tb.clone()], &[far.clone()], &[true], 3)
+            .expect("escape reported");
+        assert!(w.contains("x reaches 1.1500e1 at t = 2"), "{w}");
+        assert!(w.contains("experiment 1 (e.csv)"), "{w}");
+        // No simulation from the first row: nothing to judge.
+        assert_eq!(
+            escaped_trajectories(&states, &[tb.clone()], &[far], &[false], 3),
+            None
+        );
+        let stopped = trajectory(
+            &[[0.0, 0.0], [f64::NAN, f64::NAN]],
+            Some("step size too small"),
+        );
+        let w = escaped_trajectories(&states, &[tb], &[stopped], &[true], 3).expect("reported");
+        assert!(
+            w.contains("its integration stopped (step size too small)"),
+            "{w}"
+        );
     }
 }

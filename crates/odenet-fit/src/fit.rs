@@ -549,6 +549,16 @@ fn finish(
     warnings.extend(diagnosis.warnings);
     let trajectories = experiment_trajectories(&ev, tables, &p, &chosen.q);
     if !cancelled {
+        let integrable: Vec<bool> = (0..tables.len())
+            .map(|e| prob.first_piece(e).is_some())
+            .collect();
+        warnings.extend(crate::diagnose::escaped_trajectories(
+            &model.states,
+            tables,
+            &trajectories,
+            &integrable,
+            diagnosis.horizon,
+        ));
         // A hidden state whose scale the data leave free: say which, and what is determined.
         let consts: Vec<Vec<f64>> = prob.exps.iter().map(|e| e.consts.clone()).collect();
         for s in crate::hidden::symmetry::hidden_scales(
