@@ -6,8 +6,10 @@ use std::fmt;
 use super::Expr;
 
 impl Expr {
-    /// Binding strength for printing: higher binds tighter.
-    fn prec(&self) -> u8 {
+    /// Binding strength for printing: higher binds tighter (sums 1, products 2, negation 3,
+    /// powers 4, atoms 5). Other printers of expressions (the code exports) place their
+    /// parentheses by it too.
+    pub fn prec(&self) -> u8 {
         match self {
             Expr::Add(..) | Expr::Sub(..) => 1,
             Expr::Mul(..) | Expr::Div(..) => 2,
