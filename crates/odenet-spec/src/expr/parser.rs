@@ -113,32 +113,35 @@ impl Parser {
             .map_or((self.end, 1), |t| (t.offset, t.len))
     }
 
+    /// An error at the current token (or the end of the text).
+    fn error_here(&self, message: String, help: &str) -> ExprError {
+        let (offset, len) = self.here();
+        ExprError {
+            offset,
+            len,
+            message,
+            help: Some(help.into()),
+        }
+    }
+
     fn check_nesting(&self, nest: usize) -> Result<(), ExprError> {
         if nest > MAX_DEPTH {
-            let (offset, len) = self.here();
-            return Err(ExprError {
-                offset,
-                len,
-                message: format!("expression is nested more than {MAX_DEPTH} levels deep"),
-                help: Some("split it into smaller terms".into()),
-            });
+            return Err(self.error_here(
+                format!("expression is nested more than {MAX_DEPTH} levels deep"),
+                "split it into smaller terms",
+            ));
         }
         Ok(())
     }
 
     fn check_tree_depth(&self, depth: usize) -> Result<(), ExprError> {
         if depth > MAX_TREE_DEPTH {
-            let (offset, len) = self.here();
-            return Err(ExprError {
-                offset,
-                len,
-                message: format!(
+            return Err(self.error_here(
+                format!(
                     "expression is too long: it chains more than {MAX_TREE_DEPTH} operations (a sum or product of more than {MAX_TREE_DEPTH} terms)"
                 ),
-                help: Some(
-                    "split it into fewer terms, or use a [library] for many candidate terms".into(),
-                ),
-            });
+                "split it into fewer terms, or use a [library] for many candidate terms",
+            ));
         }
         Ok(())
     }
