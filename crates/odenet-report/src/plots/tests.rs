@@ -1,7 +1,13 @@
 use std::path::PathBuf;
 
-use super::*;
 use odenet_fit::rng::Rng;
+use odenet_fit::{PathEntry, Trajectory};
+use odenet_spec::Table;
+
+use super::axes::{capped_range, fmt_num, log_range, log_ticks, pad};
+use super::noise::Hist;
+use super::points::{MAX_POINTS, clip_polyline};
+use super::*;
 
 /// Checks that `svg` is one well-formed SVG document: a single `<svg>` root, every tag
 /// closed in order, no raw `<` or stray `&` in text, and no non-finite number anywhere.
