@@ -11,74 +11,64 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use odenet_solve::test_models::{Lorenz, QuadraticLibrary3};
-use odenet_solve::{Group, Method, Piece, PieceSolver, Sens, SolveOptions, Work, solve_batch};
+use odenet_solve::{
+    Group, Method, Piece, PieceSolver, Sens, SolveOptions, SolveStats, Work, solve_batch,
+};
+
+/// The benchmarks' options: `method` at rtol = atol = `tol`.
+fn opts(method: Method, tol: f64) -> SolveOptions {
+    SolveOptions {
+        method,
+        rtol: tol,
+        atol: tol,
+        ..SolveOptions::default()
+    }
+}
+
+/// One solve of the quadratic library at `p` from `x0` through `times`.
+fn solve_library(
+    solver: &mut PieceSolver,
+    p: &[f64],
+    x0: &[f64],
+    times: &[f64],
+    sens: Sens,
+    x: &mut [f64],
+    s: &mut [f64],
+) -> SolveStats {
+    solver
+        .solve(
+            &QuadraticLibrary3,
+            black_box(p),
+            black_box(x0),
+            times,
+            sens,
+            x,
+            s,
+        )
+        .expect("the Lorenz piece is well posed")
+}
 
 fn piece(c: &mut Criterion) {
     let p = QuadraticLibrary3::lorenz_coefficients();
     let x0 = Lorenz::X0;
     let times: Vec<f64> = (0..10).map(|k| 0.01 * k as f64).collect();
     let mut group = c.benchmark_group("piece_quadlib3_sens33");
+    let full = Sens::ParamsAndInitial;
     for method in Method::ALL {
         let name = method.name();
-        let opts = SolveOptions {
-            method,
-            rtol: 1e-6,
-            atol: 1e-6,
-            ..SolveOptions::default()
-        };
-        let mut solver = PieceSolver::new(3, 30, opts);
+        let mut solver = PieceSolver::new(3, 30, opts(method, 1e-6));
         let mut x = vec![0.0; 10 * 3];
         let mut s = vec![0.0; 10 * 3 * 33];
-        let stats = solver
-            .solve(
-                &QuadraticLibrary3,
-                &p,
-                &x0,
-                &times,
-                Sens::ParamsAndInitial,
-                &mut x,
-                &mut s,
-            )
-            .expect("the Lorenz piece is well posed");
+        let stats = solve_library(&mut solver, &p, &x0, &times, full, &mut x, &mut s);
         eprintln!("{name}: {stats:?}");
         group.bench_function(name, |b| {
-            b.iter(|| {
-                solver
-                    .solve(
-                        &QuadraticLibrary3,
-                        black_box(&p),
-                        black_box(&x0),
-                        &times,
-                        Sens::ParamsAndInitial,
-                        &mut x,
-                        &mut s,
-                    )
-                    .expect("the Lorenz piece is well posed")
-            })
+            b.iter(|| solve_library(&mut solver, &p, &x0, &times, full, &mut x, &mut s))
         });
     }
-    let opts = SolveOptions {
-        method: Method::Tsit5,
-        rtol: 1e-6,
-        atol: 1e-6,
-        ..SolveOptions::default()
-    };
-    let mut solver = PieceSolver::new(3, 30, opts);
+    let mut solver = PieceSolver::new(3, 30, opts(Method::Tsit5, 1e-6));
     let mut x = vec![0.0; 10 * 3];
     group.bench_function("tsit5_no_sens", |b| {
-        b.iter(|| {
-            solver
-                .solve(
-                    &QuadraticLibrary3,
-                    black_box(&p),
-                    black_box(&x0),
-                    &times,
-                    Sens::None,
-                    &mut x,
-                    &mut [],
-                )
-                .expect("the Lorenz piece is well posed")
-        })
+        b.iter(|| solve_library(&mut solver, &p, &x0, &times, Sens::None, &mut x, &mut []))
     });
     group.finish();
 }
@@ -114,20 +104,15 @@ fn bdf_setup(c: &mut Criterion) {
         rhs: &QuadraticLibrary3,
         pieces: &pieces,
     }];
-    let opts = SolveOptions {
-        method: Method::Bdf,
-        rtol: 1e-6,
-        atol: 1e-6,
-        ..SolveOptions::default()
-    };
+    let bdf = opts(Method::Bdf, 1e-6);
     let mut group = c.benchmark_group("bdf_setup_50_pieces_sens33");
     for (name, rebuild) in [("rebuild_per_piece", true), ("reuse", false)] {
         let mut w = Work::new();
         w.rebuild_per_piece = rebuild;
-        solve_batch(&groups, black_box(&p), opts, Sens::ParamsAndInitial, &mut w);
+        solve_batch(&groups, black_box(&p), bdf, Sens::ParamsAndInitial, &mut w);
         assert_eq!(w.failures, 0);
         group.bench_function(name, |b| {
-            b.iter(|| solve_batch(&groups, black_box(&p), opts, Sens::ParamsAndInitial, &mut w))
+            b.iter(|| solve_batch(&groups, black_box(&p), bdf, Sens::ParamsAndInitial, &mut w))
         });
     }
     group.finish();
@@ -165,46 +150,21 @@ fn dense_vs_land(c: &mut Criterion) {
         let (mut x, mut s) = (vec![0.0; m * 3], vec![0.0; m * 3 * 33]);
         let (mut xr, mut sr) = (x.clone(), s.clone());
         let tight = SolveOptions {
-            method: Method::Tsit5,
-            rtol: 1e-12,
-            atol: 1e-12,
             max_steps: 10_000_000,
-            ..SolveOptions::default()
+            ..opts(Method::Tsit5, 1e-12)
         };
-        PieceSolver::new(3, 30, tight)
-            .with_landing(true)
-            .solve(
-                &QuadraticLibrary3,
-                &p,
-                &x0,
-                &times,
-                Sens::ParamsAndInitial,
-                &mut xr,
-                &mut sr,
-            )
-            .expect("the Lorenz piece is well posed");
+        let mut reference = PieceSolver::new(3, 30, tight).with_landing(true);
+        let full = Sens::ParamsAndInitial;
+        solve_library(&mut reference, &p, &x0, &times, full, &mut xr, &mut sr);
         for tol in [1e-6, 1e-7, 1e-8, 1e-9] {
             for (mode, land) in [("land", true), ("dense", false)] {
-                let opts = SolveOptions {
-                    method: Method::Tsit5,
-                    rtol: tol,
-                    atol: tol,
+                let o = SolveOptions {
                     max_steps: 1_000_000,
-                    ..SolveOptions::default()
+                    ..opts(Method::Tsit5, tol)
                 };
-                let mut solver = PieceSolver::new(3, 30, opts).with_landing(land);
+                let mut solver = PieceSolver::new(3, 30, o).with_landing(land);
                 let mut solve = |x: &mut [f64], s: &mut [f64]| {
-                    solver
-                        .solve(
-                            &QuadraticLibrary3,
-                            black_box(&p),
-                            black_box(&x0),
-                            &times,
-                            Sens::ParamsAndInitial,
-                            x,
-                            s,
-                        )
-                        .expect("the Lorenz piece is well posed")
+                    solve_library(&mut solver, &p, &x0, &times, full, x, s)
                 };
                 let stats = solve(&mut x, &mut s);
                 let name = format!("{m}_outputs_tol{tol:.0e}_{mode}");

@@ -13,6 +13,7 @@
 
 use std::cell::RefCell;
 
+use diffsol::op::closure_with_sens::ClosureWithSens;
 use diffsol::{
     Context, DiffsolError, NalgebraContext, NalgebraLU, NalgebraMat, NalgebraVec, OdeBuilder,
     OdeEquations, OdeSolverMethod, OdeSolverStopReason, Vector, VectorCommon,
@@ -121,6 +122,13 @@ impl Family {
         (c.n, c.np)
     }
 
+    /// Adds the right-hand side's evaluations since the last [`Family::reset_cache`] to `stats`.
+    fn add_counts(&self, stats: &mut SolveStats) {
+        let c = self.cache.borrow();
+        stats.rhs_evals += c.rhs_calls;
+        stats.jac_evals += c.jac_calls;
+    }
+
     /// Integrate through `times` with `method` (one of diffsol's) and `nc` sensitivity columns
     /// (0, np or np + n). Inputs are validated by the caller.
     #[allow(clippy::too_many_arguments)]
@@ -150,28 +158,7 @@ impl Family {
         if with_x0 {
             pvec.extend_from_slice(x0);
         }
-        let problem = OdeBuilder::<M>::new()
-            .p(pvec)
-            .rtol(opts.rtol)
-            .atol([opts.atol])
-            .rhs_sens_implicit(
-                move |x: &[f64], p: &[f64], _t: f64, y: &mut [f64]| {
-                    let c = &mut *cache.borrow_mut();
-                    c.rhs_calls += 1;
-                    rhs.rhs(x, &p[..np], &mut c.scratch, y);
-                },
-                move |x: &[f64], p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
-                    let c = &mut *cache.borrow_mut();
-                    c.ensure(rhs, x, &p[..np]);
-                    matvec(&c.jx, v, y, n);
-                },
-                move |x: &[f64], p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
-                    // The x0 entries of v (if any) do not force f: x0 enters through init only.
-                    let c = &mut *cache.borrow_mut();
-                    c.ensure(rhs, x, &p[..np]);
-                    matvec(&c.jp, &v[..np], y, np);
-                },
-            )
+        let problem = builder(cache, rhs, pvec, opts, n, np)
             .init_sens(
                 move |p: &[f64], _t: f64, y: &mut [f64]| {
                     if with_x0 {
@@ -180,13 +167,7 @@ impl Family {
                         y.copy_from_slice(x0);
                     }
                 },
-                move |_p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
-                    if with_x0 {
-                        y.copy_from_slice(&v[np..np + n]);
-                    } else {
-                        y.fill(0.0);
-                    }
-                },
+                start_sens(n, np, with_x0),
                 n,
             )
             .build()
@@ -214,10 +195,64 @@ impl Family {
                 unreachable!("our own methods are not run through diffsol")
             }
         };
-        let c = self.cache.borrow();
-        stats.rhs_evals += c.rhs_calls;
-        stats.jac_evals += c.jac_calls;
+        self.add_counts(stats);
         result
+    }
+}
+
+/// diffsol's builder of a piece's problem: the tolerances, diffsol's parameters `pvec` (p, then
+/// x0 when its sensitivities are wanted) and f with its Jacobian–vector products, all served by
+/// the cache from one `rhs_jac` per state. The start (`init_sens`) is left to the caller.
+#[allow(clippy::type_complexity)] // The closures' types can only be written `impl Fn`.
+fn builder<'a>(
+    cache: &'a RefCell<JacCache>,
+    rhs: &'a dyn OdeRhs,
+    pvec: Vec<f64>,
+    opts: &SolveOptions,
+    n: usize,
+    np: usize,
+) -> OdeBuilder<
+    M,
+    ClosureWithSens<
+        M,
+        impl Fn(&[f64], &[f64], f64, &mut [f64]) + 'a,
+        impl Fn(&[f64], &[f64], f64, &[f64], &mut [f64]) + 'a,
+        impl Fn(&[f64], &[f64], f64, &[f64], &mut [f64]) + 'a,
+    >,
+> {
+    OdeBuilder::<M>::new()
+        .p(pvec)
+        .rtol(opts.rtol)
+        .atol([opts.atol])
+        .rhs_sens_implicit(
+            move |x: &[f64], p: &[f64], _t: f64, y: &mut [f64]| {
+                let c = &mut *cache.borrow_mut();
+                c.rhs_calls += 1;
+                rhs.rhs(x, &p[..np], &mut c.scratch, y);
+            },
+            move |x: &[f64], p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
+                let c = &mut *cache.borrow_mut();
+                c.ensure(rhs, x, &p[..np]);
+                matvec(&c.jx, v, y, n);
+            },
+            move |x: &[f64], p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
+                // The x0 entries of v (if any) do not force f: x0 enters through init only.
+                let c = &mut *cache.borrow_mut();
+                c.ensure(rhs, x, &p[..np]);
+                matvec(&c.jp, &v[..np], y, np);
+            },
+        )
+}
+
+/// The start's sensitivity product ∂x(t0)/∂(p, x0) · v: the x0 entries of v when x0 is among
+/// diffsol's parameters (`with_x0`), else zero.
+fn start_sens(n: usize, np: usize, with_x0: bool) -> impl Fn(&[f64], f64, &[f64], &mut [f64]) {
+    move |_p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
+        if with_x0 {
+            y.copy_from_slice(&v[np..np + n]);
+        } else {
+            y.fill(0.0);
+        }
     }
 }
 
@@ -262,36 +297,10 @@ impl Family {
             // Placeholders: only their sensitivity columns are used; the start comes from x0cell.
             pvec.extend(std::iter::repeat_n(0.0, n));
         }
-        let built = OdeBuilder::<M>::new()
-            .p(pvec)
-            .rtol(opts.rtol)
-            .atol([opts.atol])
-            .rhs_sens_implicit(
-                move |x: &[f64], p: &[f64], _t: f64, y: &mut [f64]| {
-                    let c = &mut *cache.borrow_mut();
-                    c.rhs_calls += 1;
-                    rhs.rhs(x, &p[..np], &mut c.scratch, y);
-                },
-                move |x: &[f64], p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
-                    let c = &mut *cache.borrow_mut();
-                    c.ensure(rhs, x, &p[..np]);
-                    matvec(&c.jx, v, y, n);
-                },
-                move |x: &[f64], p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
-                    let c = &mut *cache.borrow_mut();
-                    c.ensure(rhs, x, &p[..np]);
-                    matvec(&c.jp, &v[..np], y, np);
-                },
-            )
+        let built = builder(cache, rhs, pvec, opts, n, np)
             .init_sens(
                 move |_p: &[f64], _t: f64, y: &mut [f64]| y.copy_from_slice(&x0cell.borrow()),
-                move |_p: &[f64], _t: f64, v: &[f64], y: &mut [f64]| {
-                    if with_x0 {
-                        y.copy_from_slice(&v[np..np + n]);
-                    } else {
-                        y.fill(0.0);
-                    }
-                },
+                start_sens(n, np, with_x0),
                 n,
             )
             .build();
@@ -338,9 +347,7 @@ impl Family {
                             }
                         },
                     };
-                    let c = self.cache.borrow();
-                    stats.rhs_evals += c.rhs_calls;
-                    stats.jac_evals += c.jac_calls;
+                    self.add_counts(&mut stats);
                     results.push(r.map(|()| stats));
                 }
             }};

@@ -285,48 +285,14 @@ impl PieceSolver {
     ) -> Result<SolveStats, SolveFailure> {
         let nc = self.sens_columns(sens);
         self.validate(rhs, p, x0, times, nc, out_x, out_s)?;
-        let t0 = times[0];
-        if p.iter().chain(x0).any(|v| !v.is_finite()) {
-            return Err(SolveFailure::NonFinite { t: t0 });
-        }
-        if x0.iter().any(|v| v.abs() > self.opts.blowup) {
-            return Err(SolveFailure::BlowUp { t: t0 });
-        }
+        check_start(p, x0, times[0], &self.opts)?;
         self.explicit.reserve_scratch(rhs.scratch_len());
         let opts = self.opts;
         let mut stats = SolveStats::default();
-        match opts.method {
-            Method::Tsit5 => {
-                self.explicit.solve(
-                    rhs,
-                    p,
-                    x0,
-                    times,
-                    nc,
-                    &opts,
-                    self.control,
-                    self.land,
-                    out_x,
-                    out_s,
-                    &mut stats,
-                )?;
-            }
-            Method::Bdf | Method::Tsit45 | Method::Esdirk34 | Method::TrBdf2 => {
-                stats.used_bdf = opts.method == Method::Bdf;
-                self.family.solve(
-                    opts.method,
-                    rhs,
-                    p,
-                    x0,
-                    times,
-                    nc,
-                    &opts,
-                    out_x,
-                    out_s,
-                    &mut stats,
-                )?;
-            }
-            Method::Auto => {
+        // Our explicit method first (Tsit5, Auto); then the diffsol method asked for, or BDF
+        // when Auto gives up on the explicit one.
+        let diffsol_method = match opts.method {
+            Method::Tsit5 | Method::Auto => {
                 let explicit = self.explicit.solve(
                     rhs,
                     p,
@@ -341,28 +307,28 @@ impl PieceSolver {
                     &mut stats,
                 );
                 match explicit {
-                    Ok(()) => {}
-                    Err(SolveFailure::Stiff { .. } | SolveFailure::TooManySteps { .. }) => {
+                    Ok(()) => None,
+                    Err(SolveFailure::Stiff { .. } | SolveFailure::TooManySteps { .. })
+                        if opts.method == Method::Auto =>
+                    {
                         // The piece is redone from its start: the explicit outputs written so
                         // far are overwritten, and the counts include both attempts.
                         stats.used_bdf = true;
                         stats.switched = true;
-                        self.family.solve(
-                            Method::Bdf,
-                            rhs,
-                            p,
-                            x0,
-                            times,
-                            nc,
-                            &opts,
-                            out_x,
-                            out_s,
-                            &mut stats,
-                        )?;
+                        Some(Method::Bdf)
                     }
                     Err(e) => return Err(e),
                 }
             }
+            Method::Bdf | Method::Tsit45 | Method::Esdirk34 | Method::TrBdf2 => {
+                stats.used_bdf = opts.method == Method::Bdf;
+                Some(opts.method)
+            }
+        };
+        if let Some(method) = diffsol_method {
+            self.family.solve(
+                method, rhs, p, x0, times, nc, &opts, out_x, out_s, &mut stats,
+            )?;
         }
         Ok(stats)
     }
@@ -422,14 +388,7 @@ impl PieceSolver {
                 m * n,
                 m * n * nc,
             )?;
-            let t0 = pc.times[0];
-            if p.iter().chain(&pc.x0).any(|v| !v.is_finite()) {
-                return Err(SolveFailure::NonFinite { t: t0 });
-            }
-            if pc.x0.iter().any(|v| v.abs() > opts.blowup) {
-                return Err(SolveFailure::BlowUp { t: t0 });
-            }
-            Ok(())
+            check_start(p, &pc.x0, pc.times[0], &opts)
         };
         let shape_ok = rhs.nstates() == n && rhs.nparams() == np && p.len() == np;
         if !shape_ok {
@@ -451,6 +410,18 @@ impl PieceSolver {
             results,
         );
     }
+}
+
+/// The start of a piece at time `t0`: the parameters and the start state are finite, and the
+/// start is inside the blow-up bound.
+fn check_start(p: &[f64], x0: &[f64], t0: f64, opts: &SolveOptions) -> Result<(), SolveFailure> {
+    if p.iter().chain(x0).any(|v| !v.is_finite()) {
+        return Err(SolveFailure::NonFinite { t: t0 });
+    }
+    if x0.iter().any(|v| v.abs() > opts.blowup) {
+        return Err(SolveFailure::BlowUp { t: t0 });
+    }
+    Ok(())
 }
 
 /// The checks of [`PieceSolver::solve`]'s inputs, from the solver's sizes and options.

@@ -10,6 +10,63 @@
 
 use odenet_tape::OdeRhs;
 
+/// What differs from one hand-written model to the next; [`impl_ode_rhs!`] makes an [`OdeRhs`]
+/// of it (no scratch, and `rhs_jac` as f followed by the Jacobians).
+trait HandWritten {
+    const NSTATES: usize;
+    const NPARAMS: usize;
+    /// f(x; p) into `f`.
+    fn eval_f(x: &[f64], p: &[f64], f: &mut [f64]);
+    /// ∂f/∂x into `jx` and ∂f/∂p into `jp`, in the layouts of [`OdeRhs::rhs_jac`].
+    fn eval_jacobians(x: &[f64], p: &[f64], jx: &mut [f64], jp: &mut [f64]);
+}
+
+/// The [`OdeRhs`] of each [`HandWritten`] model.
+macro_rules! impl_ode_rhs {
+    ($($model:ty),* $(,)?) => {$(
+        impl OdeRhs for $model {
+            fn nstates(&self) -> usize {
+                <$model as HandWritten>::NSTATES
+            }
+            fn nparams(&self) -> usize {
+                <$model as HandWritten>::NPARAMS
+            }
+            fn scratch_len(&self) -> usize {
+                0
+            }
+            fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+                <$model as HandWritten>::eval_f(x, p, f);
+            }
+            fn rhs_jac(
+                &self,
+                x: &[f64],
+                p: &[f64],
+                _scratch: &mut [f64],
+                f: &mut [f64],
+                jx: &mut [f64],
+                jp: &mut [f64],
+            ) {
+                <$model as HandWritten>::eval_f(x, p, f);
+                <$model as HandWritten>::eval_jacobians(x, p, jx, jp);
+            }
+        }
+    )*};
+}
+
+impl_ode_rhs!(
+    LinearDecay,
+    LotkaVolterra,
+    Lorenz,
+    QuadraticLibrary3,
+    Robertson,
+    Riccati,
+    VanDerPol,
+    Hires,
+    Orego,
+    FixedDecay,
+    SqrtDrain,
+);
+
 /// A two-state decay chain A → B → ∅: x' = −a x, y' = a x − b y, with p = [a, b].
 ///
 /// It has a closed-form solution and closed-form sensitivities (for a ≠ b), see
@@ -47,30 +104,14 @@ impl LinearDecay {
     }
 }
 
-impl OdeRhs for LinearDecay {
-    fn nstates(&self) -> usize {
-        2
-    }
-    fn nparams(&self) -> usize {
-        2
-    }
-    fn scratch_len(&self) -> usize {
-        0
-    }
-    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+impl HandWritten for LinearDecay {
+    const NSTATES: usize = 2;
+    const NPARAMS: usize = 2;
+    fn eval_f(x: &[f64], p: &[f64], f: &mut [f64]) {
         f[0] = -p[0] * x[0];
         f[1] = p[0] * x[0] - p[1] * x[1];
     }
-    fn rhs_jac(
-        &self,
-        x: &[f64],
-        p: &[f64],
-        scratch: &mut [f64],
-        f: &mut [f64],
-        jx: &mut [f64],
-        jp: &mut [f64],
-    ) {
-        self.rhs(x, p, scratch, f);
+    fn eval_jacobians(x: &[f64], p: &[f64], jx: &mut [f64], jp: &mut [f64]) {
         jx[0] = -p[0];
         jx[1] = 0.0;
         jx[2] = p[0];
@@ -106,31 +147,15 @@ impl LotkaVolterra {
     }
 }
 
-impl OdeRhs for LotkaVolterra {
-    fn nstates(&self) -> usize {
-        2
-    }
-    fn nparams(&self) -> usize {
-        6
-    }
-    fn scratch_len(&self) -> usize {
-        0
-    }
-    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+impl HandWritten for LotkaVolterra {
+    const NSTATES: usize = 2;
+    const NPARAMS: usize = 6;
+    fn eval_f(x: &[f64], p: &[f64], f: &mut [f64]) {
         let (x1, x2) = (x[0], x[1]);
         f[0] = p[0] * x1 + p[1] * x1 * x2 + p[2] * x1 * x1;
         f[1] = p[3] * x2 + p[4] * x1 * x2 + p[5] * x2 * x2;
     }
-    fn rhs_jac(
-        &self,
-        x: &[f64],
-        p: &[f64],
-        scratch: &mut [f64],
-        f: &mut [f64],
-        jx: &mut [f64],
-        jp: &mut [f64],
-    ) {
-        self.rhs(x, p, scratch, f);
+    fn eval_jacobians(x: &[f64], p: &[f64], jx: &mut [f64], jp: &mut [f64]) {
         let (x1, x2) = (x[0], x[1]);
         jx[0] = p[0] + p[1] * x2 + 2.0 * p[2] * x1;
         jx[1] = p[1] * x1;
@@ -161,31 +186,15 @@ impl Lorenz {
     }
 }
 
-impl OdeRhs for Lorenz {
-    fn nstates(&self) -> usize {
-        3
-    }
-    fn nparams(&self) -> usize {
-        3
-    }
-    fn scratch_len(&self) -> usize {
-        0
-    }
-    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+impl HandWritten for Lorenz {
+    const NSTATES: usize = 3;
+    const NPARAMS: usize = 3;
+    fn eval_f(x: &[f64], p: &[f64], f: &mut [f64]) {
         f[0] = p[0] * (x[1] - x[0]);
         f[1] = x[0] * (p[1] - x[2]) - x[1];
         f[2] = x[0] * x[1] - p[2] * x[2];
     }
-    fn rhs_jac(
-        &self,
-        x: &[f64],
-        p: &[f64],
-        scratch: &mut [f64],
-        f: &mut [f64],
-        jx: &mut [f64],
-        jp: &mut [f64],
-    ) {
-        self.rhs(x, p, scratch, f);
+    fn eval_jacobians(x: &[f64], p: &[f64], jx: &mut [f64], jp: &mut [f64]) {
         jx.copy_from_slice(&[
             -p[0],
             p[0],
@@ -229,32 +238,16 @@ impl QuadraticLibrary3 {
     }
 }
 
-impl OdeRhs for QuadraticLibrary3 {
-    fn nstates(&self) -> usize {
-        3
-    }
-    fn nparams(&self) -> usize {
-        30
-    }
-    fn scratch_len(&self) -> usize {
-        0
-    }
-    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+impl HandWritten for QuadraticLibrary3 {
+    const NSTATES: usize = 3;
+    const NPARAMS: usize = 30;
+    fn eval_f(x: &[f64], p: &[f64], f: &mut [f64]) {
         let phi = Self::monomials(x);
         for (fi, row) in f.iter_mut().zip(p.chunks_exact(Self::NMONO)) {
             *fi = row.iter().zip(phi.iter()).map(|(a, b)| a * b).sum();
         }
     }
-    fn rhs_jac(
-        &self,
-        x: &[f64],
-        p: &[f64],
-        scratch: &mut [f64],
-        f: &mut [f64],
-        jx: &mut [f64],
-        jp: &mut [f64],
-    ) {
-        self.rhs(x, p, scratch, f);
+    fn eval_jacobians(x: &[f64], p: &[f64], jx: &mut [f64], jp: &mut [f64]) {
         let phi = Self::monomials(x);
         let (a, b, c) = (x[0], x[1], x[2]);
         // ∂φ/∂x, ∂φ/∂y, ∂φ/∂z for the ten monomials.
@@ -291,17 +284,10 @@ impl Robertson {
     ];
 }
 
-impl OdeRhs for Robertson {
-    fn nstates(&self) -> usize {
-        3
-    }
-    fn nparams(&self) -> usize {
-        3
-    }
-    fn scratch_len(&self) -> usize {
-        0
-    }
-    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+impl HandWritten for Robertson {
+    const NSTATES: usize = 3;
+    const NPARAMS: usize = 3;
+    fn eval_f(x: &[f64], p: &[f64], f: &mut [f64]) {
         let r1 = p[0] * x[0];
         let r2 = p[1] * x[1] * x[2];
         let r3 = p[2] * x[1] * x[1];
@@ -309,16 +295,7 @@ impl OdeRhs for Robertson {
         f[1] = r1 - r2 - r3;
         f[2] = r3;
     }
-    fn rhs_jac(
-        &self,
-        x: &[f64],
-        p: &[f64],
-        scratch: &mut [f64],
-        f: &mut [f64],
-        jx: &mut [f64],
-        jp: &mut [f64],
-    ) {
-        self.rhs(x, p, scratch, f);
+    fn eval_jacobians(x: &[f64], p: &[f64], jx: &mut [f64], jp: &mut [f64]) {
         let (y1, y2, y3) = (x[0], x[1], x[2]);
         jx.copy_from_slice(&[
             -p[0],
@@ -346,29 +323,13 @@ impl Riccati {
     }
 }
 
-impl OdeRhs for Riccati {
-    fn nstates(&self) -> usize {
-        1
-    }
-    fn nparams(&self) -> usize {
-        1
-    }
-    fn scratch_len(&self) -> usize {
-        0
-    }
-    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+impl HandWritten for Riccati {
+    const NSTATES: usize = 1;
+    const NPARAMS: usize = 1;
+    fn eval_f(x: &[f64], p: &[f64], f: &mut [f64]) {
         f[0] = p[0] * x[0] * x[0];
     }
-    fn rhs_jac(
-        &self,
-        x: &[f64],
-        p: &[f64],
-        scratch: &mut [f64],
-        f: &mut [f64],
-        jx: &mut [f64],
-        jp: &mut [f64],
-    ) {
-        self.rhs(x, p, scratch, f);
+    fn eval_jacobians(x: &[f64], p: &[f64], jx: &mut [f64], jp: &mut [f64]) {
         jx[0] = 2.0 * p[0] * x[0];
         jp[0] = x[0] * x[0];
     }
@@ -389,30 +350,14 @@ impl VanDerPol {
         (2000.0, [1.706_167_732_170_469, -0.892_809_701_024_812_5e-3]);
 }
 
-impl OdeRhs for VanDerPol {
-    fn nstates(&self) -> usize {
-        2
-    }
-    fn nparams(&self) -> usize {
-        1
-    }
-    fn scratch_len(&self) -> usize {
-        0
-    }
-    fn rhs(&self, x: &[f64], p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+impl HandWritten for VanDerPol {
+    const NSTATES: usize = 2;
+    const NPARAMS: usize = 1;
+    fn eval_f(x: &[f64], p: &[f64], f: &mut [f64]) {
         f[0] = x[1];
         f[1] = p[0] * (1.0 - x[0] * x[0]) * x[1] - x[0];
     }
-    fn rhs_jac(
-        &self,
-        x: &[f64],
-        p: &[f64],
-        scratch: &mut [f64],
-        f: &mut [f64],
-        jx: &mut [f64],
-        jp: &mut [f64],
-    ) {
-        self.rhs(x, p, scratch, f);
+    fn eval_jacobians(x: &[f64], p: &[f64], jx: &mut [f64], jp: &mut [f64]) {
         jx.copy_from_slice(&[
             0.0,
             1.0,
@@ -446,17 +391,10 @@ impl Hires {
     );
 }
 
-impl OdeRhs for Hires {
-    fn nstates(&self) -> usize {
-        8
-    }
-    fn nparams(&self) -> usize {
-        0
-    }
-    fn scratch_len(&self) -> usize {
-        0
-    }
-    fn rhs(&self, y: &[f64], _p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+impl HandWritten for Hires {
+    const NSTATES: usize = 8;
+    const NPARAMS: usize = 0;
+    fn eval_f(y: &[f64], _p: &[f64], f: &mut [f64]) {
         let r = 280.0 * y[5] * y[7];
         f[0] = -1.71 * y[0] + 0.43 * y[1] + 8.32 * y[2] + 0.0007;
         f[1] = 1.71 * y[0] - 8.75 * y[1];
@@ -467,16 +405,7 @@ impl OdeRhs for Hires {
         f[6] = r - 1.81 * y[6];
         f[7] = -r + 1.81 * y[6];
     }
-    fn rhs_jac(
-        &self,
-        y: &[f64],
-        p: &[f64],
-        scratch: &mut [f64],
-        f: &mut [f64],
-        jx: &mut [f64],
-        _jp: &mut [f64],
-    ) {
-        self.rhs(y, p, scratch, f);
+    fn eval_jacobians(y: &[f64], _p: &[f64], jx: &mut [f64], _jp: &mut [f64]) {
         jx.fill(0.0);
         let mut set = |i: usize, j: usize, v: f64| jx[i * 8 + j] = v;
         set(0, 0, -1.71);
@@ -527,31 +456,15 @@ impl Orego {
     );
 }
 
-impl OdeRhs for Orego {
-    fn nstates(&self) -> usize {
-        3
-    }
-    fn nparams(&self) -> usize {
-        0
-    }
-    fn scratch_len(&self) -> usize {
-        0
-    }
-    fn rhs(&self, y: &[f64], _p: &[f64], _scratch: &mut [f64], f: &mut [f64]) {
+impl HandWritten for Orego {
+    const NSTATES: usize = 3;
+    const NPARAMS: usize = 0;
+    fn eval_f(y: &[f64], _p: &[f64], f: &mut [f64]) {
         f[0] = 77.27 * (y[1] + y[0] * (1.0 - 8.375e-6 * y[0] - y[1]));
         f[1] = (y[2] - (1.0 + y[0]) * y[1]) / 77.27;
         f[2] = 0.161 * (y[0] - y[2]);
     }
-    fn rhs_jac(
-        &self,
-        y: &[f64],
-        p: &[f64],
-        scratch: &mut [f64],
-        f: &mut [f64],
-        jx: &mut [f64],
-        _jp: &mut [f64],
-    ) {
-        self.rhs(y, p, scratch, f);
+    fn eval_jacobians(y: &[f64], _p: &[f64], jx: &mut [f64], _jp: &mut [f64]) {
         jx.copy_from_slice(&[
             77.27 * (1.0 - 2.0 * 8.375e-6 * y[0] - y[1]),
             77.27 * (1.0 - y[0]),
@@ -566,6 +479,40 @@ impl OdeRhs for Orego {
     }
 }
 
+/// x' = −0.7 x with no parameters at all: x = x0 exp(−0.7 t), and the sensitivity to x0 is
+/// exp(−0.7 t). The case np = 0, where only initial-state columns exist.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FixedDecay;
+
+impl HandWritten for FixedDecay {
+    const NSTATES: usize = 1;
+    const NPARAMS: usize = 0;
+    fn eval_f(x: &[f64], _p: &[f64], f: &mut [f64]) {
+        f[0] = -0.7 * x[0];
+    }
+    fn eval_jacobians(_x: &[f64], _p: &[f64], jx: &mut [f64], _jp: &mut [f64]) {
+        jx[0] = -0.7;
+    }
+}
+
+/// x' = −p √x, `p = [k]`: from x0 = 1 with k = 1 the solution (1 − t/2)² reaches x = 0 at t = 2
+/// with an infinite slope of f, and √ of the overshoot is NaN — the test case for right-hand
+/// sides that produce NaN.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SqrtDrain;
+
+impl HandWritten for SqrtDrain {
+    const NSTATES: usize = 1;
+    const NPARAMS: usize = 1;
+    fn eval_f(x: &[f64], p: &[f64], f: &mut [f64]) {
+        f[0] = -p[0] * x[0].sqrt();
+    }
+    fn eval_jacobians(x: &[f64], p: &[f64], jx: &mut [f64], jp: &mut [f64]) {
+        jx[0] = -0.5 * p[0] / x[0].sqrt();
+        jp[0] = -x[0].sqrt();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -577,7 +524,7 @@ mod tests {
         let lib_dense: Vec<f64> = (0..30)
             .map(|k| lib[k] + 0.1 * (k as f64 - 15.0) / 15.0)
             .collect();
-        let cases: [(&dyn OdeRhs, &[f64], &[f64]); 10] = [
+        let cases: [(&dyn OdeRhs, &[f64], &[f64]); 12] = [
             (&LinearDecay, &LinearDecay::P, &LinearDecay::X0),
             (&LotkaVolterra, &LotkaVolterra::OVERDAMPED, &[1.3, 0.7]),
             (&Lorenz, &Lorenz::P, &Lorenz::X0),
@@ -588,6 +535,8 @@ mod tests {
             (&VanDerPol, &VanDerPol::P, &[1.5, -0.7]),
             (&Hires, &[], &[0.5, 0.1, 0.02, 0.3, 0.01, 0.2, 0.004, 0.005]),
             (&Orego, &[], &[2.0, 700.0, 50.0]),
+            (&FixedDecay, &[], &[3.0]),
+            (&SqrtDrain, &[1.3], &[0.7]),
         ];
         for (rhs, p, x) in cases {
             let (n, np) = (rhs.nstates(), rhs.nparams());

@@ -4,116 +4,32 @@
 //! and central finite differences — at several tolerances.
 
 use odenet_solve::test_models::{LinearDecay, Lorenz, LotkaVolterra, QuadraticLibrary3};
-use odenet_solve::{Method, PieceSolver, Sens, SolveOptions, SolveStats};
+use odenet_solve::{Method, Sens, SolveOptions};
 use odenet_tape::OdeRhs;
 
-/// Dense output, or every step landing on an output time (the interpolation-free reference).
-const DENSE: bool = false;
-const LAND: bool = true;
+mod common;
 
-struct Solution {
-    x: Vec<f64>,
-    s: Vec<f64>,
-    stats: SolveStats,
-}
+use common::{
+    LAND, Setup, Solution, fd_sensitivities, landing, linear_decay_exact, linspace, run, same_bits,
+    scaled_err, sens_rel_err,
+};
 
+/// Every piece of these tests is well posed.
+const WELL_POSED: &str = "the test problems are well posed";
+
+/// Options with a step budget that the long pieces of these tests do not exhaust.
 fn opts(method: Method, rtol: f64, atol: f64) -> SolveOptions {
     SolveOptions {
-        method,
-        rtol,
-        atol,
         max_steps: 1_000_000,
-        ..SolveOptions::default()
+        ..common::opts(method, rtol, atol)
     }
 }
 
-fn run(
-    rhs: &dyn OdeRhs,
-    p: &[f64],
-    x0: &[f64],
-    times: &[f64],
-    sens: Sens,
-    o: SolveOptions,
-    land: bool,
-) -> Solution {
-    let mut solver = PieceSolver::new(rhs.nstates(), rhs.nparams(), o).with_landing(land);
-    let nc = solver.sens_columns(sens);
-    let n = rhs.nstates();
-    let mut x = vec![f64::NAN; times.len() * n];
-    let mut s = vec![f64::NAN; times.len() * n * nc];
-    let stats = solver
-        .solve(rhs, p, x0, times, sens, &mut x, &mut s)
-        .expect("the test problems are well posed");
-    Solution { x, s, stats }
-}
-
-fn linspace(a: f64, b: f64, m: usize) -> Vec<f64> {
-    (0..m)
-        .map(|k| a + (b - a) * k as f64 / (m - 1) as f64)
-        .collect()
-}
-
-/// The largest |a − b| / (atol + rtol |b|).
-fn scaled_err(a: &[f64], b: &[f64], rtol: f64, atol: f64) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(u, v)| (u - v).abs() / (atol + rtol * v.abs()))
-        .fold(0.0, f64::max)
-}
-
-/// The largest |a − b| over the largest |b|, per sensitivity column (columns differ in scale by
-/// orders of magnitude); layout `s[k * n * nc + c * n + i]`.
-fn sens_rel_err(a: &[f64], b: &[f64], n: usize, nc: usize) -> f64 {
-    let m = a.len() / (n * nc);
-    let idx = |k: usize, c: usize, i: usize| k * n * nc + c * n + i;
-    let mut worst: f64 = 0.0;
-    for c in 0..nc {
-        let cells = || (0..m).flat_map(move |k| (0..n).map(move |i| idx(k, c, i)));
-        let scale = cells().map(|j| b[j].abs()).fold(1e-12, f64::max);
-        for j in cells() {
-            worst = worst.max((a[j] - b[j]).abs() / scale);
-        }
-    }
-    worst
-}
-
-/// Central differences of the outputs with respect to p and x0, each solve landing on every
-/// output at a tight tolerance (so the reference involves no interpolation), with steps
-/// `rel_step` · max(|value|, 1).
-fn fd_sensitivities(
-    rhs: &dyn OdeRhs,
-    p: &[f64],
-    x0: &[f64],
-    times: &[f64],
-    rel_step: f64,
-) -> Vec<f64> {
-    let n = rhs.nstates();
-    let np = rhs.nparams();
-    let nc = np + n;
-    let m = times.len();
-    let tight = opts(Method::Tsit5, 1e-13, 1e-14);
-    let mut fd = vec![0.0; m * n * nc];
-    for c in 0..nc {
-        let base = if c < np { p[c] } else { x0[c - np] };
-        let h = rel_step * base.abs().max(1.0);
-        let side = |sign: f64| {
-            let (mut pp, mut xx) = (p.to_vec(), x0.to_vec());
-            if c < np {
-                pp[c] = base + sign * h;
-            } else {
-                xx[c - np] = base + sign * h;
-            }
-            run(rhs, &pp, &xx, times, Sens::None, tight, LAND).x
-        };
-        let (plus, minus) = (side(1.0), side(-1.0));
-        for k in 0..m {
-            for i in 0..n {
-                fd[k * n * nc + c * n + i] = (plus[k * n + i] - minus[k * n + i]) / (2.0 * h);
-            }
-        }
-    }
-    fd
+/// The interpolation-free reference: a tight solve (rtol 1e-12) landing on every output, with
+/// the sensitivities to p and x0.
+fn landing_reference(rhs: &dyn OdeRhs, p: &[f64], x0: &[f64], times: &[f64]) -> Solution {
+    let tight = opts(Method::Tsit5, 1e-12, 1e-12);
+    run(rhs, p, x0, times, Sens::ParamsAndInitial, landing(tight)).expect(WELL_POSED)
 }
 
 /// The error at the outputs, states and sensitivities, for each of three tolerances.
@@ -138,7 +54,7 @@ fn sweep(
         .into_iter()
         .map(|rtol| {
             let o = opts(Method::Tsit5, rtol, rtol * 1e-2);
-            let sol = run(rhs, p, x0, times, Sens::ParamsAndInitial, o, DENSE);
+            let sol = run(rhs, p, x0, times, Sens::ParamsAndInitial, o).expect(WELL_POSED);
             let state = scaled_err(&sol.x, want_x, 1.0, 1.0);
             let sens = sens_rel_err(&sol.s, want_s, n, nc);
             eprintln!(
@@ -189,35 +105,16 @@ fn check(sw: &[Sweep], factor: f64, outputs: usize) {
 fn linear_decay_dense_outputs_match_the_closed_form() {
     let (p, x0) = (LinearDecay::P, LinearDecay::X0);
     let times = linspace(0.0, 4.0, 401);
-    let m = times.len();
-    let mut want_x = vec![0.0; m * 2];
-    let mut want_s = vec![0.0; m * 8];
-    for (k, &t) in times.iter().enumerate() {
-        LinearDecay::exact(
-            t,
-            &p,
-            &x0,
-            &mut want_x[k * 2..k * 2 + 2],
-            &mut want_s[k * 8..k * 8 + 8],
-        );
-    }
+    let (want_x, want_s) = linear_decay_exact(&times, &p, &x0);
     let sw = sweep(&LinearDecay, &p, &x0, &times, &want_x, &want_s);
-    check(&sw, 10.0, m);
+    check(&sw, 10.0, times.len());
 }
 
 #[test]
 fn lotka_volterra_dense_outputs_match_a_tight_landing_solve_and_finite_differences() {
     let (p, x0) = (LotkaVolterra::LIMIT_CYCLE, LotkaVolterra::X0);
     let times = linspace(0.0, 20.0, 2001);
-    let tight = run(
-        &LotkaVolterra,
-        &p,
-        &x0,
-        &times,
-        Sens::ParamsAndInitial,
-        opts(Method::Tsit5, 1e-12, 1e-12),
-        LAND,
-    );
+    let tight = landing_reference(&LotkaVolterra, &p, &x0, &times);
     // The landing reference is confirmed by BDF (another method) and by central differences.
     let bdf = run(
         &LotkaVolterra,
@@ -226,13 +123,13 @@ fn lotka_volterra_dense_outputs_match_a_tight_landing_solve_and_finite_differenc
         &times,
         Sens::None,
         opts(Method::Bdf, 1e-11, 1e-11),
-        DENSE,
-    );
+    )
+    .expect(WELL_POSED);
     let cross = scaled_err(&bdf.x, &tight.x, 1e-7, 1e-7);
     assert!(cross < 1.0, "BDF vs the landing reference: {cross:e}");
     // Steps of 1e-6: the truncation error of the differences (quadratic in the step) is
     // 7e-5 at 3e-5 over this long horizon, 7e-7 at 3e-6.
-    let fd = fd_sensitivities(&LotkaVolterra, &p, &x0, &times, 1e-6);
+    let fd = fd_sensitivities(&LotkaVolterra, &p, &x0, &times, 1e-6, LAND);
     let e = sens_rel_err(&tight.s, &fd, 2, 8);
     assert!(e < 1e-7, "landing reference vs finite differences: {e:e}");
 
@@ -246,8 +143,8 @@ fn lotka_volterra_dense_outputs_match_a_tight_landing_solve_and_finite_differenc
         &times,
         Sens::ParamsAndInitial,
         opts(Method::Tsit5, 1e-8, 1e-10),
-        DENSE,
-    );
+    )
+    .expect(WELL_POSED);
     let e = sens_rel_err(&sol.s, &fd, 2, 8);
     eprintln!("dense rtol 1e-8 vs finite differences: {e:.2e}");
     assert!(e < 1e-6, "{e:e}");
@@ -258,16 +155,8 @@ fn lorenz_library_dense_outputs_with_33_columns_match_the_references() {
     let p = QuadraticLibrary3::lorenz_coefficients();
     let x0 = Lorenz::X0;
     let times = linspace(0.0, 1.0, 1001);
-    let tight = run(
-        &QuadraticLibrary3,
-        &p,
-        &x0,
-        &times,
-        Sens::ParamsAndInitial,
-        opts(Method::Tsit5, 1e-12, 1e-12),
-        LAND,
-    );
-    let fd = fd_sensitivities(&QuadraticLibrary3, &p, &x0, &times, 3e-5);
+    let tight = landing_reference(&QuadraticLibrary3, &p, &x0, &times);
+    let fd = fd_sensitivities(&QuadraticLibrary3, &p, &x0, &times, 3e-5, LAND);
     let e = sens_rel_err(&tight.s, &fd, 3, 33);
     assert!(e < 1e-6, "landing reference vs finite differences: {e:e}");
     let sw = sweep(&QuadraticLibrary3, &p, &x0, &times, &tight.x, &tight.s);
@@ -280,37 +169,15 @@ fn lorenz_library_dense_outputs_with_33_columns_match_the_references() {
 fn output_times_do_not_change_the_steps() {
     let (p, x0) = (Lorenz::P, Lorenz::X0);
     let o = opts(Method::Tsit5, 1e-6, 1e-8);
-    let few = run(
-        &Lorenz,
-        &p,
-        &x0,
-        &[0.0, 2.0],
-        Sens::ParamsAndInitial,
-        o,
-        DENSE,
-    );
-    let many = run(
-        &Lorenz,
-        &p,
-        &x0,
-        &linspace(0.0, 2.0, 2001),
-        Sens::ParamsAndInitial,
-        o,
-        DENSE,
-    );
+    let lorenz = |times: &[f64], setup: Setup| {
+        run(&Lorenz, &p, &x0, times, Sens::ParamsAndInitial, setup).expect(WELL_POSED)
+    };
+    let few = lorenz(&[0.0, 2.0], o.into());
+    let many = lorenz(&linspace(0.0, 2.0, 2001), o.into());
     assert_eq!(few.stats, many.stats);
-    let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(u, v)| u.to_bits() == v.to_bits());
-    assert!(same(&few.x[3..], &many.x[2000 * 3..]));
-    assert!(same(&few.s[18..], &many.s[2000 * 18..]));
-    let landed = run(
-        &Lorenz,
-        &p,
-        &x0,
-        &linspace(0.0, 2.0, 2001),
-        Sens::ParamsAndInitial,
-        o,
-        LAND,
-    );
+    assert!(same_bits(&few.x[3..], &many.x[2000 * 3..]));
+    assert!(same_bits(&few.s[18..], &many.s[2000 * 18..]));
+    let landed = lorenz(&linspace(0.0, 2.0, 2001), landing(o));
     eprintln!(
         "Lorenz over [0, 2], 2000 outputs: {} steps dense, {} landing",
         many.stats.steps, landed.stats.steps

@@ -8,20 +8,17 @@ use odenet_solve::{
 };
 use odenet_tape::OdeRhs;
 
+mod common;
+
+use common::{DENSE, fd_sensitivities, linspace};
+
+/// Options with a generous step budget and no blow-up bound.
 fn opts(method: Method, rtol: f64, atol: f64) -> SolveOptions {
     SolveOptions {
-        method,
-        rtol,
-        atol,
         max_steps: 1_000_000,
         blowup: f64::INFINITY,
+        ..common::opts(method, rtol, atol)
     }
-}
-
-fn linspace(a: f64, b: f64, m: usize) -> Vec<f64> {
-    (0..m)
-        .map(|k| a + (b - a) * k as f64 / (m - 1) as f64)
-        .collect()
 }
 
 /// The reference of each stiff test problem reproduces the IVP test set's published end state,
@@ -213,9 +210,7 @@ fn family_sensitivities_match_finite_differences() {
     let (p, x0) = (Lorenz::P, Lorenz::X0);
     let times = linspace(0.0, 0.5, 6);
     let (n, np) = (3, 3);
-    let nc = np + n;
     let m = times.len();
-    let tight = opts(Method::Tsit5, 1e-13, 1e-14);
     let solve = |o: SolveOptions, p: &[f64], x0: &[f64], sens: Sens| {
         let mut s = PieceSolver::new(n, np, o);
         let mut x = vec![0.0; m * n];
@@ -225,26 +220,7 @@ fn family_sensitivities_match_finite_differences() {
             .unwrap();
         (x, sv, st)
     };
-    let mut fd = vec![0.0; m * n * nc];
-    for c in 0..nc {
-        let (mut pp, mut xx) = (p.to_vec(), x0.to_vec());
-        let base = if c < np { p[c] } else { x0[c - np] };
-        let h = 1e-5 * base.abs().max(1.0);
-        let mut side = |sign: f64| {
-            if c < np {
-                pp[c] = base + sign * h;
-            } else {
-                xx[c - np] = base + sign * h;
-            }
-            solve(tight, &pp, &xx, Sens::None).0
-        };
-        let (a, b) = (side(1.0), side(-1.0));
-        for k in 0..m {
-            for i in 0..n {
-                fd[k * n * nc + c * n + i] = (a[k * n + i] - b[k * n + i]) / (2.0 * h);
-            }
-        }
-    }
+    let fd = fd_sensitivities(&Lorenz, &p, &x0, &times, 1e-5, DENSE);
     for method in [
         Method::Tsit45,
         Method::Esdirk34,
