@@ -271,17 +271,23 @@ mod escape_tests {
         let tb = table(vec![vec![0.0, 0.5, 1.0], vec![f64::NAN; 3]]);
         let near = trajectory(&[[0.0, 1e9], [0.6, 1e9], [1.2, 1e9]], None);
         assert_eq!(
-            escaped_trajectories(&states, &[tb.clone()], &[near], &[true], 3),
+            escaped_trajectories(&states, std::slice::from_ref(&tb), &[near], &[true], 3),
             None
         );
         let far = trajectory(&[[0.0, 0.0], [3.0, 0.0], [11.5, 0.0]], None);
-        let w = escaped_trajectories(&states, &[tb.clone()], &[far.clone()], &[true], 3)
-            .expect("escape reported");
+        let w = escaped_trajectories(
+            &states,
+            std::slice::from_ref(&tb),
+            std::slice::from_ref(&far),
+            &[true],
+            3,
+        )
+        .expect("escape reported");
         assert!(w.contains("x reaches 1.1500e1 at t = 2"), "{w}");
         assert!(w.contains("experiment 1 (e.csv)"), "{w}");
         // No simulation from the first row: nothing to judge.
         assert_eq!(
-            escaped_trajectories(&states, &[tb.clone()], &[far], &[false], 3),
+            escaped_trajectories(&states, std::slice::from_ref(&tb), &[far], &[false], 3),
             None
         );
         let stopped = trajectory(
