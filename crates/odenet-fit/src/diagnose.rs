@@ -1,7 +1,8 @@
 //! Reasons to doubt a fit's answer, stated in words: too few observations for the candidates, a
 //! model that does not reconstruct its own data, a parameter held at its bound, a final refit
-//! that did not converge, a model whose trajectory over a whole experiment leaves the data. Also
-//! the reconstruction R² and the noise level the residuals imply.
+//! that did not converge, a model whose trajectory over a whole experiment leaves the data,
+//! candidate terms whose evidence is unsettled. Also the reconstruction R² and the noise level the
+//! residuals imply.
 
 use crate::evaluate::Evaluator;
 use crate::optimize::OptResult;
@@ -168,6 +169,32 @@ pub(crate) fn diagnose(
         horizon,
         warnings,
     }
+}
+
+/// Terms whose evidence is between these BIC weights are unsettled: the data give odds of
+/// less than 9 to 1 either way.
+const UNSETTLED: (f64, f64) = (0.1, 0.9);
+
+/// A warning naming the candidate terms whose inclusion the data do not settle (their evidence
+/// between the UNSETTLED weights), or None when every term is settled.
+pub(crate) fn unsettled_terms(
+    model: &crate::model::CompiledModel,
+    inclusion: &[f64],
+) -> Option<String> {
+    let list: Vec<String> = inclusion
+        .iter()
+        .enumerate()
+        .filter(|&(_, &w)| w > UNSETTLED.0 && w < UNSETTLED.1)
+        .map(|(k, w)| format!("{} {w:.2}", model.params[k].name))
+        .collect();
+    (!list.is_empty()).then(|| {
+        format!(
+            "the data do not settle whether these terms belong (the BIC weight of the candidate \
+             models containing each): {}; models that differ in them fit about equally well, so \
+             treat them as uncertain (more data or less noise would decide)",
+            list.join(", ")
+        )
+    })
 }
 
 /// A warning when the chosen model, simulated from its fitted start over the whole of an

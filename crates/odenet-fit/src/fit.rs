@@ -340,29 +340,6 @@ fn global_stage(fitter: &Fitter) -> Option<crate::hidden::Global> {
     crate::hidden::search(fitter, &spec_start)
 }
 
-/// Terms whose evidence is between these BIC weights are unsettled: the data give odds of
-/// less than 9 to 1 either way.
-const UNSETTLED: (f64, f64) = (0.1, 0.9);
-
-/// A warning naming the candidate terms whose inclusion the data do not settle (their evidence
-/// between the UNSETTLED weights), or None when every term is settled.
-fn unsettled_terms(model: &CompiledModel, inclusion: &[f64]) -> Option<String> {
-    let list: Vec<String> = inclusion
-        .iter()
-        .enumerate()
-        .filter(|&(_, &w)| w > UNSETTLED.0 && w < UNSETTLED.1)
-        .map(|(k, w)| format!("{} {w:.2}", model.params[k].name))
-        .collect();
-    (!list.is_empty()).then(|| {
-        format!(
-            "the data do not settle whether these terms belong (the BIC weight of the candidate \
-             models containing each): {}; models that differ in them fit about equally well, so \
-             treat them as uncertain (more data or less noise would decide)",
-            list.join(", ")
-        )
-    })
-}
-
 /// Fits the spec's model to its data tables.
 pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<FitResult, FitError> {
     let t_start = Instant::now();
@@ -406,7 +383,7 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 .iter()
                 .map(|r| r.describe(&model.states))
                 .collect();
-            if let Some(w) = unsettled_terms(&model, &d.inclusion) {
+            if let Some(w) = crate::diagnose::unsettled_terms(&model, &d.inclusion) {
                 res.warnings.push(w);
             }
             res.inclusion = d.inclusion;
