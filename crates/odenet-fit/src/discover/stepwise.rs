@@ -1,5 +1,6 @@
-//! Stepwise search: one Gauss–Newton pass predicts the gain of adding each absent term and
-//! the cost of removing each present one; the move the criterion favours is refitted.
+//! Stepwise search: one Gauss–Newton pass predicts the gain of adding each absent term, the
+//! cost of removing each present one and the gain of swapping one for another; the move the
+//! criterion favours is refitted.
 
 use crate::evaluate::{Evaluator, GaussNewton};
 use crate::fit::Control;
@@ -8,11 +9,15 @@ use crate::support::Support;
 use super::pool::Pool;
 use super::scorer::Scorer;
 
+/// A swap is refitted only when its predicted gain exceeds this fraction of one term's price.
+const SWAP_MIN_GAIN: f64 = 0.1;
+
 /// Stepwise search from the best candidate: one Gauss–Newton pass over every free parameter
 /// (the inactive ones at zero) predicts what adding each absent term would gain (its score
 /// statistic, g²/2 over the Schur complement) and what removing each present one would cost
-/// (its Wald statistic); the best move that the criterion's price per term favours is refitted
-/// and kept when it lowers the score, until no move does.
+/// (its Wald statistic), and what swapping a present term for an absent one would gain; the best
+/// move that the criterion's price per term favours is refitted and kept when it lowers the
+/// score, until no move does.
 pub fn stepwise(scorer: &Scorer, pool: &mut Pool, control: &Control) {
     let Some(b) = pool.best() else { return };
     let (s, score) = (pool.cands[b].support.clone(), pool.scores[b]);
@@ -83,22 +88,33 @@ pub(super) fn stepwise_from(
         else {
             return;
         };
+        let swap = best_swap(&gn, &q_all, &inside, |k| model.params[free[k]].sparse);
         // The move that the criterion favours most: an addition gains (gain − price), a
-        // removal (price − cost).
+        // removal (price − cost), a swap its gain (the number of terms is unchanged; a swap
+        // predicted to gain less than SWAP_MIN_GAIN of the price is not worth a refit).
         let by_add = add.as_ref().map_or(f64::NEG_INFINITY, |p| p.delta - price);
         let by_remove = remove
             .as_ref()
             .map_or(f64::NEG_INFINITY, |p| price - p.delta);
-        let chosen = if by_add > 0.0 && by_add >= by_remove {
+        let by_swap = swap
+            .as_ref()
+            .map_or(f64::NEG_INFINITY, |p| p.delta - SWAP_MIN_GAIN * price);
+        let best_by = by_add.max(by_remove).max(by_swap);
+        let chosen = if best_by.is_nan() || best_by <= 0.0 {
+            None
+        } else if by_add >= best_by {
             add
-        } else if by_remove > 0.0 {
+        } else if by_remove >= best_by {
             remove
         } else {
-            None
+            swap
         };
         let Some(mv) = chosen else { return };
         // The new support with the values the quadratic model predicts.
         let mut members: Vec<usize> = inside.clone();
+        if let Some(out) = mv.out {
+            members.retain(|&k| k != out);
+        }
         match members.iter().position(|&k| k == mv.k) {
             Some(i) => {
                 members.remove(i);
@@ -135,6 +151,8 @@ pub(super) fn stepwise_from(
 /// parameter the quadratic model predicts after it (zero outside the new support).
 pub(super) struct Proposal {
     k: usize,
+    /// For a swap: the present parameter that leaves as `k` enters.
+    out: Option<usize>,
     delta: f64,
     values: Vec<f64>,
 }
@@ -173,6 +191,7 @@ pub(super) fn best_moves(
             }
             add = Some(Proposal {
                 k,
+                out: None,
                 delta: gain,
                 values,
             });
@@ -193,10 +212,144 @@ pub(super) fn best_moves(
             values[k] = 0.0;
             remove = Some(Proposal {
                 k,
+                out: None,
                 delta: cost,
                 values,
             });
         }
     }
     Some((add, remove))
+}
+
+/// The most promising swap at a Gauss–Newton pass over every free parameter (values `q_all`,
+/// zero for the absent ones): one present removable parameter `o` leaves and one absent `j`
+/// enters, the others re-optimised in the quadratic model
+/// L(δ) ≈ L + gᵀδ + ½ δᵀHδ with δ_o = −q_o: its predicted gain is
+/// q_o g_o − ½ q_o² H_oo + ½ rᵀ H_TT⁻¹ r, r = g_T − H_To q_o over the new support T. A swap
+/// changes a support the single additions and removals cannot improve one step at a time (two
+/// collinear terms, one true and one not).
+fn best_swap(
+    gn: &GaussNewton,
+    q_all: &[f64],
+    inside: &[usize],
+    removable: impl Fn(usize) -> bool,
+) -> Option<Proposal> {
+    use nalgebra::{DMatrix, DVector};
+    let nf = q_all.len();
+    let h = |a: usize, b: usize| gn.h[a * nf + b];
+    let ridge = (0..nf).map(|i| h(i, i)).fold(0.0, f64::max) * 1e-12 + f64::MIN_POSITIVE;
+    let mut best: Option<Proposal> = None;
+    for &o in inside.iter().filter(|&&o| removable(o)) {
+        let mut t: Vec<usize> = inside.iter().copied().filter(|&k| k != o).collect();
+        t.push(usize::MAX);
+        let m = t.len();
+        let last = m - 1;
+        for j in (0..nf).filter(|k| !inside.contains(k)) {
+            t[last] = j;
+            let htt =
+                DMatrix::from_fn(m, m, |a, b| h(t[a], t[b])) + DMatrix::identity(m, m) * ridge;
+            let r = DVector::from_fn(m, |a, _| gn.grad[t[a]] - h(t[a], o) * q_all[o]);
+            let Some(chol) = htt.cholesky() else {
+                continue;
+            };
+            let d = chol.solve(&r);
+            let gain =
+                q_all[o] * gn.grad[o] - 0.5 * q_all[o] * q_all[o] * h(o, o) + 0.5 * r.dot(&d);
+            if gain.is_finite() && best.as_ref().is_none_or(|p| gain > p.delta) {
+                let mut values = q_all.to_vec();
+                values[o] = 0.0;
+                for (a, &k) in t.iter().enumerate() {
+                    values[k] = q_all[k] - d[a];
+                }
+                best = Some(Proposal {
+                    k: j,
+                    out: Some(o),
+                    delta: gain,
+                    values,
+                });
+            }
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nalgebra::{DMatrix, DVector};
+
+    /// loss(θ) = ½‖Aθ − b‖² at θ, as a Gauss–Newton pass (exact for this quadratic).
+    fn pass(a: &DMatrix<f64>, b: &DVector<f64>, theta: &[f64]) -> (GaussNewton, f64) {
+        let th = DVector::from_column_slice(theta);
+        let r = a * &th - b;
+        let h = a.transpose() * a;
+        let g = a.transpose() * &r;
+        let loss = 0.5 * r.norm_squared();
+        let gn = GaussNewton {
+            loss,
+            failures: 0,
+            grad: g.iter().copied().collect(),
+            h: (0..h.nrows())
+                .flat_map(|i| (0..h.ncols()).map(move |j| (i, j)))
+                .map(|(i, j)| h[(i, j)])
+                .collect(),
+        };
+        (gn, loss)
+    }
+
+    /// The least-squares optimum of ½‖Aθ − b‖² over the support `s` (zero elsewhere).
+    fn optimum(a: &DMatrix<f64>, b: &DVector<f64>, s: &[usize]) -> (Vec<f64>, f64) {
+        let sub = DMatrix::from_fn(a.nrows(), s.len(), |i, j| a[(i, s[j])]);
+        let x = (sub.transpose() * &sub)
+            .cholesky()
+            .unwrap()
+            .solve(&(sub.transpose() * b));
+        let mut theta = vec![0.0; a.ncols()];
+        for (j, &k) in s.iter().enumerate() {
+            theta[k] = x[j];
+        }
+        let r = a * DVector::from_column_slice(&theta) - b;
+        (theta, 0.5 * r.norm_squared())
+    }
+
+    /// On a quadratic loss the predicted swap is the best one and its predicted gain and values
+    /// are those of the exact refit: from the fitted support {0, 1} of data made by terms 0 and
+    /// 2 (term 1 collinear with 2), term 1 leaves and term 2 enters.
+    #[test]
+    fn the_swap_predicted_on_a_quadratic_is_the_exact_refit() {
+        let rows = 12;
+        let a = DMatrix::from_fn(rows, 4, |i, j| {
+            let t = i as f64 / (rows - 1) as f64;
+            match j {
+                0 => 1.0,
+                1 => t + 0.3 * t * t,
+                2 => t * t,
+                _ => (3.0 * t).sin(),
+            }
+        });
+        let truth = DVector::from_column_slice(&[0.5, 0.0, 2.0, 0.0]);
+        let b = &a * truth;
+        let (theta, _) = optimum(&a, &b, &[0, 1]);
+        let (gn, loss) = pass(&a, &b, &theta);
+        let swap = best_swap(&gn, &theta, &[0, 1], |_| true).expect("a swap");
+        assert_eq!((swap.out, swap.k), (Some(1), 2));
+        let (exact, exact_loss) = optimum(&a, &b, &[0, 2]);
+        assert!(
+            (swap.delta - (loss - exact_loss)).abs() <= 1e-9 * loss,
+            "predicted gain {} against {}",
+            swap.delta,
+            loss - exact_loss
+        );
+        for (v, e) in swap.values.iter().zip(&exact) {
+            assert!(
+                (v - e).abs() <= 1e-7,
+                "{:?} against {:?}",
+                swap.values,
+                exact
+            );
+        }
+        // A parameter that may not leave is never swapped out.
+        let kept = best_swap(&gn, &theta, &[0, 1], |k| k != 1);
+        assert!(kept.is_none_or(|p| p.out != Some(1)));
+    }
 }
