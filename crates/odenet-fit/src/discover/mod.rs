@@ -182,12 +182,7 @@ pub fn run(
     }
     let chosen = polish(&scorer, &mut pool, (model, spec, tables), control)?;
     for (c, s) in pool.cands.iter().zip(&pool.scores) {
-        let names: Vec<&str> = c
-            .support
-            .active
-            .iter()
-            .map(|&k| model.params[k].name.as_str())
-            .collect();
+        let names = c.names(model);
         tracing::info!(terms = c.support.len(), score = s, rss = ?c.rss, failures = c.failures, ?names, "candidate");
     }
     tracing::info!(len, seconds = t0.elapsed().as_secs_f64(), "discovery done");

@@ -239,12 +239,7 @@ pub(super) fn explore_level(scorer: &Scorer, pool: &mut Pool, last: bool, contro
     pool.rescore(scorer);
     let model = scorer.prob.model;
     for (c, s) in pool.cands.iter().zip(&pool.scores) {
-        let names: Vec<&str> = c
-            .support
-            .active
-            .iter()
-            .map(|&k| model.params[k].name.as_str())
-            .collect();
+        let names = c.names(model);
         tracing::debug!(
             pieces = scorer.prob.pieces.len(),
             terms = c.support.len(),

@@ -29,6 +29,17 @@ pub struct Candidate {
     pub gamma: f64,
 }
 
+impl Candidate {
+    /// The names of its active parameters.
+    pub fn names<'a>(&self, model: &'a crate::model::CompiledModel) -> Vec<&'a str> {
+        self.support
+            .active
+            .iter()
+            .map(|&k| model.params[k].name.as_str())
+            .collect()
+    }
+}
+
 /// The scoring problem: tiles of the chosen horizon and the noise they are measured in.
 pub struct Scorer<'m> {
     pub prob: Problem<'m>,
