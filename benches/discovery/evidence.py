@@ -5,7 +5,7 @@ file: the BIC weight of the candidate models containing the term)?
 Reads a discovery benchmark run kept with `--keep DIR` (its model files) and its results.json
 (the true terms), and prints, per noise level, for every library term of every polynomial
 system: how many true and false terms fall in each evidence bin, and how often a wrong chosen
-support comes with the "do not settle" warning (and a right one without it).
+support has a term in the band the "do not settle" warning names (and a right one too).
 
     benches/discovery/run.sh --noise 0.05 --keep /tmp/keep --out /tmp/out
     python3 benches/discovery/evidence.py /tmp/out/results.json /tmp/keep [--method new]
@@ -13,10 +13,14 @@ support comes with the "do not settle" warning (and a right one without it).
 
 import argparse
 import json
+import math
 import re
 from pathlib import Path
 
 BINS = [(0.0, 0.1), (0.1, 0.5), (0.5, 0.9), (0.9, 1.0 + 1e-12)]
+# The band odenet's "do not settle" warning names (crates/odenet-fit/src/diagnose.rs): a BIC
+# difference below 2 either way.
+UNSETTLED = (1 / (1 + math.e), math.e / (1 + math.e))
 NAME = re.compile(r"^d(.+)/dt\[(.+)\]$")
 
 
@@ -40,7 +44,8 @@ def main():
         sysd = systems[row["system"]]
         if not sysd["polynomial"] or not sysd["true_terms"]:
             continue
-        mf = keep / row["system"] / f"eps{row['eps']}" / "model.json"
+        eps = row["eps"]
+        mf = keep / row["system"] / f"eps{int(eps) if eps == int(eps) else eps}" / "model.json"
         if not mf.exists():
             continue
         model = json.loads(mf.read_text())
@@ -57,7 +62,7 @@ def main():
             for i, (lo, hi) in enumerate(BINS):
                 if lo <= w < hi:
                     st["bins"][i][0 if truth else 1] += 1
-        warned = any("do not settle" in w for w in model.get("warnings", []))
+        warned = any(UNSETTLED[0] < w < UNSETTLED[1] for w in inc.values())
         key = "right" if row["exact_support"] else "wrong"
         st[key][0 if warned else 1] += 1
     print(f"method {method}: {a.results}")

@@ -171,9 +171,13 @@ pub(crate) fn diagnose(
     }
 }
 
-/// Terms whose evidence is between these BIC weights are unsettled: the data give odds of
-/// less than 9 to 1 either way.
-const UNSETTLED: (f64, f64) = (0.1, 0.9);
+/// Terms whose evidence is between these BIC weights are unsettled: the models with and without
+/// them differ by less than 2 in BIC (odds below e to 1 either way), "not worth more than a bare
+/// mention" on Kass and Raftery's scale of evidence; 1/(1 + e) and e/(1 + e).
+const UNSETTLED: (f64, f64) = (
+    1.0 / (1.0 + std::f64::consts::E),
+    std::f64::consts::E / (1.0 + std::f64::consts::E),
+);
 
 /// A warning naming the candidate terms whose inclusion the data do not settle (their evidence
 /// between the UNSETTLED weights), or None when every term is settled.
