@@ -17,6 +17,20 @@ use common::{Run, odenet, root, scratch};
 use serde_json::Value;
 
 /// `mpirun -n N odenet ARGS` (oversubscribed: more processes than cores is fine here).
+/// `odenet fit SPEC -o OUT --threads T EXTRA…` over `n` MPI processes.
+fn mpi_fit(n: usize, spec: &str, out: &Path, threads: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "fit",
+        spec,
+        "-o",
+        out.to_str().expect("path"),
+        "--threads",
+        threads,
+    ];
+    args.extend_from_slice(extra);
+    mpirun(n, &args)
+}
+
 fn mpirun(n: usize, args: &[&str]) -> Run {
     let out = Command::new("mpirun")
         .args([
@@ -115,17 +129,7 @@ fn the_fit_is_bit_identical_for_1_2_3_processes() {
     assert_eq!(want["fit"]["active_terms"], 4, "{want}");
     for (n, threads) in [(1, "2"), (2, "1"), (2, "2"), (3, "1")] {
         let out = dir.join(format!("n{n}-t{threads}.json"));
-        let r = mpirun(
-            n,
-            &[
-                "fit",
-                spec,
-                "-o",
-                out.to_str().expect("path"),
-                "--threads",
-                threads,
-            ],
-        );
+        let r = mpi_fit(n, spec, &out, threads, &[]);
         r.expect(0);
         // Rank 0 alone prints: one summary, one note of the processes.
         assert_eq!(
@@ -162,18 +166,7 @@ fn hidden_state_templates_are_bit_identical_for_2_and_3_processes() {
     let want = model(&plain);
     for (n, threads) in [(2, "2"), (3, "1")] {
         let out = dir.join(format!("n{n}-t{threads}.json"));
-        let r = mpirun(
-            n,
-            &[
-                "fit",
-                spec,
-                "-o",
-                out.to_str().expect("path"),
-                "--threads",
-                threads,
-                "--quiet",
-            ],
-        );
+        let r = mpi_fit(n, spec, &out, threads, &["--quiet"]);
         r.expect(0);
         assert_eq!(model(&out), want, "{n} processes, {threads} threads");
     }

@@ -67,36 +67,17 @@ pub(crate) fn diagnose(
         }
     }
     let observed: Vec<usize> = (0..n).filter(|&i| count[i] > 1.0).collect();
-    let r2 = if observed.is_empty() {
-        f64::NAN
-    } else {
+    // 1 − the mean over the observed states of the unexplained share of each state's variance.
+    let r2_of = |unexplained: &dyn Fn(usize) -> f64| {
+        if observed.is_empty() {
+            return f64::NAN;
+        }
         let ratio: f64 = observed
             .iter()
             .map(|&i| {
                 let sstot = sumsq[i] - sum[i] * sum[i] / count[i];
-                if sstot > 0.0 { rss[i] / sstot } else { 0.0 }
-            })
-            .sum::<f64>()
-            / observed.len() as f64;
-        1.0 - ratio
-    };
-    // The same with the noise's share of the residuals taken out: a perfect model of noisy data
-    // leaves the noise unexplained.
-    let r2_beyond_noise = if observed.is_empty() {
-        f64::NAN
-    } else {
-        let ratio: f64 = observed
-            .iter()
-            .map(|&i| {
-                let sstot = sumsq[i] - sum[i] * sum[i] / count[i];
-                let sd = data_noise.get(i).copied().unwrap_or(f64::NAN) / prob.scales.sx[i];
-                let floor = if sd.is_finite() {
-                    sd * sd * count[i]
-                } else {
-                    0.0
-                };
                 if sstot > 0.0 {
-                    (rss[i] - floor).max(0.0) / sstot
+                    unexplained(i) / sstot
                 } else {
                     0.0
                 }
@@ -105,6 +86,18 @@ pub(crate) fn diagnose(
             / observed.len() as f64;
         1.0 - ratio
     };
+    let r2 = r2_of(&|i| rss[i]);
+    // The same with the noise's share of the residuals taken out: a perfect model of noisy data
+    // leaves the noise unexplained.
+    let r2_beyond_noise = r2_of(&|i| {
+        let sd = data_noise.get(i).copied().unwrap_or(f64::NAN) / prob.scales.sx[i];
+        let floor = if sd.is_finite() {
+            sd * sd * count[i]
+        } else {
+            0.0
+        };
+        (rss[i] - floor).max(0.0)
+    });
     let nobs: f64 = count.iter().sum();
     let noise_sd = (0..n)
         .map(|i| {
