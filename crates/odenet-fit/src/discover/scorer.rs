@@ -122,7 +122,7 @@ impl<'m> Scorer<'m> {
         );
         let terms = Terms::new(&self.prob, &s.active, 0.0, 1.0)
             .with_cancel(control.cancel)
-            .with_stop(self.rel_tol, abandon_above);
+            .with_stop(self.rel_tol, abandon_above.max(self.abandon_floor()));
         let t = std::time::Instant::now();
         let r = levenberg_marquardt(&ev, &terms, s.q.clone(), REFIT_ITERS);
         tracing::debug!(
@@ -233,6 +233,13 @@ impl<'m> Scorer<'m> {
             return f64::NAN;
         }
         self.nobs.iter().zip(var).map(|(n, v)| n * v).sum::<f64>() / total
+    }
+
+    /// The lowest loss at which a refit may be abandoned: losses within a few noise floors of
+    /// each other are not "far worse" (on clean data the best loss is near round-off, and a
+    /// ratio to it would abandon the truth).
+    fn abandon_floor(&self) -> f64 {
+        super::pool::ABANDON_RATIO * self.floor * self.floor
     }
 
     /// The criterion's price of one parameter.

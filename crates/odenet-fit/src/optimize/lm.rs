@@ -35,15 +35,8 @@ pub fn levenberg_marquardt(
     let start_loss = gn.loss;
     let mut reason = StopReason::MaxIters;
     let mut iters = 0;
-    if loss > terms.abandon_above {
-        let fin = Eval {
-            loss,
-            failures: gn.failures,
-            ..Eval::default()
-        };
-        let mut r = OptResult::new(q, fin, (0, false, StopReason::Abandoned), start_loss);
-        r.failures_met = met;
-        return r;
+    if !loss.is_finite() && terms.abandon_above.is_finite() {
+        return abandoned(q, loss, gn.failures, met, start_loss);
     }
     let mut a = vec![0.0; na * na];
     let mut b = vec![0.0; na];
@@ -87,6 +80,13 @@ pub fn levenberg_marquardt(
                 reason = StopReason::SmallDecrease(terms.rel_tol);
                 improved = true;
                 break;
+            }
+            // Hopeless: even the step the Gauss–Newton model promises leaves the loss above the
+            // level where the candidate could compete. Judged on the prediction, not on the
+            // start: a start far from its optimum (terms just dropped from a dense fit of clean
+            // data) may still descend to the best loss in a step or two.
+            if iters == 1 && first_try && loss - predicted.max(0.0) > terms.abandon_above {
+                return abandoned(q, loss, gn.failures, met, start_loss);
             }
             first_try = false;
             let mut qt: Vec<f64> = q.iter().zip(&b).map(|(x, d)| x + d).collect();
@@ -134,4 +134,82 @@ pub fn levenberg_marquardt(
     let mut r = OptResult::new(q, fin, (iters, converged, reason), start_loss);
     r.failures_met = met;
     r
+}
+
+/// The result of a refit given up before its first step.
+fn abandoned(q: Vec<f64>, loss: f64, failures: usize, met: usize, start_loss: f64) -> OptResult {
+    let fin = Eval {
+        loss,
+        failures,
+        ..Eval::default()
+    };
+    let mut r = OptResult::new(q, fin, (0, false, StopReason::Abandoned), start_loss);
+    r.failures_met = met;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{ExactLotkaVolterra, whole_evaluator};
+
+    /// The parameters in the optimiser's (scaled) units, from user values.
+    fn scaled(prob: &crate::problem::Problem, user: &[f64]) -> Vec<f64> {
+        user.iter()
+            .zip(&prob.scales.pscale)
+            .map(|(v, s)| v / s)
+            .collect()
+    }
+
+    /// A start far above the abandon level whose Gauss–Newton step reaches the optimum is
+    /// refitted, not abandoned (clean data: terms just dropped from a dense fit start orders of
+    /// magnitude above the best loss, and descend to it in a step or two).
+    #[test]
+    fn a_start_that_one_step_repairs_is_not_abandoned() {
+        let lv = ExactLotkaVolterra::new("init = 0.9", false);
+        let prob = lv.problem();
+        let ev = whole_evaluator(&prob);
+        let q0 = scaled(&prob, &[1.01, -0.0505, -0.99, 0.0297]);
+        let start = ev.eval(&q0, false).loss;
+        let level = 1e-3 * start;
+        let terms = Terms::new(&prob, &prob.free, 0.0, 1.0).with_stop(1e-10, level);
+        let r = levenberg_marquardt(&ev, &terms, q0, 50);
+        assert_ne!(r.reason, StopReason::Abandoned, "{r:?}");
+        assert!(r.loss < level, "loss {} against the level {level}", r.loss);
+        let truth = scaled(&prob, &[1.0, -0.05, -1.0, 0.03]);
+        for (q, t) in r.q.iter().zip(&truth) {
+            assert!(
+                (q - t).abs() < 1e-6 * t.abs(),
+                "{:?} against {truth:?}",
+                r.q
+            );
+        }
+    }
+
+    /// A support that cannot fit (the interaction term of x2's equation held at zero) is
+    /// abandoned before any evaluation beyond its start when even the predicted step is hopeless.
+    #[test]
+    fn a_hopeless_support_is_abandoned_at_once() {
+        let lv = ExactLotkaVolterra::new("init = 0.9", false);
+        let prob = lv.problem();
+        let mut base = prob.init.clone();
+        base[3] = 0.0;
+        let active = vec![0, 1, 2];
+        let ev = Evaluator::new(&prob, active.clone(), base, prob.all_pieces());
+        let q0 = scaled(&prob, &[1.0, -0.05, -1.0]);
+        let best = {
+            let t = Terms::new(&prob, &active, 0.0, 1.0);
+            levenberg_marquardt(&ev, &t, q0.clone(), 100).loss
+        };
+        let terms = Terms::new(&prob, &active, 0.0, 1.0).with_stop(1e-10, 0.1 * best);
+        let evals = ev.evals.load(std::sync::atomic::Ordering::Relaxed);
+        let r = levenberg_marquardt(&ev, &terms, q0, 50);
+        assert_eq!(r.reason, StopReason::Abandoned, "{r:?}");
+        assert_eq!(r.iters, 0);
+        // One Gauss–Newton evaluation at the start, no trial step.
+        assert_eq!(
+            ev.evals.load(std::sync::atomic::Ordering::Relaxed),
+            evals + 1
+        );
+    }
 }

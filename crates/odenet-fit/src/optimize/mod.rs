@@ -209,6 +209,7 @@ impl std::fmt::Display for StopReason {
 }
 
 /// What an optimisation found.
+#[derive(Debug)]
 pub struct OptResult {
     pub q: Vec<f64>,
     /// Data loss (not normalised) at q.
