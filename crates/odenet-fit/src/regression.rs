@@ -348,5 +348,8 @@ pub fn thresholded_guess(
     best
 }
 
+mod subsets;
+pub use subsets::{MAX_SUBSET, count as subset_count, for_each_subset};
+
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,7 @@
 //!    candidate (floored by the integrator's tolerance); the lowest score wins.
 
 mod pool;
+mod rewrite;
 mod scorer;
 mod screen;
 mod stepwise;
@@ -35,7 +36,7 @@ use pool::{Pool, explore_level, path_entries, refit_all};
 use scorer::{Candidate, FLOOR_PER_RTOL, REFIT_REL_TOL, Scorer};
 use screen::{
     MIN_LEN, SCREEN_WINDOWS, SMOOTH_ABOVE_FLOOR, SMOOTH_HALF_WIDTHS, data_variance, screen,
-    screen_reconstruction, signal_length, thin, thinning,
+    screen_reconstruction, signal_length, subset_screen, thin, thinning,
 };
 
 /// A longer horizon is kept while the best models' residual variance grows by at most this
@@ -110,6 +111,8 @@ struct Screened<'m> {
     free: Vec<usize>,
     windows: Vec<usize>,
     supports: Vec<(Support, f64)>,
+    /// Equation supports of the best-subset screen (tried in the best candidate's swaps).
+    parts: Vec<Support>,
     /// The noise stands above the integrator's floor.
     noisy: bool,
 }
@@ -164,7 +167,7 @@ pub fn run(
         mut pool,
         failures,
     } = climb(&sd, (model, spec, tables), control)?;
-    explore_level(&scorer, &mut pool, true, control);
+    explore_level(&scorer, &mut pool, (true, &sd.parts), control);
     // Model-based denoising: the best candidate reconstructs the data along its trajectories
     // (which follow the dynamics, not the noise); the screen regresses on that reconstruction
     // for supports the noisy data hid. Each is judged on the real data like the others.
@@ -177,8 +180,12 @@ pub fn run(
             control,
         );
         if added > 0 {
-            explore_level(&scorer, &mut pool, true, control);
+            explore_level(&scorer, &mut pool, (true, &sd.parts), control);
         }
+    }
+    // Under conservation laws, the best model's sparser equivalents in the full library.
+    if !sd.relations.is_empty() && !control.cancelled() {
+        rewrite::sparser_equivalents(&scorer, &mut pool, &sd.relations, control);
     }
     let chosen = polish(&scorer, &mut pool, (model, spec, tables), control)?;
     for (c, s) in pool.cands.iter().zip(&pool.scores) {
@@ -247,7 +254,16 @@ fn inclusion(scorer: &Scorer, pool: &Pool) -> Vec<f64> {
         })
         .collect();
     let total: f64 = weights.iter().sum();
-    for &k in scorer.free.iter().filter(|&&k| model.params[k].sparse) {
+    // The candidate terms: the reduced library's, and any a sparser equivalent brought back.
+    let mut terms: Vec<usize> = scorer.free.clone();
+    terms.extend(
+        pool.cands
+            .iter()
+            .flat_map(|c| c.support.active.iter().copied()),
+    );
+    terms.sort_unstable();
+    terms.dedup();
+    for &k in terms.iter().filter(|&&k| model.params[k].sparse) {
         out[k] = pool
             .cands
             .iter()
@@ -294,6 +310,15 @@ fn screen_data<'m>(
         return Ok(None);
     };
     let mut supports = screen(&reg, &free);
+    // Thresholding walks one path through the supports; the exhaustive search of small ones
+    // adds those it misses under near-collinear columns.
+    let (whole, parts) = subset_screen(&reg, &prob, &free);
+    for (s, gamma) in whole {
+        if !supports.iter().any(|(c, _)| c.active == s.active) {
+            supports.push((s, gamma));
+        }
+    }
+    supports.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
     // Under noise the regression on the raw data is noisy too: the screen runs again on the
     // data smoothed by local quadratics of a few widths, for more candidate supports (each
     // judged by its trajectory refit like the others).
@@ -332,6 +357,7 @@ fn screen_data<'m>(
         free,
         windows,
         supports,
+        parts,
         noisy,
     }))
 }
@@ -366,7 +392,7 @@ fn climb<'m>(
     let prob = Problem::with_layout(model, spec, tables, opts, Some(layout_of(len)))?;
     let mut scorer = Scorer::new(prob, base.clone(), free);
     let mut pool = refit_all(&scorer, &sd.supports, control);
-    explore_level(&scorer, &mut pool, false, control);
+    explore_level(&scorer, &mut pool, (false, &sd.parts), control);
     let mut failures = 0;
     while fixed_layout.is_none() && len < maxrows && !control.cancelled() {
         let Some(b) = pool.best() else { break };
@@ -442,7 +468,7 @@ fn climb<'m>(
             .failures_seen
             .load(std::sync::atomic::Ordering::Relaxed);
         (len, scorer, pool) = (next, next_scorer, next_pool);
-        explore_level(&scorer, &mut pool, false, control);
+        explore_level(&scorer, &mut pool, (false, &sd.parts), control);
     }
     Ok(Climbed {
         len,

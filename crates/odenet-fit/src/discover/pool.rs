@@ -154,8 +154,9 @@ pub fn eliminate_from_richest(scorer: &Scorer, pool: &mut Pool, control: &Contro
 }
 
 /// Swaps of one equation's support: from the best candidate, each equation in turn takes the
-/// support it has in any other candidate; a swap that lowers the score is kept.
-pub fn swap_equations(scorer: &Scorer, pool: &mut Pool, control: &Control) {
+/// support it has in any other candidate or in `parts` (equation supports from the screen); a
+/// swap that lowers the score is kept.
+pub fn swap_equations(scorer: &Scorer, pool: &mut Pool, parts: &[Support], control: &Control) {
     let prob = &scorer.prob;
     if !prob.model.is_library() {
         return;
@@ -167,10 +168,18 @@ pub fn swap_equations(scorer: &Scorer, pool: &mut Pool, control: &Control) {
             let Some(b) = pool.best() else { return };
             let best = pool.cands[b].support.clone();
             let best_score = pool.scores[b];
-            // Alternatives for equation i: its distinct supports among the candidates.
+            // Alternatives for equation i: its distinct supports among the candidates and the
+            // best-subset screen's parts for it.
             let mut alts: Vec<Support> = Vec::new();
-            for c in &pool.cands {
-                let part = restrict(prob, &c.support, i);
+            let screened = parts
+                .iter()
+                .filter(|p| p.active.first().and_then(|&k| equation_of(prob, k)) == Some(i));
+            for part in pool
+                .cands
+                .iter()
+                .map(|c| restrict(prob, &c.support, i))
+                .chain(screened.cloned())
+            {
                 if part.active != restrict(prob, &best, i).active
                     && !alts.iter().any(|a| a.active == part.active)
                 {
@@ -228,10 +237,15 @@ pub(super) fn combine(prob: &Problem, s: &Support, i: usize, part: &Support) -> 
 /// More candidates at one horizon: backward elimination from the richest candidate, swaps of
 /// single equations' supports (at the last horizon) and a stepwise search from the best, then
 /// every candidate scored again.
-pub(super) fn explore_level(scorer: &Scorer, pool: &mut Pool, last: bool, control: &Control) {
+pub(super) fn explore_level(
+    scorer: &Scorer,
+    pool: &mut Pool,
+    (last, parts): (bool, &[Support]),
+    control: &Control,
+) {
     eliminate_from_richest(scorer, pool, control);
     if last {
-        swap_equations(scorer, pool, control);
+        swap_equations(scorer, pool, parts, control);
     }
     pool.rescore(scorer);
     stepwise(scorer, pool, control);

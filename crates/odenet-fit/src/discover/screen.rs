@@ -9,10 +9,10 @@ use crate::fit::Control;
 use crate::model::CompiledModel;
 use crate::noise_level::noise_levels;
 use crate::problem::Problem;
-use crate::regression::Regression;
+use crate::regression::{MAX_SUBSET, Regression};
 use crate::support::Support;
 
-use super::pool::Pool;
+use super::pool::{Pool, equation_of};
 use super::scorer::{FLOOR_PER_RTOL, Scorer};
 
 /// Relative-contribution thresholds of the regression screen (geometric).
@@ -71,6 +71,67 @@ pub fn screen(reg: &Regression, free: &[usize]) -> Vec<(Support, f64)> {
     }
     out.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
     out
+}
+
+/// Best-subset supports are searched up to this many terms per equation …
+pub(super) const SUBSET_TERMS: usize = 4;
+/// … while an equation has at most this many subsets of that size.
+pub(super) const MAX_SUBSETS: usize = 100_000;
+
+/// Supports from best-subset regression on every window: per equation and number of terms
+/// (1 to SUBSET_TERMS), the subset that explains most of the data's change. Returned as whole
+/// candidates (every equation at that number of terms, or all it has) and as the distinct
+/// equation parts, which the swaps try in the best candidate. Library models only.
+pub fn subset_screen(
+    reg: &Regression,
+    prob: &Problem,
+    free: &[usize],
+) -> (Vec<(Support, f64)>, Vec<Support>) {
+    let (mut whole, mut parts): (Vec<(Support, f64)>, Vec<Support>) = (Vec::new(), Vec::new());
+    if !prob.model.is_library() {
+        return (whole, parts);
+    }
+    let n = prob.nstates();
+    let eq_coords: Vec<(Vec<usize>, Vec<usize>)> = (0..n)
+        .map(|i| {
+            let of_i = |c: &usize| equation_of(prob, free[*c]) == Some(i);
+            let all: Vec<usize> = (0..free.len()).filter(of_i).collect();
+            let sparse = all.iter().copied().filter(|&c| reg.sparse[c]).collect();
+            let forced = all.into_iter().filter(|&c| !reg.sparse[c]).collect();
+            (sparse, forced)
+        })
+        .collect();
+    for (_, d) in &reg.designs {
+        for size in 1..=SUBSET_TERMS {
+            let mut keep = vec![false; free.len()];
+            for (pool, forced) in &eq_coords {
+                let s = size
+                    .min(pool.len())
+                    .min(MAX_SUBSET - forced.len().min(MAX_SUBSET));
+                let chosen = match d.best_subset(pool, forced, s, MAX_SUBSETS) {
+                    Some(c) => c,
+                    None if s == 0 => forced.clone(),
+                    None => return (whole, parts),
+                };
+                for c in chosen {
+                    keep[c] = true;
+                }
+            }
+            let Some(q) = d.solve(&keep) else { continue };
+            let drop: Vec<bool> = keep.iter().map(|k| !k).collect();
+            let cand = Support::new(free.to_vec(), q).without(&drop);
+            for i in 0..n {
+                let part = super::pool::restrict(prob, &cand, i);
+                if !parts.iter().any(|p| p.active == part.active) {
+                    parts.push(part);
+                }
+            }
+            if !whole.iter().any(|(c, _)| c.active == cand.active) {
+                whole.push((cand, f64::NAN));
+            }
+        }
+    }
+    (whole, parts)
 }
 
 /// The shortest piece length (points) over which the data change by more than the noise:
