@@ -120,6 +120,46 @@ fn sir_with_r_in_the_library_reports_the_conservation_law() {
     );
 }
 
+/// A + B → C: A − B and A + C are conserved, so B and C leave the library and the reduced
+/// model is −A·B written as c·A − A². The sparser equivalent in the full library, one term per
+/// equation, is the one reported (clean data, complete quadratic library).
+#[test]
+fn bimolecular_reaction_is_written_in_its_sparsest_form() {
+    let t = uniform_times(20.0, 0.04);
+    let rhs = ["-A*B", "-A*B", "A*B"];
+    let table = generate(&["A", "B", "C"], &rhs, &[1.0, 0.7, 0.0], &t, 0.0, 1);
+    let res = fit(&library_spec(&["A", "B", "C"], 2, ""), &[table]);
+    let err = assert_support(
+        &res,
+        &[("A", "A*B", -1.0), ("B", "A*B", -1.0), ("C", "A*B", 1.0)],
+    );
+    assert!(err <= 1e-4, "max relative error {err}");
+    assert_eq!(res.relations.len(), 2, "{:?}", res.relations);
+}
+
+/// Competition settling to its coexistence equilibrium: one trajectory on a nearly straight
+/// path makes the cubic library nearly collinear, and thresholded regression misses the truth;
+/// the best-subset screen finds it (clean data).
+#[test]
+fn competition_near_equilibrium_is_exact() {
+    let t = uniform_times(20.0, 0.04);
+    let rhs = ["x*(1 - x - 0.6*y)", "0.8*y*(1 - y - 0.7*x)"];
+    let table = generate(&["x", "y"], &rhs, &[0.2, 0.8], &t, 0.0, 1);
+    let res = fit(&library_spec(&["x", "y"], 3, ""), &[table]);
+    let err = assert_support(
+        &res,
+        &[
+            ("x", "x", 1.0),
+            ("x", "x^2", -1.0),
+            ("x", "x*y", -0.6),
+            ("y", "y", 0.8),
+            ("y", "y^2", -0.8),
+            ("y", "x*y", -0.56),
+        ],
+    );
+    assert!(err <= 1e-4, "max relative error {err}");
+}
+
 /// Van der Pol (μ = 1.5) sampled every 0.5 (about 14 samples per period), 1% noise, cubic
 /// library: exact for every noise seed.
 #[test]

@@ -312,7 +312,7 @@ fn screen_data<'m>(
     let mut supports = screen(&reg, &free);
     // Thresholding walks one path through the supports; the exhaustive search of small ones
     // adds those it misses under near-collinear columns.
-    let (whole, parts) = subset_screen(&reg, &prob, &free);
+    let (whole, mut parts) = subset_screen(&reg, &prob, &free);
     for (s, gamma) in whole {
         if !supports.iter().any(|(c, _)| c.active == s.active) {
             supports.push((s, gamma));
@@ -337,14 +337,22 @@ fn screen_data<'m>(
             let Some(sreg) = Regression::new(&sp, &base, &free, &windows) else {
                 continue;
             };
-            for (s, gamma) in screen(&sreg, &free) {
-                if supports.iter().any(|(c, _)| c.active == s.active) {
-                    continue;
-                }
-                // Values move between problems in user units (scales depend on the data).
+            // Values move between problems in user units (scales depend on the data).
+            let moved = |s: Support| {
                 let p = sp.scales.user(&base, &s.active, &s.q);
                 let q = prob.scales.normalised(&p, &s.active);
-                supports.push((s.with_values(q), gamma));
+                s.with_values(q)
+            };
+            let (whole, sparts) = subset_screen(&sreg, &sp, &free);
+            for (s, gamma) in screen(&sreg, &free).into_iter().chain(whole) {
+                if !supports.iter().any(|(c, _)| c.active == s.active) {
+                    supports.push((moved(s), gamma));
+                }
+            }
+            for s in sparts {
+                if !parts.iter().any(|c: &Support| c.active == s.active) {
+                    parts.push(moved(s));
+                }
             }
         }
         supports.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));

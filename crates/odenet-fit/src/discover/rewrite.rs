@@ -22,7 +22,7 @@ use super::scorer::Scorer;
 
 /// A proposal must reproduce the equation to this fraction of its size, with each monomial
 /// weighted by its typical magnitude on the data (the refit and the criterion then decide).
-const PROPOSAL_TOL: f64 = 1e-2;
+const PROPOSAL_TOL: f64 = 1e-3;
 /// Sparser representations are searched up to this many terms per equation …
 const MAX_TERMS: usize = 4;
 /// … and this many column subsets per equation.
@@ -145,24 +145,23 @@ pub(super) fn sparser_equivalents(
     if obs.is_empty() {
         return 0;
     }
-    let weight: Vec<f64> = rows
-        .iter()
-        .map(|e| {
-            let ms = obs
-                .iter()
-                .map(|x| {
-                    let v: f64 = e
-                        .iter()
-                        .zip(x.iter().zip(&prob.scales.sx))
-                        .map(|(&k, (&xi, &sx))| (xi * sx).powi(k as i32))
-                        .product();
-                    v * v
-                })
-                .sum::<f64>()
-                / obs.len() as f64;
-            ms.sqrt().max(f64::MIN_POSITIVE)
-        })
-        .collect();
+    // The root-mean-square of a monomial over the observations (user units).
+    let rms = |e: &[u32]| {
+        let ms = obs
+            .iter()
+            .map(|x| {
+                let v: f64 = e
+                    .iter()
+                    .zip(x.iter().zip(&prob.scales.sx))
+                    .map(|(&k, (&xi, &sx))| (xi * sx).powi(k as i32))
+                    .product();
+                v * v
+            })
+            .sum::<f64>()
+            / obs.len() as f64;
+        ms.sqrt().max(f64::MIN_POSITIVE)
+    };
+    let weight: Vec<f64> = rows.iter().map(|e| rms(e)).collect();
     let row_of = |e: &Vec<u32>| rows.binary_search(e).ok();
     let best = pool.cands[b].support.clone();
     let user = prob.scales.user(&scorer.base, &best.active, &best.q);
@@ -237,6 +236,31 @@ pub(super) fn sparser_equivalents(
     if rewritten.len() > 1 {
         variants.extend((0..rewritten.len()).map(|r| vec![r]));
     }
+    // A conservation law of the data holds in the model identically, not only on the data's
+    // manifold: Σ_i a_i f_i(x) is zero for every x. A rewrite of some equations alone can break
+    // that (equal on the data, it drives the conserved quantity off the law from any start off
+    // it), so a variant may not violate the laws more than the model it rewrites.
+    let defect = |active: &[usize], p: &[f64]| {
+        let mut worst = 0.0f64;
+        let mut size = 0.0f64;
+        for (k, v) in active.iter().map(|&k| (k, p[k])) {
+            if let Some(e) = exponents.get(k % nf) {
+                size += (v * rms(e)).powi(2);
+            }
+        }
+        for rel in relations {
+            let mut d = Poly::new();
+            for &k in active {
+                if let Some(e) = exponents.get(k % nf) {
+                    *d.entry(e.clone()).or_insert(0.0) += rel.coefficients[k / nf] * p[k];
+                }
+            }
+            let norm: f64 = d.iter().map(|(e, c)| (c * rms(e)).powi(2)).sum();
+            worst = worst.max(norm);
+        }
+        (worst / size.max(f64::MIN_POSITIVE)).sqrt()
+    };
+    let allowed = 2.0 * defect(&best.active, &user) + PROPOSAL_TOL;
     let mut added = 0;
     for v in variants {
         let mut p = user.clone();
@@ -250,7 +274,9 @@ pub(super) fn sparser_equivalents(
             }
         }
         active.sort_unstable();
-        if pool.contains(&active) {
+        let d = defect(&active, &p);
+        tracing::debug!(defect = d, allowed, terms = active.len(), "sparser variant");
+        if pool.contains(&active) || d > allowed {
             continue;
         }
         let q = prob.scales.normalised(&p, &active);
