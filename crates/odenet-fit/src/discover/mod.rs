@@ -56,6 +56,10 @@ const POLISH_SLACK: f64 = 2.0;
 /// units of the per-term penalty are dropped.
 const PRUNE_MARGIN: f64 = 30.0;
 
+/// Between horizon levels, a superset of a candidate that scores better by more than this many
+/// units of the per-term penalty is dropped.
+const DOMINATED: f64 = 3.0;
+
 /// A horizon is not lengthened to where the best model's flow amplifies a change of a piece's
 /// start by more than this factor (beyond the growth of the state itself) by its end.
 const MAX_AMPLIFICATION: f64 = 30.0;
@@ -357,6 +361,14 @@ fn screen_data<'m>(
         }
         supports.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
     }
+    for p in &parts {
+        let names: Vec<&str> = p
+            .active
+            .iter()
+            .map(|&k| model.params[k].name.as_str())
+            .collect();
+        tracing::debug!(?names, "best-subset part");
+    }
     Ok(Some(Screened {
         prob,
         base,
@@ -421,6 +433,7 @@ fn climb<'m>(
         let best = pool.scores[b];
         let mut order: Vec<usize> = (0..pool.cands.len())
             .filter(|&i| pool.scores[i] <= best + PRUNE_MARGIN * scorer.penalty())
+            .filter(|&i| !dominated(&pool, i, scorer.penalty()))
             .collect();
         order.sort_by(|&a, &b| pool.scores[a].total_cmp(&pool.scores[b]));
         let keep: Vec<(Support, f64)> = order
@@ -483,6 +496,21 @@ fn climb<'m>(
         scorer,
         pool,
         failures,
+    })
+}
+
+/// Candidate `i` is a strict superset of a candidate that scores better by more than
+/// DOMINATED penalties: its extra terms did not pay for themselves on this horizon by a wide
+/// margin, and refitting it on the next one is wasted (a superset that only just lost — a true
+/// term the shorter pieces barely see — is kept).
+fn dominated(pool: &Pool, i: usize, penalty: f64) -> bool {
+    let s = &pool.cands[i].support.active;
+    pool.cands.iter().enumerate().any(|(j, c)| {
+        let t = &c.support.active;
+        j != i
+            && t.len() < s.len()
+            && pool.scores[j] + DOMINATED * penalty < pool.scores[i]
+            && t.iter().all(|k| s.contains(k))
     })
 }
 
