@@ -57,6 +57,21 @@ fn value_and_scale(dag: &Dag, x: &[f64; 3]) -> (f64, f64) {
     (values[dag.roots[0] as usize], scale)
 }
 
+/// Whether `dag` is at the edge of its domain at `x` within rounding: its value is finite at some
+/// points within a relative 1e-9 of `x` and not at others (sqrt of a difference that cancels
+/// to zero, where the order of the additions decides the sign of the last bit).
+fn at_domain_edge(dag: &Dag, x: &[f64; 3]) -> bool {
+    let finite = |p: &[f64; 3]| value_and_scale(dag, p).0.is_finite();
+    let here = finite(x);
+    (0..3).any(|i| {
+        [-1e-9, 1e-9].iter().any(|d| {
+            let mut p = *x;
+            p[i] += d * p[i].abs().max(1.0);
+            finite(&p) != here
+        })
+    })
+}
+
 /// `a` and `b` agree to 1e-9 relative to the magnitudes involved in computing them.
 fn agree(a: (f64, f64), b: (f64, f64)) -> bool {
     let tol = 1e-9 * a.0.abs().max(b.0.abs()).max(a.1).max(b.1);
@@ -101,7 +116,11 @@ proptest! {
             let reparsed = parse_expr(&text).map_err(|err| TestCaseError::fail(format!("{text}: {err:?}")))?;
             let again = Dag::from_exprs(&[reparsed], &syms).unwrap();
             let (a, c) = (value_and_scale(dag, &x), value_and_scale(&again, &x));
-            if a.0.is_finite() || c.0.is_finite() {
+            // Printing drops the parentheses of associative sums, so the re-parsed expression
+            // may add in another order: equal to rounding, except at a domain edge.
+            let edge = a.0.is_finite() != c.0.is_finite()
+                && (at_domain_edge(dag, &x) || at_domain_edge(&again, &x));
+            if (a.0.is_finite() || c.0.is_finite()) && !edge {
                 prop_assert!(agree(a, c), "{text}: {} vs {}", a.0, c.0);
             }
         }
