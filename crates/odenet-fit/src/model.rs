@@ -83,6 +83,22 @@ impl OdeRhs for ModelRhs<'_> {
 }
 
 impl CompiledModel {
+    /// Per state, whether the right-hand side is defined only for non-negative values of it: the
+    /// state is the base of a power whose exponent is not a whole number (a Hill function
+    /// p^n), or the argument of a square root or logarithm. A concentration measured near zero
+    /// may read negative through noise; a piece started there could not be integrated at all.
+    pub fn nonnegative_states(&self) -> Vec<bool> {
+        let mut out = vec![false; self.states.len()];
+        let exprs: &[Expr] = match &self.kind {
+            ModelKind::Template { equations, .. } => equations,
+            ModelKind::Library { extra, .. } => extra,
+        };
+        for e in exprs {
+            mark_nonnegative(e, &self.states, &mut out);
+        }
+        out
+    }
+
     /// Compiles the candidate model of a validated spec.
     pub fn from_spec(spec: &Spec) -> Result<CompiledModel, FitError> {
         match &spec.model {
@@ -336,4 +352,91 @@ pub fn substitute(e: &Expr, names: &[&str], values: &[f64]) -> Expr {
 /// The name of a library coefficient: term `term` of state `state`'s equation, `d<state>/dt[<term>]`.
 pub fn library_param_name(state: &str, term: &str) -> String {
     format!("d{state}/dt[{term}]")
+}
+
+/// Marks the states `e` needs non-negative (see `CompiledModel::nonnegative_states`).
+fn mark_nonnegative(e: &Expr, states: &[String], out: &mut [bool]) {
+    let mut mark = |base: &Expr| {
+        if let Expr::Var(name) = base
+            && let Some(i) = states.iter().position(|s| s == name)
+        {
+            out[i] = true;
+        }
+    };
+    match e {
+        Expr::Pow(base, exp) => {
+            if !matches!(**exp, Expr::Num(k) if k.fract() == 0.0) {
+                mark(base);
+            }
+            mark_nonnegative(base, states, out);
+            mark_nonnegative(exp, states, out);
+        }
+        Expr::Call(f, arg) => {
+            if matches!(f, odenet_spec::Func::Sqrt | odenet_spec::Func::Log) {
+                mark(arg);
+            }
+            mark_nonnegative(arg, states, out);
+        }
+        Expr::Neg(a) => mark_nonnegative(a, states, out),
+        Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => {
+            mark_nonnegative(a, states, out);
+            mark_nonnegative(b, states, out);
+        }
+        Expr::Num(_) | Expr::Var(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use odenet_spec::{Spec, Table};
+
+    use super::*;
+    use crate::problem::Problem;
+    use crate::solve_options;
+
+    fn spec(text: &str) -> Spec {
+        Spec::from_str(text, Path::new("t.toml")).expect("spec")
+    }
+
+    /// Bases of fractional or parameter powers and arguments of sqrt and log need non-negative
+    /// values; whole powers, exp and plain products do not.
+    #[test]
+    fn states_under_fractional_powers_sqrt_and_log_are_nonnegative() {
+        let s = spec(
+            "states = [\"a\", \"b\", \"c\", \"d\", \"e\", \"f\"]\n[params]\nn = 2.0\nk = 1.0\n\
+             [equations]\na = \"k/(1 + b^n)\"\nb = \"sqrt(c) - a^2\"\nc = \"log(d) + exp(e)\"\n\
+             d = \"a*b^3\"\ne = \"f^0.5\"\nf = \"-f\"\n",
+        );
+        let m = CompiledModel::from_spec(&s).expect("model");
+        assert_eq!(
+            m.nonnegative_states(),
+            vec![false, true, true, true, false, true]
+        );
+    }
+
+    /// A noisy start below zero of such a state starts the piece at zero; other states keep
+    /// their reading.
+    #[test]
+    fn a_negative_reading_of_a_nonnegative_state_starts_at_zero() {
+        let s = spec(
+            "states = [\"m\", \"p\"]\n[params]\nn = 2.0\na = 1.0\n[equations]\n\
+             m = \"a/(1 + p^n) - m\"\np = \"m - p\"\n",
+        );
+        let m = CompiledModel::from_spec(&s).expect("model");
+        let times: Vec<f64> = (0..10).map(|k| k as f64 * 0.1).collect();
+        let table = Table {
+            file: "d.csv".into(),
+            times: times.clone(),
+            values: vec![
+                times.iter().map(|t| -0.1 + t).collect(),
+                times.iter().map(|t| -0.05 + t).collect(),
+            ],
+        };
+        let prob = Problem::new(&m, &s, &[table], solve_options(&s)).expect("problem");
+        assert_eq!(prob.nonnegative, vec![false, true]);
+        assert!(prob.x0[0] < 0.0, "m keeps its reading: {:?}", prob.x0);
+        assert_eq!(prob.x0[1], 0.0, "{:?}", prob.x0);
+    }
 }

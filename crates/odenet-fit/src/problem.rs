@@ -111,6 +111,9 @@ pub struct Problem<'m> {
     pub init: Vec<f64>,
     /// The free (not fixed) parameters.
     pub free: Vec<usize>,
+    /// Per state: the model is defined only for non-negative values of it (a piece's start is
+    /// kept at or above zero; `CompiledModel::nonnegative_states`).
+    pub nonnegative: Vec<bool>,
     /// Some state is known only at experiment starts (an unobserved state whose initial value is
     /// a number or fitted): its values at data rows are not known, so the rows cannot be used
     /// as full states (no regression) and pieces must be whole experiments.
@@ -181,6 +184,7 @@ impl<'m> Problem<'m> {
             rows: Vec::new(),
             init,
             free,
+            nonnegative: model.nonnegative_states(),
             starts_only,
         };
         prob.rows = usable_rows(&prob, spec, tables, &unobserved);
@@ -234,6 +238,12 @@ impl<'m> Problem<'m> {
                     continue;
                 }
                 self.pieces.push(Piece { exp: e, start, len });
+                // A noisy reading below zero of a state the model needs non-negative starts at 0.
+                for (x, &nn) in xbuf.iter_mut().zip(&self.nonnegative) {
+                    if nn && *x < 0.0 {
+                        *x = 0.0;
+                    }
+                }
                 self.x0.extend_from_slice(&xbuf);
                 let data = spec.data.get(e);
                 for i in 0..n {

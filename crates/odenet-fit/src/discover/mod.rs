@@ -4,13 +4,16 @@
 //! information criterion in the noise the data imply.
 //!
 //! 1. Candidates: sequentially thresholded regression over a grid of thresholds and several
-//!    windows (every distinct support it produces).
+//!    windows (every distinct support it produces), and per equation the best subsets of up to
+//!    four terms (whole candidates, and equation parts for the swaps).
 //! 2. Horizon: pieces as long as the best candidates track the data within the noise (at least
 //!    long enough that the dynamics stand above it), tiling each experiment without overlap.
 //! 3. Every candidate refitted on the tiles (Levenberg–Marquardt from its regression values),
 //!    then backward elimination (Wald) from the richest one and swaps of single equations'
 //!    supports add candidates.
-//! 4. Score: BIC = Σ_i RSS_i/σ_i² + k·ln N, with σ_i² the residual variance of the best-fitting
+//! 4. Under a conservation law (one state left out of the library), the best model's sparser
+//!    equivalents in the full library are refitted too.
+//! 5. Score: BIC = Σ_i RSS_i/σ_i² + k·ln N, with σ_i² the residual variance of the best-fitting
 //!    candidate (floored by the integrator's tolerance); the lowest score wins.
 
 mod pool;

@@ -87,10 +87,17 @@ impl Evaluator<'_, '_> {
                 return;
             }
             let mut step = 0.0f64;
-            for ((x, &d), &f) in ws.x0.iter_mut().zip(&ws.gv).zip(free) {
+            for (((x, &d), &f), &nn) in ws
+                .x0
+                .iter_mut()
+                .zip(&ws.gv)
+                .zip(free)
+                .zip(&prob.nonnegative)
+            {
                 if f {
-                    *x += d;
-                    step = step.max(d.abs());
+                    let v = if nn { (*x + d).max(0.0) } else { *x + d };
+                    step = step.max((v - *x).abs());
+                    *x = v;
                 }
             }
             if step.partial_cmp(&self.profile_tol) != Some(std::cmp::Ordering::Greater) {
