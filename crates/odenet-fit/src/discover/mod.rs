@@ -179,15 +179,17 @@ pub fn run(
     // (which follow the dynamics, not the noise); the screen regresses on that reconstruction
     // for supports the noisy data hid. Each is judged on the real data like the others.
     if sd.noisy && !control.cancelled() {
-        let added = screen_reconstruction(
+        let (added, mut parts) = screen_reconstruction(
             &scorer,
             &mut pool,
             (model, spec, tables),
             &sd.windows,
             control,
         );
-        if added > 0 {
-            explore_level(&scorer, &mut pool, (true, &sd.parts), control);
+        parts.retain(|p| !sd.parts.iter().any(|q| q.active == p.active));
+        if added > 0 || !parts.is_empty() {
+            parts.extend(sd.parts.iter().cloned());
+            explore_level(&scorer, &mut pool, (true, &parts), control);
         }
     }
     // Under conservation laws, the best model's sparser equivalents in the full library.

@@ -226,35 +226,42 @@ pub(super) fn reconstructed(scorer: &Scorer, s: &Support, tables: &[Table]) -> O
     Some(out)
 }
 
-/// Screens the best candidate's reconstruction of the data and adds every new support, refitted
-/// and scored, to the pool; returns how many were added.
+/// Screens the best candidate's reconstruction of the data (thresholded and best-subset) and
+/// adds every new support, refitted and scored, to the pool; returns how many were added and
+/// the best-subset equation parts (for the swaps).
 pub(super) fn screen_reconstruction(
     scorer: &Scorer,
     pool: &mut Pool,
     (model, spec, tables): (&CompiledModel, &Spec, &[Table]),
     windows: &[usize],
     control: &Control,
-) -> usize {
-    let Some(b) = pool.best() else { return 0 };
+) -> (usize, Vec<Support>) {
+    let Some(b) = pool.best() else {
+        return (0, Vec::new());
+    };
     let Some(recon) = reconstructed(scorer, &pool.cands[b].support, tables) else {
-        return 0;
+        return (0, Vec::new());
     };
     let Ok(rp) = Problem::new(model, spec, &recon, scorer.prob.solve_opts) else {
-        return 0;
+        return (0, Vec::new());
     };
     let Some(reg) = Regression::new(&rp, &scorer.base, &scorer.free, windows) else {
-        return 0;
+        return (0, Vec::new());
     };
-    let fresh: Vec<(Support, f64)> = screen(&reg, &scorer.free)
-        .into_iter()
-        .filter(|(s, _)| !pool.contains(&s.active))
-        .map(|(s, gamma)| {
-            // Values move between problems in user units (scales depend on the data).
-            let p = rp.scales.user(&scorer.base, &s.active, &s.q);
-            let q = scorer.prob.scales.normalised(&p, &s.active);
-            (s.with_values(q), gamma)
-        })
-        .collect();
+    // Values move between problems in user units (scales depend on the data).
+    let moved = |s: Support| {
+        let p = rp.scales.user(&scorer.base, &s.active, &s.q);
+        let q = scorer.prob.scales.normalised(&p, &s.active);
+        s.with_values(q)
+    };
+    let (whole, parts) = subset_screen(&reg, &rp, &scorer.free);
+    let mut fresh: Vec<(Support, f64)> = Vec::new();
+    for (s, gamma) in screen(&reg, &scorer.free).into_iter().chain(whole) {
+        if !pool.contains(&s.active) && !fresh.iter().any(|(c, _)| c.active == s.active) {
+            fresh.push((moved(s), gamma));
+        }
+    }
+    let parts: Vec<Support> = parts.into_iter().map(moved).collect();
     tracing::info!(
         supports = fresh.len(),
         "screen of the best model's reconstruction"
@@ -268,5 +275,5 @@ pub(super) fn screen_reconstruction(
         pool.add(scorer, c);
     }
     pool.rescore(scorer);
-    fresh.len()
+    (fresh.len(), parts)
 }
