@@ -12,6 +12,10 @@ use super::scorer::Scorer;
 /// A swap is refitted only when its predicted gain exceeds this fraction of one term's price.
 const SWAP_MIN_GAIN: f64 = 0.1;
 
+/// Favoured moves refitted per step at most (the next is tried when a refit does not confirm
+/// the prediction).
+const MOVES_TRIED: usize = 3;
+
 /// Stepwise search from the best candidate: one Gauss–Newton pass over every free parameter
 /// (the inactive ones at zero) predicts what adding each absent term would gain (its score
 /// statistic, g²/2 over the Schur complement) and what removing each present one would cost
@@ -83,7 +87,7 @@ pub(super) fn stepwise_from(
         let gn = ev.gauss_newton(&q_all);
         let price =
             scorer.penalty() * scorer.mean_variance(&pool.var) / scorer.total_obs().max(1.0);
-        let Some((add, remove)) =
+        let Some((add, remove, remove_pair)) =
             best_moves(&gn, &q_all, &inside, |k| model.params[free[k]].sparse)
         else {
             return;
@@ -99,50 +103,71 @@ pub(super) fn stepwise_from(
         let by_swap = swap
             .as_ref()
             .map_or(f64::NEG_INFINITY, |p| p.delta - SWAP_MIN_GAIN * price);
-        let best_by = by_add.max(by_remove).max(by_swap);
-        let chosen = if best_by.is_nan() || best_by <= 0.0 {
-            None
-        } else if by_add >= best_by {
-            add
-        } else if by_remove >= best_by {
-            remove
-        } else {
-            swap
-        };
-        let Some(mv) = chosen else { return };
-        // The new support with the values the quadratic model predicts.
-        let mut members: Vec<usize> = inside.clone();
-        if let Some(out) = mv.out {
-            members.retain(|&k| k != out);
-        }
-        match members.iter().position(|&k| k == mv.k) {
-            Some(i) => {
-                members.remove(i);
+        let by_pair = remove_pair
+            .as_ref()
+            .map_or(f64::NEG_INFINITY, |p| 2.0 * price - p.delta);
+        // Every move the criterion favours, most favoured first; the next one is tried when a
+        // refit does not confirm its prediction (a strongly nonlinear move).
+        let mut moves: Vec<(f64, Proposal)> = [
+            (by_add, add),
+            (by_remove, remove),
+            (by_swap, swap),
+            (by_pair, remove_pair),
+        ]
+        .into_iter()
+        .filter_map(|(by, p)| p.filter(|_| by > 0.0).map(|p| (by, p)))
+        .collect();
+        moves.sort_by(|a, b| b.0.total_cmp(&a.0));
+        let mut moved = None;
+        for (_, mv) in moves.into_iter().take(MOVES_TRIED) {
+            let (next, sc) = refit_move(scorer, pool, free, &inside, &mv, control);
+            tracing::debug!(terms = next.len(), score = sc, from = score, "stepwise");
+            if sc < score {
+                moved = Some((next, sc));
+                break;
             }
-            None => members.push(mv.k),
         }
-        members.sort_unstable_by_key(|&k| free[k]);
-        let trial = Support::new(
-            members.iter().map(|&k| free[k]).collect(),
-            members.iter().map(|&k| mv.values[k]).collect(),
-        );
-        let (next, sc) = match pool
-            .cands
-            .iter()
-            .position(|c| c.support.active == trial.active)
-        {
-            Some(i) => (pool.cands[i].support.clone(), pool.scores[i]),
-            None => {
-                let c = scorer.refit(&trial, f64::NAN, pool.abandon_level(), control);
-                let next = c.support.clone();
-                (next, pool.add(scorer, c))
-            }
-        };
-        tracing::debug!(terms = next.len(), score = sc, from = score, "stepwise");
-        if sc >= score {
-            return;
-        }
+        let Some((next, sc)) = moved else { return };
         (s, score) = (next, sc);
+    }
+}
+
+/// The support a move leads to, refitted (or found in the pool) and scored.
+fn refit_move(
+    scorer: &Scorer,
+    pool: &mut Pool,
+    free: &[usize],
+    inside: &[usize],
+    mv: &Proposal,
+    control: &Control,
+) -> (Support, f64) {
+    // The new support with the values the quadratic model predicts.
+    let mut members: Vec<usize> = inside.to_vec();
+    if let Some(out) = mv.out {
+        members.retain(|&k| k != out);
+    }
+    match members.iter().position(|&k| k == mv.k) {
+        Some(i) => {
+            members.remove(i);
+        }
+        None => members.push(mv.k),
+    }
+    members.sort_unstable_by_key(|&k| free[k]);
+    let trial = Support::new(
+        members.iter().map(|&k| free[k]).collect(),
+        members.iter().map(|&k| mv.values[k]).collect(),
+    );
+    match pool
+        .cands
+        .iter()
+        .position(|c| c.support.active == trial.active)
+    {
+        Some(i) => (pool.cands[i].support.clone(), pool.scores[i]),
+        None => {
+            let c = scorer.refit(&trial, f64::NAN, pool.abandon_level(), control);
+            let next = c.support.clone();
+            (next, pool.add(scorer, c))
+        }
     }
 }
 
@@ -157,16 +182,17 @@ pub(super) struct Proposal {
     values: Vec<f64>,
 }
 
-/// The most promising addition and removal at a Gauss–Newton pass over every free parameter
+/// The most promising addition and removals at a Gauss–Newton pass over every free parameter
 /// (values `q_all`, zero for the absent ones): the absent parameter whose addition is
-/// predicted to lower the loss most, and the present removable one whose removal is predicted
-/// to raise it least, each with the values the others take (collinear terms compensate).
+/// predicted to lower the loss most, the present removable one whose removal is predicted to
+/// raise it least, and the pair of them whose joint removal is, each with the values the others
+/// take (collinear terms compensate).
 pub(super) fn best_moves(
     gn: &GaussNewton,
     q_all: &[f64],
     inside: &[usize],
     removable: impl Fn(usize) -> bool,
-) -> Option<(Option<Proposal>, Option<Proposal>)> {
+) -> Option<(Option<Proposal>, Option<Proposal>, Option<Proposal>)> {
     use nalgebra::{DMatrix, DVector};
     let nf = q_all.len();
     let m = inside.len();
@@ -218,7 +244,53 @@ pub(super) fn best_moves(
             });
         }
     }
-    Some((add, remove))
+    Some((
+        add,
+        remove,
+        best_pair_removal(&hinv, q_all, inside, &removable),
+    ))
+}
+
+/// The most promising removal of two present terms at once (their joint Wald statistic,
+/// ½ q_Pᵀ (H⁻¹_PP)⁻¹ q_P, from the inverse of the present terms' Gauss–Newton matrix): two wrong
+/// terms that compensate each other (collinear over the data) each cost much alone, little
+/// together.
+fn best_pair_removal(
+    hinv: &nalgebra::DMatrix<f64>,
+    q_all: &[f64],
+    inside: &[usize],
+    removable: impl Fn(usize) -> bool,
+) -> Option<Proposal> {
+    let m = inside.len();
+    let mut best: Option<Proposal> = None;
+    for a in (0..m).filter(|&a| removable(inside[a])) {
+        for b in (a + 1..m).filter(|&b| removable(inside[b])) {
+            let (ka, kb) = (inside[a], inside[b]);
+            let (p, q, r) = (hinv[(a, a)], hinv[(a, b)], hinv[(b, b)]);
+            let det = p * r - q * q;
+            if det <= 0.0 || !det.is_finite() {
+                continue;
+            }
+            let (xa, xb) = (q_all[ka], q_all[kb]);
+            let (ya, yb) = ((r * xa - q * xb) / det, (p * xb - q * xa) / det);
+            let cost = 0.5 * (xa * ya + xb * yb);
+            if cost.is_finite() && best.as_ref().is_none_or(|pr| cost < pr.delta) {
+                let mut values = q_all.to_vec();
+                for (c, &i) in inside.iter().enumerate() {
+                    values[i] -= hinv[(c, a)] * ya + hinv[(c, b)] * yb;
+                }
+                values[ka] = 0.0;
+                values[kb] = 0.0;
+                best = Some(Proposal {
+                    k: ka,
+                    out: Some(kb),
+                    delta: cost,
+                    values,
+                });
+            }
+        }
+    }
+    best
 }
 
 /// The most promising swap at a Gauss–Newton pass over every free parameter (values `q_all`,
@@ -351,5 +423,44 @@ mod tests {
         // A parameter that may not leave is never swapped out.
         let kept = best_swap(&gn, &theta, &[0, 1], |k| k != 1);
         assert!(kept.is_none_or(|p| p.out != Some(1)));
+    }
+
+    /// On a quadratic loss the predicted removal of two compensating terms is the exact refit:
+    /// data made by term 0 and a small wiggle, fitted on {0, 1, 2} where 1 and 2 nearly cancel
+    /// and together carry the wiggle.
+    #[test]
+    fn the_pair_removal_predicted_on_a_quadratic_is_the_exact_refit() {
+        let rows = 15;
+        let a = DMatrix::from_fn(rows, 3, |i, j| {
+            let t = i as f64 / (rows - 1) as f64;
+            match j {
+                0 => 1.0 + t,
+                1 => t * t,
+                _ => t * t + 0.05 * (5.0 * t).sin(),
+            }
+        });
+        // Term 0 plus a small wiggle the pair (1, 2) can absorb: their fitted values are large
+        // and of opposite sign.
+        let b = DVector::from_fn(rows, |i, _| {
+            let t = i as f64 / (rows - 1) as f64;
+            2.0 * (1.0 + t) + 0.01 * (5.0 * t).sin()
+        });
+        let (theta, loss) = optimum(&a, &b, &[0, 1, 2]);
+        let (gn, _) = pass(&a, &b, &theta);
+        let (_, single, pair) = best_moves(&gn, &theta, &[0, 1, 2], |k| k != 0).expect("moves");
+        let pair = pair.expect("a pair");
+        assert_eq!((pair.k, pair.out), (1, Some(2)));
+        let (exact, exact_loss) = optimum(&a, &b, &[0]);
+        assert!(
+            (pair.delta - (exact_loss - loss)).abs() <= 1e-6 * exact_loss,
+            "predicted cost {} against {}",
+            pair.delta,
+            exact_loss - loss
+        );
+        for (v, e) in pair.values.iter().zip(&exact) {
+            assert!((v - e).abs() <= 1e-7, "{:?} against {exact:?}", pair.values);
+        }
+        // A pair costs at least what either of its terms costs alone, but saves two prices.
+        assert!(single.expect("a removal").delta <= pair.delta * (1.0 + 1e-9));
     }
 }
