@@ -67,6 +67,10 @@ const DOMINATED: f64 = 3.0;
 /// start by more than this factor (beyond the growth of the state itself) by its end.
 const MAX_AMPLIFICATION: f64 = 30.0;
 
+/// A flow that amplifies a change of a piece's start by less than this factor over the next
+/// horizon is tame: the ladder goes on even where the best model's residuals grow.
+const TAME_AMPLIFICATION: f64 = 3.0;
+
 /// The next horizon fits distinctly better when its best residual variance is below this
 /// fraction of this horizon's.
 const BETTER_NEXT: f64 = 0.95;
@@ -470,9 +474,13 @@ fn climb<'m>(
         // A candidate fitting distinctly better on the longer pieces also says the choice here
         // was wrong.
         let better_next = v1 < BETTER_NEXT * v0;
-        let tracks = v1 <= TRACK_GROWTH * v0
+        // Where the flow is tame (a start error is not amplified), residuals that grow with the
+        // horizon are the candidates' model error, not lost basins: the longer pieces judge
+        // which model reproduces the data when integrated, so the ladder goes on.
+        let tame = amp < TAME_AMPLIFICATION;
+        let tracks = (v1 <= TRACK_GROWTH * v0 || tame)
             && next_pool.best().is_some()
-            && (best_survives || !decisive || better_next);
+            && (best_survives || !decisive || better_next || tame);
         tracing::info!(
             len,
             next,
