@@ -370,13 +370,15 @@ fn screen_data<'m>(
         }
         supports.sort_by_key(|(s, _)| std::cmp::Reverse(s.len()));
     }
-    for p in &parts {
-        let names: Vec<&str> = p
-            .active
-            .iter()
-            .map(|&k| model.params[k].name.as_str())
-            .collect();
-        tracing::debug!(?names, "best-subset part");
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for p in &parts {
+            let names: Vec<&str> = p
+                .active
+                .iter()
+                .map(|&k| model.params[k].name.as_str())
+                .collect();
+            tracing::debug!(?names, "best-subset part");
+        }
     }
     Ok(Some(Screened {
         prob,

@@ -195,7 +195,7 @@ pub fn swap_equations(scorer: &Scorer, pool: &mut Pool, parts: &[Support], contr
                     continue;
                 }
                 let c = scorer.refit(&trial, f64::NAN, pool.abandon_level(), control);
-                let names = c.names(prob.model);
+                let names = tracing::enabled!(tracing::Level::DEBUG).then(|| c.names(prob.model));
                 let s = pool.add(scorer, c);
                 tracing::debug!(equation = i, score = s, best = best_score, ?names, "swap");
                 if s < best_score {

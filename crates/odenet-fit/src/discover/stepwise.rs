@@ -384,6 +384,18 @@ mod tests {
         (theta, 0.5 * r.norm_squared())
     }
 
+    /// The move's predicted effect is `delta` (within `tol`) and its values are `exact` (1e-7).
+    fn assert_is_exact_refit(mv: &Proposal, delta: f64, tol: f64, exact: &[f64]) {
+        assert!(
+            (mv.delta - delta).abs() <= tol,
+            "predicted {} against {delta}",
+            mv.delta
+        );
+        for (v, e) in mv.values.iter().zip(exact) {
+            assert!((v - e).abs() <= 1e-7, "{:?} against {exact:?}", mv.values);
+        }
+    }
+
     /// On a quadratic loss the predicted swap is the best one and its predicted gain and values
     /// are those of the exact refit: from the fitted support {0, 1} of data made by terms 0 and
     /// 2 (term 1 collinear with 2), term 1 leaves and term 2 enters.
@@ -406,20 +418,7 @@ mod tests {
         let swap = best_swap(&gn, &theta, &[0, 1], |_| true).expect("a swap");
         assert_eq!((swap.out, swap.k), (Some(1), 2));
         let (exact, exact_loss) = optimum(&a, &b, &[0, 2]);
-        assert!(
-            (swap.delta - (loss - exact_loss)).abs() <= 1e-9 * loss,
-            "predicted gain {} against {}",
-            swap.delta,
-            loss - exact_loss
-        );
-        for (v, e) in swap.values.iter().zip(&exact) {
-            assert!(
-                (v - e).abs() <= 1e-7,
-                "{:?} against {:?}",
-                swap.values,
-                exact
-            );
-        }
+        assert_is_exact_refit(&swap, loss - exact_loss, 1e-9 * loss, &exact);
         // A parameter that may not leave is never swapped out.
         let kept = best_swap(&gn, &theta, &[0, 1], |k| k != 1);
         assert!(kept.is_none_or(|p| p.out != Some(1)));
@@ -451,15 +450,7 @@ mod tests {
         let pair = pair.expect("a pair");
         assert_eq!((pair.k, pair.out), (1, Some(2)));
         let (exact, exact_loss) = optimum(&a, &b, &[0]);
-        assert!(
-            (pair.delta - (exact_loss - loss)).abs() <= 1e-6 * exact_loss,
-            "predicted cost {} against {}",
-            pair.delta,
-            exact_loss - loss
-        );
-        for (v, e) in pair.values.iter().zip(&exact) {
-            assert!((v - e).abs() <= 1e-7, "{:?} against {exact:?}", pair.values);
-        }
+        assert_is_exact_refit(&pair, exact_loss - loss, 1e-6 * exact_loss, &exact);
         // A pair costs at least what either of its terms costs alone, but saves two prices.
         assert!(single.expect("a removal").delta <= pair.delta * (1.0 + 1e-9));
     }
