@@ -51,6 +51,10 @@ const TRACK_GROWTH: f64 = 2.0;
 const POLISH_MARGIN: f64 = 3.0;
 const POLISH_TOL: f64 = 1e-2;
 
+/// Polishing is skipped when the integrator's error, at its floor on every observation, adds
+/// less than this many χ² units in the noise the data imply: it cannot move a score.
+const POLISH_CHI2: f64 = 1.0;
+
 /// A polished candidate is trusted when its score (in the unpolished noise) is at most this
 /// much above its unpolished one.
 const POLISH_SLACK: f64 = 2.0;
@@ -85,6 +89,12 @@ const LADDER_STEP: usize = 4;
 /// The first horizon is this fraction of the signal length (short pieces: a nearly convex
 /// loss for the refits from the regression values).
 const FIRST_LEVEL_SHARE: usize = 4;
+
+/// The first level refits every screened candidate, so on large data its short tiles are
+/// sampled: at most about this many pieces of the same length, evenly spaced (each refit's
+/// cost is per piece, and ranking the screened candidates roughly needs no more). The levels
+/// after it, and a first level that turns out to be the last, tile the whole data.
+const FIRST_LEVEL_PIECES: usize = 128;
 
 /// What discovery chose: the pieces, the support (refitted on them) and the path of every
 /// candidate scored.
@@ -420,7 +430,9 @@ fn climb<'m>(
         None => Layout::Tiles { len: len.max(2) },
     };
     let mut len = (lmin / FIRST_LEVEL_SHARE).max(MIN_LEN).min(maxrows);
-    let prob = Problem::with_layout(model, spec, tables, opts, Some(layout_of(len)))?;
+    let first = sampled(layout_of(len), &sd.prob);
+    let mut on_sample = first != layout_of(len);
+    let prob = Problem::with_layout(model, spec, tables, opts, Some(first))?;
     let mut scorer = Scorer::new(prob, base.clone(), free);
     let mut pool = refit_all(&scorer, &sd.supports, control);
     explore_level(&scorer, &mut pool, (false, &sd.parts), control);
@@ -441,17 +453,7 @@ fn climb<'m>(
             break;
         }
         let next_scorer = Scorer::new(next_prob, base.clone(), free);
-        let best = pool.scores[b];
-        let mut order: Vec<usize> = (0..pool.cands.len())
-            .filter(|&i| pool.scores[i] <= best + PRUNE_MARGIN * scorer.penalty())
-            .filter(|&i| !dominated(&pool, i, scorer.penalty()))
-            .collect();
-        order.sort_by(|&a, &b| pool.scores[a].total_cmp(&pool.scores[b]));
-        let keep: Vec<(Support, f64)> = order
-            .iter()
-            .map(|&i| (pool.cands[i].support.clone(), pool.cands[i].gamma))
-            .collect();
-        let next_pool = refit_all(&next_scorer, &keep, control);
+        let next_pool = refit_all(&next_scorer, &carried(&scorer, &pool), control);
         let (v0, v1) = (
             scorer.mean_variance(&pool.var),
             next_scorer.mean_variance(&next_pool.var),
@@ -504,7 +506,19 @@ fn climb<'m>(
             .failures_seen
             .load(std::sync::atomic::Ordering::Relaxed);
         (len, scorer, pool) = (next, next_scorer, next_pool);
+        on_sample = false;
         explore_level(&scorer, &mut pool, (false, &sd.parts), control);
+    }
+    // The ladder stopped on a sampled first level: its candidates are judged on every tile.
+    if on_sample && pool.best().is_some() && !control.cancelled() {
+        let prob = Problem::with_layout(model, spec, tables, opts, Some(layout_of(len)))?;
+        let whole = Scorer::new(prob, base.clone(), free);
+        let mut whole_pool = refit_all(&whole, &carried(&scorer, &pool), control);
+        failures += scorer
+            .failures_seen
+            .load(std::sync::atomic::Ordering::Relaxed);
+        explore_level(&whole, &mut whole_pool, (false, &sd.parts), control);
+        (scorer, pool) = (whole, whole_pool);
     }
     Ok(Climbed {
         len,
@@ -512,6 +526,40 @@ fn climb<'m>(
         pool,
         failures,
     })
+}
+
+/// The first level's layout: `tiles` itself, or when it has more than FIRST_LEVEL_PIECES
+/// pieces, pieces of the same length spread evenly over each experiment.
+fn sampled(tiles: Layout, prob: &Problem) -> Layout {
+    let Layout::Tiles { len } = tiles else {
+        return tiles;
+    };
+    let count: usize = prob.exps.iter().map(|e| e.rows / len.max(1)).sum();
+    if count <= FIRST_LEVEL_PIECES {
+        return tiles;
+    }
+    Layout::Pieces {
+        len,
+        stride: len * count.div_ceil(FIRST_LEVEL_PIECES),
+    }
+}
+
+/// The candidates carried to another layout, best first: those within PRUNE_MARGIN penalties
+/// of the best and not dominated by a subset of them.
+fn carried(scorer: &Scorer, pool: &Pool) -> Vec<(Support, f64)> {
+    let Some(b) = pool.best() else {
+        return Vec::new();
+    };
+    let best = pool.scores[b];
+    let mut order: Vec<usize> = (0..pool.cands.len())
+        .filter(|&i| pool.scores[i] <= best + PRUNE_MARGIN * scorer.penalty())
+        .filter(|&i| !dominated(pool, i, scorer.penalty()))
+        .collect();
+    order.sort_by(|&a, &b| pool.scores[a].total_cmp(&pool.scores[b]));
+    order
+        .iter()
+        .map(|&i| (pool.cands[i].support.clone(), pool.cands[i].gamma))
+        .collect()
 }
 
 /// Candidate `i` is a strict superset of a candidate that scores better by more than
@@ -583,7 +631,14 @@ fn polish(
         None => Vec::new(),
     };
     let mut chosen = pool.best();
-    if close.len() <= 1 || control.cancelled() {
+    let at_floor: Vec<f64> = scorer
+        .nobs
+        .iter()
+        .map(|n| n * scorer.floor * scorer.floor)
+        .collect();
+    let solver_chi2 = scorer.chi2(&at_floor, &pool.var);
+    tracing::debug!(solver_chi2, "integrator error in the noise");
+    if close.len() <= 1 || control.cancelled() || solver_chi2 < POLISH_CHI2 {
         return Ok(chosen);
     }
     let tight = odenet_solve::SolveOptions {
