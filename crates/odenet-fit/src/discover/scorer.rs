@@ -140,7 +140,12 @@ impl<'m> Scorer<'m> {
         self.failures_seen
             .fetch_add(r.failures_met, std::sync::atomic::Ordering::Relaxed);
         let support = s.with_values(r.q);
-        let (rss, failed) = self.rss(&ev, &support.q);
+        // The last evaluation's sums when it made them (at the returned point), else one more.
+        let (rss, failed) = if r.rss.len() == self.prob.nstates() {
+            (r.rss, r.failures)
+        } else {
+            self.rss(&ev, &support.q)
+        };
         Candidate {
             support,
             rss,

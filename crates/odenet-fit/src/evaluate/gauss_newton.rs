@@ -70,7 +70,7 @@ impl Evaluator<'_, '_> {
                 for i in 0..n {
                     m[(na + i) * nc + na + i] = start_diagonal(free[i], labelled[i]);
                 }
-                self.add_start_mismatch(ws, pi, &mut head[0]);
+                self.add_start_mismatch(ws, pi, &mut head[0], None);
                 for (k, i, y) in labels(ex, pc, n) {
                     let s = &ws.out_s[k * n * nc..(k + 1) * n * nc];
                     let r = ws.out_x[k * n + i] - y;

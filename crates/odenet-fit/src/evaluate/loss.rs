@@ -8,7 +8,8 @@ use odenet_solve::Sens;
 
 use super::{Evaluator, FAILED_PIECE_PENALTY, Workspace, chunk_len, labels};
 
-/// Per-piece slot: squared-error sum, failed flag, BDF flag, steps; then the gradient.
+/// Per-piece slot: squared-error sum, failed flag, BDF flag, steps; then the squared-error sum
+/// per state, then the gradient.
 const SLOT_HEAD: usize = 4;
 
 /// The loss and its gradient at one point.
@@ -24,6 +25,9 @@ pub struct Eval {
     pub bdf_pieces: usize,
     /// Accepted solver steps over all pieces.
     pub steps: usize,
+    /// Per state, the squared scaled mismatch summed over the pieces that integrated (empty
+    /// when not computed).
+    pub rss: Vec<f64>,
 }
 
 impl Evaluator<'_, '_> {
@@ -42,7 +46,8 @@ impl Evaluator<'_, '_> {
     fn eval_inner(&self, q: &[f64], grad: bool, per_piece: Option<&mut Vec<f64>>) -> Eval {
         self.evals.fetch_add(1, Ordering::Relaxed);
         let na = self.active.len();
-        let stride = SLOT_HEAD + if grad { na } else { 0 };
+        let n = self.prob.nstates();
+        let stride = SLOT_HEAD + n + if grad { na } else { 0 };
         let full = self.full(q);
         let mut slots = std::mem::take(&mut *self.slots.lock().expect("slots lock"));
         slots.resize(self.pieces.len() * stride, 0.0);
@@ -95,10 +100,11 @@ impl Evaluator<'_, '_> {
         let denom = self.nlabels.max(1) as f64;
         let out = Eval {
             loss: acc[0] / denom,
-            grad: acc[SLOT_HEAD..].iter().map(|g| g / denom).collect(),
+            grad: acc[SLOT_HEAD + n..].iter().map(|g| g / denom).collect(),
             failures: acc[1] as usize,
             bdf_pieces: acc[2] as usize,
             steps: acc[3] as usize,
+            rss: acc[SLOT_HEAD..SLOT_HEAD + n].to_vec(),
         };
         if let Some(per) = per_piece {
             per.extend(slots.chunks(stride).map(|s| s[0]));
@@ -107,7 +113,8 @@ impl Evaluator<'_, '_> {
         out
     }
 
-    /// One piece: slot = [squared-error sum, failed, used bdf, steps, gradient…]. The gradient
+    /// One piece: slot = [squared-error sum, failed, used bdf, steps, per-state squared-error
+    /// sums…, gradient…]. The gradient
     /// is the partial one at the profiled initial values, which is the total derivative of the
     /// profiled loss (the initial values are a minimiser).
     fn piece(
@@ -129,14 +136,17 @@ impl Evaluator<'_, '_> {
             Ok(stats) => {
                 slot[2] = if stats.used_bdf { 1.0 } else { 0.0 };
                 slot[3] = stats.steps as f64;
-                self.add_start_mismatch(ws, pi, &mut slot[0]);
+                let (head, rest) = slot.split_at_mut(SLOT_HEAD);
+                let (by_state, g) = rest.split_at_mut(n);
+                self.add_start_mismatch(ws, pi, &mut head[0], Some(by_state));
                 for (k, i, y) in labels(ex, pc, n) {
                     let r = ws.out_x[k * n + i] - y;
-                    slot[0] += r * r;
+                    head[0] += r * r;
+                    by_state[i] += r * r;
                     if grad {
                         let s = &ws.out_s[k * n * na..(k + 1) * n * na];
-                        for c in 0..na {
-                            slot[SLOT_HEAD + c] += 2.0 * r * s[c * n + i];
+                        for (c, gc) in g.iter_mut().enumerate() {
+                            *gc += 2.0 * r * s[c * n + i];
                         }
                     }
                 }

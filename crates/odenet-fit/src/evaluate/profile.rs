@@ -110,15 +110,24 @@ impl Evaluator<'_, '_> {
     }
 
     /// Adds the squared mismatch of piece `pi`'s observed start values at its profiled start
-    /// (`ws.x0`) to `acc`, one value at a time.
-    pub(super) fn add_start_mismatch(&self, ws: &Workspace, pi: usize, acc: &mut f64) {
+    /// (`ws.x0`) to `acc`, one value at a time (and to each state's sum in `by_state`).
+    pub(super) fn add_start_mismatch(
+        &self,
+        ws: &Workspace,
+        pi: usize,
+        acc: &mut f64,
+        mut by_state: Option<&mut [f64]>,
+    ) {
         let n = self.prob.nstates();
         let pc = self.prob.pieces[pi];
         let y0 = &self.prob.exps[pc.exp].y[pc.start * n..(pc.start + 1) * n];
         let labelled = &self.prob.start_label[pi * n..(pi + 1) * n];
-        for ((&x, &y), &f) in ws.x0.iter().zip(y0).zip(labelled) {
+        for (i, ((&x, &y), &f)) in ws.x0.iter().zip(y0).zip(labelled).enumerate() {
             if f {
                 *acc += (x - y) * (x - y);
+                if let Some(b) = by_state.as_deref_mut() {
+                    b[i] += (x - y) * (x - y);
+                }
             }
         }
     }

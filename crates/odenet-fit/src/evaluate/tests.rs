@@ -102,6 +102,46 @@ fn gauss_newton_pass_agrees_with_eval() {
     });
 }
 
+/// The per-state sums of an evaluation are the residuals' (profiled starts included), with
+/// and without the gradient, and they add up to the loss.
+#[test]
+fn per_state_sums_match_the_residuals() {
+    let (spec, tables) = lv_problem_inputs();
+    let model = CompiledModel::from_spec(&spec).expect("model");
+    let opts = solve_options(&spec);
+    let layout = crate::problem::Layout::Tiles { len: 10 };
+    let prob = Problem::with_layout(&model, &spec, &tables, opts, Some(layout)).expect("problem");
+    assert!(
+        prob.free_start.iter().any(|&f| f),
+        "profiled starts are exercised"
+    );
+    let ev = Evaluator::new(
+        &prob,
+        prob.free.clone(),
+        prob.init.clone(),
+        prob.all_pieces(),
+    );
+    let q = start(prob.free.len());
+    let n = prob.nstates();
+    let mut want = vec![0.0; n];
+    for r in ev.residuals(&q) {
+        for (j, v) in r.expect("every piece integrates").iter().enumerate() {
+            if v.is_finite() {
+                want[j % n] += v * v;
+            }
+        }
+    }
+    for grad in [false, true] {
+        let e = ev.eval(&q, grad);
+        assert_eq!(e.rss.len(), n);
+        for (a, b) in e.rss.iter().zip(&want) {
+            assert!((a - b).abs() <= 1e-9 * b, "{:?} against {want:?}", e.rss);
+        }
+        let total: f64 = e.rss.iter().sum();
+        assert!((total - e.loss * ev.nlabels as f64).abs() <= 1e-9 * total);
+    }
+}
+
 /// Results do not depend on the number of threads.
 #[test]
 fn identical_for_any_thread_count() {

@@ -224,6 +224,9 @@ pub struct OptResult {
     pub start_loss: f64,
     /// Piece failures met at every point evaluated (penalised trial points included).
     pub failures_met: usize,
+    /// Per state, the squared scaled mismatch at q over the pieces that integrated (empty when
+    /// the last evaluation did not compute it).
+    pub rss: Vec<f64>,
 }
 
 impl OptResult {
@@ -260,6 +263,7 @@ impl OptResult {
             bdf_pieces: fin.bdf_pieces,
             start_loss,
             failures_met: fin.failures,
+            rss: fin.rss,
         }
     }
 }
