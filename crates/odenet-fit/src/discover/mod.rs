@@ -35,7 +35,7 @@ use crate::result::{FitError, PathEntry};
 use crate::solve_options;
 use crate::support::Support;
 
-use pool::{Pool, explore_level, path_entries, refit_all};
+use pool::{Pool, Stage, explore_level, path_entries, refit_all};
 use scorer::{Candidate, FLOOR_PER_RTOL, REFIT_REL_TOL, Scorer};
 use screen::{
     MIN_LEN, SCREEN_WINDOWS, SMOOTH_ABOVE_FLOOR, SMOOTH_HALF_WIDTHS, data_variance, screen,
@@ -188,7 +188,7 @@ pub fn run(
         mut pool,
         failures,
     } = climb(&sd, (model, spec, tables), control)?;
-    explore_level(&scorer, &mut pool, (true, &sd.parts), control);
+    explore_level(&scorer, &mut pool, (Stage::Final, &sd.parts), control);
     // Model-based denoising: the best candidate reconstructs the data along its trajectories
     // (which follow the dynamics, not the noise); the screen regresses on that reconstruction
     // for supports the noisy data hid. Each is judged on the real data like the others.
@@ -203,7 +203,7 @@ pub fn run(
         parts.retain(|p| !sd.parts.iter().any(|q| q.active == p.active));
         if added > 0 || !parts.is_empty() {
             parts.extend(sd.parts.iter().cloned());
-            explore_level(&scorer, &mut pool, (true, &parts), control);
+            explore_level(&scorer, &mut pool, (Stage::Final, &parts), control);
         }
     }
     // Under conservation laws, the best model's sparser equivalents in the full library.
@@ -435,7 +435,7 @@ fn climb<'m>(
     let prob = Problem::with_layout(model, spec, tables, opts, Some(first))?;
     let mut scorer = Scorer::new(prob, base.clone(), free);
     let mut pool = refit_all(&scorer, &sd.supports, control);
-    explore_level(&scorer, &mut pool, (false, &sd.parts), control);
+    explore_level(&scorer, &mut pool, (Stage::First, &sd.parts), control);
     let mut failures = 0;
     while fixed_layout.is_none() && len < maxrows && !control.cancelled() {
         let Some(b) = pool.best() else { break };
@@ -507,7 +507,7 @@ fn climb<'m>(
             .load(std::sync::atomic::Ordering::Relaxed);
         (len, scorer, pool) = (next, next_scorer, next_pool);
         on_sample = false;
-        explore_level(&scorer, &mut pool, (false, &sd.parts), control);
+        explore_level(&scorer, &mut pool, (Stage::Later, &sd.parts), control);
     }
     // The ladder stopped on a sampled first level: its candidates are judged on every tile.
     if on_sample && pool.best().is_some() && !control.cancelled() {
@@ -517,7 +517,7 @@ fn climb<'m>(
         failures += scorer
             .failures_seen
             .load(std::sync::atomic::Ordering::Relaxed);
-        explore_level(&whole, &mut whole_pool, (false, &sd.parts), control);
+        explore_level(&whole, &mut whole_pool, (Stage::First, &sd.parts), control);
         (scorer, pool) = (whole, whole_pool);
     }
     Ok(Climbed {

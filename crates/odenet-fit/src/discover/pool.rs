@@ -236,23 +236,57 @@ pub(super) fn combine(prob: &Problem, s: &Support, i: usize, part: &Support) -> 
     )
 }
 
+/// Where a level stands on the horizon ladder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// The shortest pieces, where every screened candidate is refitted.
+    First,
+    /// A longer horizon the candidates were carried to.
+    Later,
+    /// The horizon chosen, explored once more before the choice.
+    Final,
+}
+
 /// More candidates at one horizon: backward elimination from the richest candidate, swaps of
-/// single equations' supports (at the last horizon) and a stepwise search from the best, then
-/// every candidate scored again.
+/// single equations' supports (at the chosen horizon), a stepwise search from the best and, on
+/// the first level, forward selection from the support with no sparse term; then every
+/// candidate scored again. Forward selection runs on the shortest pieces only: there the
+/// linearisation at a sparse start is most informative and a refit cheapest; its supports are
+/// carried up the ladder with the others, while on longer pieces a sparse start tracks the data
+/// poorly (an oscillation or a chaotic flow is lost within a piece) and its path mostly refits,
+/// at a higher price, supports far from the best.
 pub(super) fn explore_level(
     scorer: &Scorer,
     pool: &mut Pool,
-    (last, parts): (bool, &[Support]),
+    (stage, parts): (Stage, &[Support]),
     control: &Control,
 ) {
+    let t = std::time::Instant::now();
     eliminate_from_richest(scorer, pool, control);
-    if last {
+    let eliminated = t.elapsed().as_secs_f64();
+    if stage == Stage::Final {
         swap_equations(scorer, pool, parts, control);
     }
+    let swapped = t.elapsed().as_secs_f64();
     pool.rescore(scorer);
     stepwise(scorer, pool, control);
-    forward(scorer, pool, control);
+    let stepped = t.elapsed().as_secs_f64();
+    if stage == Stage::First {
+        forward(scorer, pool, control);
+    }
+    tracing::debug!(
+        ?stage,
+        pieces = scorer.prob.pieces.len(),
+        eliminated,
+        swapped,
+        stepped,
+        forward = t.elapsed().as_secs_f64(),
+        "explored (seconds since the level's start)"
+    );
     pool.rescore(scorer);
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
     let model = scorer.prob.model;
     for (c, s) in pool.cands.iter().zip(&pool.scores) {
         let names = c.names(model);
