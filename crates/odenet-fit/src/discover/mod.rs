@@ -203,7 +203,7 @@ pub fn run(
         parts.retain(|p| !sd.parts.iter().any(|q| q.active == p.active));
         if added > 0 || !parts.is_empty() {
             parts.extend(sd.parts.iter().cloned());
-            explore_level(&scorer, &mut pool, (Stage::Final, &parts), control);
+            explore_level(&scorer, &mut pool, (Stage::Revisit, &parts), control);
         }
     }
     // Under conservation laws, the best model's sparser equivalents in the full library.

@@ -245,16 +245,19 @@ pub(super) enum Stage {
     Later,
     /// The horizon chosen, explored once more before the choice.
     Final,
+    /// The horizon chosen, explored again after more candidates joined (the forward path from
+    /// the sparse start is the same as at `Final`).
+    Revisit,
 }
 
 /// More candidates at one horizon: backward elimination from the richest candidate, swaps of
-/// single equations' supports (at the chosen horizon), a stepwise search from the best and, on
-/// the first level, forward selection from the support with no sparse term; then every
-/// candidate scored again. Forward selection runs on the shortest pieces only: there the
-/// linearisation at a sparse start is most informative and a refit cheapest; its supports are
-/// carried up the ladder with the others, while on longer pieces a sparse start tracks the data
-/// poorly (an oscillation or a chaotic flow is lost within a piece) and its path mostly refits,
-/// at a higher price, supports far from the best.
+/// single equations' supports (at the chosen horizon), a stepwise search from the best and
+/// forward selection from the support with no sparse term; then every candidate scored again.
+/// Forward selection runs on the first level (the shortest pieces: the linearisation at a sparse
+/// start is most informative there and a refit cheapest) and at the chosen horizon (where the
+/// choice is made), not on the levels between: there a sparse start tracks the data poorly (an
+/// oscillation or a chaotic flow is lost within a piece) and its path mostly refits, at a higher
+/// price, supports far from the best.
 pub(super) fn explore_level(
     scorer: &Scorer,
     pool: &mut Pool,
@@ -264,14 +267,14 @@ pub(super) fn explore_level(
     let t = std::time::Instant::now();
     eliminate_from_richest(scorer, pool, control);
     let eliminated = t.elapsed().as_secs_f64();
-    if stage == Stage::Final {
+    if matches!(stage, Stage::Final | Stage::Revisit) {
         swap_equations(scorer, pool, parts, control);
     }
     let swapped = t.elapsed().as_secs_f64();
     pool.rescore(scorer);
     stepwise(scorer, pool, control);
     let stepped = t.elapsed().as_secs_f64();
-    if stage == Stage::First {
+    if matches!(stage, Stage::First | Stage::Final) {
         forward(scorer, pool, control);
     }
     tracing::debug!(
