@@ -35,6 +35,11 @@ pub(crate) struct Exploration {
     pub score: f64,
     /// The loss after the first round (the dense fit from this start).
     pub first_loss: f64,
+    /// Where the chosen support's refit profiled the pieces' initial values (scaled, pieces × n
+    /// like `Problem::x0`), when that refit was made apart from the path (the stepwise search):
+    /// a fitted initial value of a hidden state can have several minima for fixed parameters, so
+    /// the final refit starts from these rather than from the global stage's.
+    pub starts: Option<Vec<f64>>,
 }
 
 /// The supports met so far, each refitted and scored once.
@@ -258,6 +263,7 @@ pub(crate) fn explore(fitter: &mut Fitter, s: Support, start: Start) -> Explorat
             chosen: s,
             score: f64::INFINITY,
             first_loss,
+            starts: None,
         };
     };
     backward_elimination(fitter, &mut cands, s.clone());
@@ -288,6 +294,7 @@ pub(crate) fn explore(fitter: &mut Fitter, s: Support, start: Start) -> Explorat
                 score: cands.scored[i].score,
                 path: cands.path,
                 first_loss,
+                starts: None,
             }
         }
         None => Exploration {
@@ -295,6 +302,7 @@ pub(crate) fn explore(fitter: &mut Fitter, s: Support, start: Start) -> Explorat
             chosen: s,
             score: f64::INFINITY,
             first_loss,
+            starts: None,
         },
     }
 }

@@ -424,6 +424,11 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 selection: selection.to_string(),
                 global: fitter.confidence,
             };
+            // The final refit profiles the fitted initial values from where the chosen support
+            // was refitted, when the stepwise search chose it.
+            if let Some(starts) = &ex.starts {
+                crate::hidden::seed_piece_starts(&mut prob, starts);
+            }
             finish(spec, (&raw, &prob), tables, outcome, control)
         }
     };

@@ -148,6 +148,18 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         }
     }
 
+    /// The same evaluator with the profiles of long pieces starting from `starts` (scaled,
+    /// pieces × n like `Problem::x0`) instead of the problem's starts: where another fit of a
+    /// nearby support profiled them (a fitted initial value can have several minima).
+    pub fn with_warm(self, starts: &[f64]) -> Self {
+        if let Ok(mut warm) = self.warm.lock()
+            && warm.len() == starts.len()
+        {
+            warm.copy_from_slice(starts);
+        }
+        self
+    }
+
     /// The range of `self.pieces` this process evaluates.
     fn my_share(&self) -> Range<usize> {
         self.shares

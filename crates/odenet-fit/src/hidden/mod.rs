@@ -278,6 +278,16 @@ pub(crate) fn seed_fitted_starts(prob: &mut crate::problem::Problem, states: &[V
     }
 }
 
+/// Moves the fitted initial values (free, with no observation) of every piece to `starts`
+/// (pieces × n, scaled, like `Problem::x0`).
+pub(crate) fn seed_piece_starts(prob: &mut crate::problem::Problem, starts: &[f64]) {
+    for (k, &v) in starts.iter().enumerate().take(prob.x0.len()) {
+        if prob.free_start[k] && !prob.start_label[k] && v.is_finite() {
+            prob.x0[k] = v;
+        }
+    }
+}
+
 /// Distinct minima of the global stage whose sparsity paths are explored (best first).
 const EXPLORED_MINIMA: usize = 2;
 /// A further minimum is explored only when its loss is within this factor of the best.

@@ -24,6 +24,11 @@ use crate::support::Support;
 const MOVES_PER_STEP: usize = 4;
 /// Steps at most.
 const MAX_STEPS: usize = 12;
+/// Templates with at most this many sparse terms have every support refitted and scored after
+/// the stepwise search (at most 2^EXHAUSTIVE_TERMS refits of a small model): terms that stand in
+/// for each other can make every single move from a wrong support look worse while a joint one
+/// reaches the truth.
+const EXHAUSTIVE_TERMS: usize = 6;
 /// Levenberg–Marquardt iterations of a move's refit, and its relative tolerance.
 const REFIT_ITERS: u64 = 60;
 const REFIT_REL_TOL: f64 = 1e-6;
@@ -43,14 +48,24 @@ fn bic(loss: f64, k: usize, n: f64) -> f64 {
     }
 }
 
-/// Refits support `s` on the training pieces without L1.
-fn refit(fitter: &Fitter, s: &Support, abandon: f64) -> (Support, f64, usize) {
-    let ev = Evaluator::new(
+/// Refits support `s` on the training pieces without L1 (the pieces' profiles starting from
+/// `warm` when given): the support, its loss, the piece failures met, and the profiled initial
+/// values at the refit's end (pieces × n, scaled; the problem's own for pieces not trained on).
+fn refit(
+    fitter: &Fitter,
+    s: &Support,
+    abandon: f64,
+    warm: Option<&[f64]>,
+) -> (Support, f64, usize, Vec<f64>) {
+    let mut ev = Evaluator::new(
         fitter.prob,
         s.active.clone(),
         fitter.base.clone(),
         fitter.train.clone(),
     );
+    if let Some(w) = warm {
+        ev = ev.with_warm(w);
+    }
     let terms = Terms::new(fitter.prob, &s.active, 0.0, 1.0)
         .with_cancel(fitter.control.cancel)
         .with_stop(REFIT_REL_TOL, abandon);
@@ -60,7 +75,14 @@ fn refit(fitter: &Fitter, s: &Support, abandon: f64) -> (Support, f64, usize) {
     } else {
         r.loss
     };
-    (s.with_values(r.q), loss, r.failures_met)
+    let n = fitter.prob.nstates();
+    let mut starts = fitter.prob.x0.clone();
+    if loss.is_finite() {
+        for &pi in &fitter.train {
+            starts[pi * n..(pi + 1) * n].copy_from_slice(&ev.profiled_start(pi, &r.q));
+        }
+    }
+    (s.with_values(r.q), loss, r.failures_met, starts)
 }
 
 /// The moves from support `s` (loss `loss`) ordered by their predicted criterion, best first.
@@ -156,13 +178,81 @@ fn moves(fitter: &Fitter, s: &Support, loss: f64, n: f64) -> Vec<Move> {
     out
 }
 
+/// The stepwise search's current support: its refitted values, loss, criterion, and where its
+/// refit profiled the pieces' initial values (None: the problem's own).
+struct Current {
+    support: Support,
+    loss: f64,
+    bic: f64,
+    starts: Option<Vec<f64>>,
+}
+
+/// Stepwise moves from `cur` while one lowers the criterion; every support refitted joins the
+/// path and `visited` (which moves skip).
+fn steps(
+    fitter: &mut Fitter,
+    ex: &mut Exploration,
+    cur: &mut Current,
+    visited: &mut Vec<Vec<usize>>,
+    n: f64,
+) {
+    for step in 0..MAX_STEPS {
+        if fitter.control.cancelled() {
+            break;
+        }
+        let trials: Vec<Support> = moves(fitter, &cur.support, cur.loss, n)
+            .into_iter()
+            .filter(|m| m.predicted.is_finite())
+            .map(|m| m.support)
+            .filter(|s| !visited.contains(&s.active))
+            .take(MOVES_PER_STEP)
+            .collect();
+        if trials.is_empty() {
+            break;
+        }
+        let abandon = 4.0 * cur.loss;
+        let f: &Fitter = fitter;
+        let warm = cur.starts.as_deref();
+        let fits: Vec<(Support, f64, usize, Vec<f64>)> = trials
+            .par_iter()
+            .map(|s| refit(f, s, abandon, warm))
+            .collect();
+        let mut best: Option<Current> = None;
+        for (s, loss, met, starts) in fits {
+            fitter.failures_seen += met;
+            visited.push(s.active.clone());
+            let b = bic(loss, s.len(), n);
+            ex.path.push(path_entry(fitter, &s, loss, n));
+            tracing::debug!(
+                step,
+                terms = s.len(),
+                loss,
+                bic = b,
+                from = cur.bic,
+                "stepwise move"
+            );
+            if b < cur.bic && best.as_ref().is_none_or(|x| b < x.bic) {
+                best = Some(Current {
+                    support: s,
+                    loss,
+                    bic: b,
+                    starts: Some(starts),
+                });
+            }
+        }
+        let Some(b) = best else {
+            break;
+        };
+        *cur = b;
+    }
+}
+
 /// Improves the exploration's choice by stepwise moves (when nothing is held out: the path's
 /// score is then the criterion's order). Every support refitted joins the path.
 pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
-    if !fitter.holdout.is_empty() || ex.chosen.is_empty() || !ex.score.is_finite() {
+    if !fitter.holdout.is_empty() || !ex.score.is_finite() {
         return ex;
     }
-    let model = fitter.prob.model;
     let n = fitter.prob.label_count(&fitter.train).max(1) as f64;
     let mut visited: Vec<Vec<usize>> = ex
         .path
@@ -177,66 +267,29 @@ pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
                 .collect()
         })
         .collect();
-    let mut cur = ex.chosen.clone();
-    let mut cur_loss = fitter.loss(&cur, &fitter.train);
-    let mut cur_bic = bic(cur_loss, cur.len(), n);
-    for step in 0..MAX_STEPS {
-        if fitter.control.cancelled() {
-            break;
-        }
-        let trials: Vec<Support> = moves(fitter, &cur, cur_loss, n)
-            .into_iter()
-            .filter(|m| m.predicted.is_finite())
-            .map(|m| m.support)
-            .filter(|s| !visited.contains(&s.active))
-            .take(MOVES_PER_STEP)
-            .collect();
-        if trials.is_empty() {
-            break;
-        }
-        let abandon = 4.0 * cur_loss;
-        let f: &Fitter = fitter;
-        let fits: Vec<(Support, f64, usize)> =
-            trials.par_iter().map(|s| refit(f, s, abandon)).collect();
-        let mut best: Option<(Support, f64, f64)> = None;
-        for (s, loss, met) in fits {
-            fitter.failures_seen += met;
-            visited.push(s.active.clone());
-            let b = bic(loss, s.len(), n);
-            let mut params = fitter.user(&s);
-            for (k, v) in params.iter_mut().enumerate() {
-                if !model.params[k].fixed && !s.active.contains(&k) {
-                    *v = 0.0;
-                }
-            }
-            ex.path.push(PathEntry {
-                mu: 0.0,
-                gamma: f64::NAN,
-                active_terms: s.len(),
-                sparse_terms: s.active.iter().filter(|&&k| model.params[k].sparse).count(),
-                train_loss: loss,
-                holdout_loss: f64::NAN,
-                score: loss * n.powf(s.len() as f64 / n),
-                selected: false,
-                params,
-            });
-            tracing::debug!(
-                step,
-                terms = s.len(),
-                loss,
-                bic = b,
-                from = cur_bic,
-                "stepwise move"
-            );
-            if b < cur_bic && best.as_ref().is_none_or(|x| b < x.2) {
-                best = Some((s, loss, b));
-            }
-        }
-        let Some((s, loss, b)) = best else {
-            break;
-        };
-        (cur, cur_loss, cur_bic) = (s, loss, b);
+    let cur_loss = fitter.loss(&ex.chosen, &fitter.train);
+    let mut cur = Current {
+        bic: bic(cur_loss, ex.chosen.len(), n),
+        support: ex.chosen.clone(),
+        loss: cur_loss,
+        starts: None,
+    };
+    steps(fitter, &mut ex, &mut cur, &mut visited, n);
+    // Small templates: every support, then the stepwise search again from a better one (its
+    // moves refitted from its values and profiled starts).
+    if let Some(best) = exhaustive(fitter, &mut ex, &cur, &visited, n)
+        && best.bic < cur.bic
+    {
+        cur = best;
+        let mut again = vec![cur.support.active.clone()];
+        steps(fitter, &mut ex, &mut cur, &mut again, n);
     }
+    let Current {
+        support: cur,
+        loss: cur_loss,
+        bic: cur_bic,
+        starts: cur_starts,
+    } = cur;
     if cur.active != ex.chosen.active {
         tracing::info!(
             terms = cur.len(),
@@ -258,6 +311,112 @@ pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
         }
         ex.score = cur_loss * n.powf(cur.len() as f64 / n);
         ex.chosen = cur;
+        ex.starts = cur_starts;
     }
     ex
+}
+
+/// The path entry of support `s` refitted to `loss` over `n` labels.
+fn path_entry(fitter: &Fitter, s: &Support, loss: f64, n: f64) -> PathEntry {
+    let model = fitter.prob.model;
+    let mut params = fitter.user(s);
+    for (k, v) in params.iter_mut().enumerate() {
+        if !model.params[k].fixed && !s.active.contains(&k) {
+            *v = 0.0;
+        }
+    }
+    PathEntry {
+        mu: 0.0,
+        gamma: f64::NAN,
+        active_terms: s.len(),
+        sparse_terms: s.active.iter().filter(|&&k| model.params[k].sparse).count(),
+        train_loss: loss,
+        holdout_loss: f64::NAN,
+        score: loss * n.powf(s.len() as f64 / n),
+        selected: false,
+        params,
+    }
+}
+
+/// Every support of a template with at most EXHAUSTIVE_TERMS sparse terms that was not scored
+/// yet, refitted (in parallel) from `cur`'s values (a term it lacks starts at zero) and joined
+/// to the path; returns the one with the lowest criterion. None for larger templates.
+fn exhaustive(
+    fitter: &mut Fitter,
+    ex: &mut Exploration,
+    cur: &Current,
+    visited: &[Vec<usize>],
+    n: f64,
+) -> Option<Current> {
+    let model = fitter.prob.model;
+    let free = &fitter.prob.free;
+    let sparse: Vec<usize> = free
+        .iter()
+        .copied()
+        .filter(|&k| model.params[k].sparse)
+        .collect();
+    if sparse.is_empty() || sparse.len() > EXHAUSTIVE_TERMS || fitter.control.cancelled() {
+        return None;
+    }
+    // Two starts per support: the current choice's values (a term it lacks at zero) and the
+    // best-fitting support scored so far (a dense fit, near the data wherever the choice is not).
+    let scales = &fitter.prob.scales;
+    let current = fitter.user(&cur.support);
+    let dense = ex
+        .path
+        .iter()
+        .filter(|p| p.train_loss.is_finite())
+        .min_by(|a, b| a.train_loss.total_cmp(&b.train_loss))
+        .map(|p| p.params.clone());
+    let supports: Vec<Vec<usize>> = (0..1usize << sparse.len())
+        .map(|mask| {
+            free.iter()
+                .copied()
+                .filter(|&k| {
+                    sparse
+                        .iter()
+                        .position(|&s| s == k)
+                        .is_none_or(|i| mask & (1 << i) != 0)
+                })
+                .collect::<Vec<usize>>()
+        })
+        .filter(|a| !visited.contains(a))
+        .collect();
+    // (support, profile warm starts): the current values with the current profiled starts, the
+    // dense fit's with the problem's own (the global stage's, near the dense fit).
+    let mut trials: Vec<(Support, Option<&[f64]>)> = Vec::new();
+    for active in &supports {
+        let from_current = Support::new(active.clone(), scales.normalised(&current, active));
+        trials.push((from_current, cur.starts.as_deref()));
+        if let Some(d) = &dense {
+            let t = Support::new(active.clone(), scales.normalised(d, active));
+            if t.q != trials[trials.len() - 1].0.q {
+                trials.push((t, None));
+            }
+        }
+    }
+    // No early abandonment: a joint removal starts far from its optimum (the removed terms'
+    // share of the fit is lost until the others move), which is why the stepwise search missed
+    // it.
+    let f: &Fitter = fitter;
+    let fits: Vec<(Support, f64, usize, Vec<f64>)> = trials
+        .par_iter()
+        .map(|(s, warm)| refit(f, s, f64::INFINITY, *warm))
+        .collect();
+    let mut best: Option<Current> = None;
+    for (s, loss, met, starts) in fits {
+        fitter.failures_seen += met;
+        let b = bic(loss, s.len(), n);
+        ex.path.push(path_entry(fitter, &s, loss, n));
+        tracing::debug!(terms = s.len(), loss, bic = b, "exhaustive support");
+        if best.as_ref().is_none_or(|x| b < x.bic) {
+            best = Some(Current {
+                support: s,
+                loss,
+                bic: b,
+                starts: Some(starts),
+            });
+        }
+    }
+    best
 }
