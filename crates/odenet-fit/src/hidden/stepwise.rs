@@ -9,7 +9,12 @@
 //! values — the same order as the path's score L·N^(k/N) when nothing is held out. Greedy
 //! elimination from a dense fit of a sloppy model (terms that can stand in for each other, as
 //! P², P·M and P do for the decay of the actin filaments) can leave the true support on a side
-//! path; swaps bring it back.
+//! path; swaps bring it back. A template with few sparse terms has every support refitted too,
+//! and the search goes on from a better one.
+//!
+//! Refits start the pieces' profiled initial values where the current choice's refit left them
+//! (a fitted initial value of a hidden state can have several minima for fixed parameters), and
+//! the chosen support's are handed to the final refit.
 
 use rayon::prelude::*;
 
@@ -300,13 +305,24 @@ pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
         for p in &mut ex.path {
             p.selected = false;
         }
-        if let Some(p) = ex.path.iter_mut().rev().find(|p| {
-            fitter
-                .prob
-                .free
-                .iter()
-                .all(|&k| (p.params[k] != 0.0) == cur.active.contains(&k))
-        }) {
+        // The entry of this support's refit (one support may have been refitted from several
+        // starts).
+        if let Some(p) = ex
+            .path
+            .iter_mut()
+            .filter(|p| {
+                fitter
+                    .prob
+                    .free
+                    .iter()
+                    .all(|&k| (p.params[k] != 0.0) == cur.active.contains(&k))
+            })
+            .min_by(|a, b| {
+                (a.train_loss - cur_loss)
+                    .abs()
+                    .total_cmp(&(b.train_loss - cur_loss).abs())
+            })
+        {
             p.selected = true;
         }
         ex.score = cur_loss * n.powf(cur.len() as f64 / n);
