@@ -53,9 +53,10 @@ impl Evaluator<'_, '_> {
                     vec![0.0; 2 + na + na * na],
                     vec![0.0; nc * nc],
                     vec![0.0; nc],
+                    (vec![0.0; n * n], vec![0.0; n]),
                 )
             },
-            |ws, (acc, m, v), pi| {
+            |ws, (acc, m, v, scratch), pi| {
                 let (head, h) = acc.split_at_mut(2 + na);
                 if !self.solve_full(ws, pi, q, &full) {
                     head[0] += FAILED_PIECE_PENALTY * self.prob.piece_labels(pi) as f64;
@@ -102,7 +103,7 @@ impl Evaluator<'_, '_> {
                         m[a * nc + b] = m[b * nc + a];
                     }
                 }
-                schur_add(m, na, n, h);
+                schur_add(m, (na, n), h, scratch);
             },
         );
         // Every chunk's sums (gathered from every process when shared), added in chunk order.
@@ -114,17 +115,14 @@ impl Evaluator<'_, '_> {
                 .iter()
                 .map(|r| r.len().div_ceil(chunk) * width)
                 .collect();
-            let local: Vec<f64> = parts
-                .iter()
-                .flat_map(|(p, _, _)| p.iter().copied())
-                .collect();
+            let local: Vec<f64> = parts.iter().flat_map(|(p, ..)| p.iter().copied()).collect();
             let mut all = vec![0.0; counts.iter().sum()];
             self.partition.all_gather(&local, &counts, &mut all);
             self.warm_stale.store(true, Ordering::Relaxed);
             gathered = all;
             gathered.chunks(width).collect()
         } else {
-            parts.iter().map(|(p, _, _)| p.as_slice()).collect()
+            parts.iter().map(|(p, ..)| p.as_slice()).collect()
         };
         let mut acc = vec![0.0; width];
         for part in chunks {
@@ -142,12 +140,11 @@ impl Evaluator<'_, '_> {
     }
 }
 
-/// h += A − B C⁻¹ Bᵀ for m = [[A, B], [Bᵀ, C]] (sizes na and n).
-fn schur_add(m: &[f64], na: usize, n: usize, h: &mut [f64]) {
+/// h += A − B C⁻¹ Bᵀ for m = [[A, B], [Bᵀ, C]] (sizes na and n), with `scratch` (n × n and n
+/// values) for the small solves.
+fn schur_add(m: &[f64], (na, n): (usize, usize), h: &mut [f64], (c, x): &mut (Vec<f64>, Vec<f64>)) {
     let nc = na + n;
     // Solve C X = Bᵀ column by column with a small dense factorisation.
-    let mut c = vec![0.0; n * n];
-    let mut x = vec![0.0; n];
     for a in 0..na {
         for i in 0..n {
             for j in 0..n {
@@ -155,7 +152,7 @@ fn schur_add(m: &[f64], na: usize, n: usize, h: &mut [f64]) {
             }
             x[i] = m[(na + i) * nc + a];
         }
-        let ok = solve_small(&mut c, &mut x, n);
+        let ok = solve_small(c, x, n);
         for b in 0..na {
             let mut v = m[a * nc + b];
             if ok {
