@@ -252,6 +252,19 @@ fn sir_fit(tag: &str, params: &str) -> (FitResult, usize) {
     (res, times.len() - 1)
 }
 
+/// The SIR template's terms outside the true support, fixed at zero.
+const SIR_ZERO: &str = "a0 = { value = 0.0, fixed = true }\na1 = { value = 0.0, fixed = true }\n\
+                        a2 = { value = 0.0, fixed = true }\n";
+
+/// The SIR fit with the true support started at the truth (the reference of the tests).
+fn sir_reference(tag: &str) -> FitResult {
+    sir_fit(
+        tag,
+        &format!("b = {{ init = 1.0, min = 0.0 }}\ng = {{ init = 0.2, min = 0.0 }}\n{SIR_ZERO}"),
+    )
+    .0
+}
+
 fn fitted_s0(res: &FitResult) -> f64 {
     res.fitted_initial[0]
         .iter()
@@ -265,16 +278,11 @@ fn fitted_s0(res: &FitResult) -> f64 {
 /// errors and S(0) within 5%.
 #[test]
 fn sir_true_support_from_generic_starts() {
-    let zero = "a0 = { value = 0.0, fixed = true }\na1 = { value = 0.0, fixed = true }\n\
-                a2 = { value = 0.0, fixed = true }\n";
     let (res, values) = sir_fit(
         "sir-generic",
-        &format!("b = {{ init = 0.5, min = 0.0 }}\ng = {{ init = 0.5, min = 0.0 }}\n{zero}"),
+        &format!("b = {{ init = 0.5, min = 0.0 }}\ng = {{ init = 0.5, min = 0.0 }}\n{SIR_ZERO}"),
     );
-    let (reference, _) = sir_fit(
-        "sir-truth",
-        &format!("b = {{ init = 1.0, min = 0.0 }}\ng = {{ init = 0.2, min = 0.0 }}\n{zero}"),
-    );
+    let reference = sir_reference("sir-truth");
     assert_recovered(&res, &[("b", 1.0), ("g", 0.2)], &["a0", "a1", "a2"]);
     assert_global(&res);
     let chi2_unit = reference.loss / (values - 3) as f64;
@@ -309,16 +317,11 @@ fn sir_full_template_from_generic_starts() {
 /// is the candidate's.
 #[test]
 fn sir_full_template_scores_the_true_support_at_its_optimum() {
-    let zero = "a0 = { value = 0.0, fixed = true }\na1 = { value = 0.0, fixed = true }\n\
-                a2 = { value = 0.0, fixed = true }\n";
     let (res, values) = sir_fit(
         "sir-full-path",
         "b = { init = 0.5, min = 0.0 }\ng = { init = 0.5, min = 0.0 }\na0 = 0.0\na1 = 0.0\na2 = 0.0\n",
     );
-    let (reference, _) = sir_fit(
-        "sir-full-truth",
-        &format!("b = {{ init = 1.0, min = 0.0 }}\ng = {{ init = 0.2, min = 0.0 }}\n{zero}"),
-    );
+    let reference = sir_reference("sir-full-truth");
     let chi2_unit = reference.loss / (values - 3) as f64;
     let index = |name: &str| {
         res.param_names

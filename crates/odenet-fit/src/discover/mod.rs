@@ -550,16 +550,9 @@ fn carried(scorer: &Scorer, pool: &Pool) -> Vec<(Support, f64)> {
     let Some(b) = pool.best() else {
         return Vec::new();
     };
-    let best = pool.scores[b];
-    let mut order: Vec<usize> = (0..pool.cands.len())
-        .filter(|&i| pool.scores[i] <= best + PRUNE_MARGIN * scorer.penalty())
-        .filter(|&i| !dominated(pool, i, scorer.penalty()))
-        .collect();
-    order.sort_by(|&a, &b| pool.scores[a].total_cmp(&pool.scores[b]));
-    order
-        .iter()
-        .map(|&i| (pool.cands[i].support.clone(), pool.cands[i].gamma))
-        .collect()
+    pool.ranked(pool.scores[b] + PRUNE_MARGIN * scorer.penalty(), |i| {
+        !dominated(pool, i, scorer.penalty())
+    })
 }
 
 /// Candidate `i` is a strict superset of a candidate that scores better by more than
@@ -615,21 +608,6 @@ fn polish(
     (model, spec, tables): (&CompiledModel, &Spec, &[Table]),
     control: &Control,
 ) -> Result<Option<usize>, FitError> {
-    let opts = solve_options(spec);
-    let close: Vec<(Support, f64)> = match pool.best() {
-        Some(b) => {
-            let limit = pool.scores[b] + POLISH_MARGIN * scorer.penalty();
-            let mut order: Vec<usize> = (0..pool.cands.len())
-                .filter(|&i| pool.scores[i] <= limit)
-                .collect();
-            order.sort_by(|&a, &b| pool.scores[a].total_cmp(&pool.scores[b]));
-            order
-                .iter()
-                .map(|&i| (pool.cands[i].support.clone(), pool.cands[i].gamma))
-                .collect()
-        }
-        None => Vec::new(),
-    };
     let mut chosen = pool.best();
     let at_floor: Vec<f64> = scorer
         .nobs
@@ -638,9 +616,14 @@ fn polish(
         .collect();
     let solver_chi2 = scorer.chi2(&at_floor, &pool.var);
     tracing::debug!(solver_chi2, "integrator error in the noise");
-    if close.len() <= 1 || control.cancelled() || solver_chi2 < POLISH_CHI2 {
+    let Some(b) = chosen.filter(|_| solver_chi2 >= POLISH_CHI2 && !control.cancelled()) else {
+        return Ok(chosen);
+    };
+    let close = pool.ranked(pool.scores[b] + POLISH_MARGIN * scorer.penalty(), |_| true);
+    if close.len() <= 1 {
         return Ok(chosen);
     }
+    let opts = solve_options(spec);
     let tight = odenet_solve::SolveOptions {
         rtol: opts.rtol * POLISH_TOL,
         atol: opts.atol * POLISH_TOL,

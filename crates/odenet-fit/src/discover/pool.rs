@@ -54,6 +54,19 @@ impl Pool {
         best_index(&self.scores)
     }
 
+    /// The candidates scoring at most `limit` that `keep` accepts, best first, as (support,
+    /// screening threshold).
+    pub(super) fn ranked(&self, limit: f64, keep: impl Fn(usize) -> bool) -> Vec<(Support, f64)> {
+        let mut order: Vec<usize> = (0..self.cands.len())
+            .filter(|&i| self.scores[i] <= limit && keep(i))
+            .collect();
+        order.sort_by(|&a, &b| self.scores[a].total_cmp(&self.scores[b]));
+        order
+            .iter()
+            .map(|&i| (self.cands[i].support.clone(), self.cands[i].gamma))
+            .collect()
+    }
+
     /// The loss above which a refit is hopeless: ABANDON_RATIO times the best candidate's.
     pub(super) fn abandon_level(&self) -> f64 {
         ABANDON_RATIO

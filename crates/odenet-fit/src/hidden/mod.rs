@@ -267,14 +267,18 @@ pub(crate) fn seed_fitted_starts(prob: &mut crate::problem::Problem, states: &[V
             continue;
         };
         for i in 0..n {
-            let k = pi * n + i;
-            if prob.free_start[k]
-                && !prob.start_label[k]
-                && st.get(i).is_some_and(|v| v.is_finite())
-            {
-                prob.x0[k] = st[i];
+            if let Some(&v) = st.get(i) {
+                seed_fitted(prob, pi * n + i, v);
             }
         }
+    }
+}
+
+/// Moves start `k` (piece × n + state) of `prob` to `v` when it is a fitted initial value (free,
+/// with no observation) and `v` is finite.
+fn seed_fitted(prob: &mut crate::problem::Problem, k: usize, v: f64) {
+    if prob.free_start[k] && !prob.start_label[k] && v.is_finite() {
+        prob.x0[k] = v;
     }
 }
 
@@ -282,9 +286,7 @@ pub(crate) fn seed_fitted_starts(prob: &mut crate::problem::Problem, states: &[V
 /// (pieces × n, scaled, like `Problem::x0`).
 pub(crate) fn seed_piece_starts(prob: &mut crate::problem::Problem, starts: &[f64]) {
     for (k, &v) in starts.iter().enumerate().take(prob.x0.len()) {
-        if prob.free_start[k] && !prob.start_label[k] && v.is_finite() {
-            prob.x0[k] = v;
-        }
+        seed_fitted(prob, k, v);
     }
 }
 
