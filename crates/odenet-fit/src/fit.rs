@@ -483,6 +483,10 @@ fn finish(
     let mut fitter = Fitter::new(prob, spec, control);
     (control.progress)(Progress::Stage("final refit".into()));
     let all = prob.all_pieces();
+    tracing::debug!(
+        loss = fitter.loss(&outcome.chosen, &all),
+        "final refit starts"
+    );
     let fin = fitter.optimize(&outcome.chosen, 0.0, &all);
     tracing::info!(
         terms = outcome.chosen.len(),

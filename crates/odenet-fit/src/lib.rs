@@ -116,6 +116,10 @@ pub fn solve_options(spec: &Spec) -> SolveOptions {
 
 /// Integrates a compiled model with parameters `p` (user units) and constants `consts` from
 /// `x0` at `times[0]`, returning the states at every time (row-major times × n).
+///
+/// As in the fit, a state the model needs non-negative (under a fractional power, a square root
+/// or a logarithm) is read as max(x, 0) by the right-hand side: the model a fit returns is
+/// simulated exactly as it was fitted.
 pub fn simulate(
     model: &CompiledModel,
     p: &[f64],
@@ -125,9 +129,21 @@ pub fn simulate(
     opts: SolveOptions,
 ) -> Result<Vec<f64>, SolveFailure> {
     let n = model.nstates();
-    let rhs = model.rhs(consts);
-    let mut solver = PieceSolver::new(n, p.len(), opts);
+    let unit = scaled::Scales {
+        sx: vec![1.0; n],
+        st: 1.0,
+        pscale: vec![1.0; p.len()],
+    };
+    let nonneg = model.nonnegative_states();
+    let rhs = scaled::ScaledRhs {
+        inner: model.rhs(consts),
+        scales: &unit,
+        base: p,
+        active: &[],
+        nonneg: &nonneg,
+    };
+    let mut solver = PieceSolver::new(n, 0, opts);
     let mut out = vec![0.0; times.len() * n];
-    solver.solve(&rhs, p, x0, times, Sens::None, &mut out, &mut [])?;
+    solver.solve(&rhs, &[], x0, times, Sens::None, &mut out, &mut [])?;
     Ok(out)
 }

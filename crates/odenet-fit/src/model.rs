@@ -443,4 +443,29 @@ mod tests {
             prob.x0
         );
     }
+
+    /// A trajectory through zero of a state under a fractional power is integrated with the
+    /// state read as max(x, 0): x' = −1 from 0.5 crosses zero at t = 0.5, and y' = x^1.5 adds
+    /// ∫₀^0.5 (0.5 − t)^1.5 dt = 0.5^2.5 / 2.5 and nothing after (without the rule, the
+    /// integration fails at the crossing).
+    #[test]
+    fn a_state_under_a_fractional_power_is_read_as_zero_below_zero() {
+        let s = spec(
+            "states = [\"x\", \"y\"]\n[params]\nk = 1.0\n[equations]\n\
+             x = \"-k\"\ny = \"x^1.5\"\n",
+        );
+        let m = CompiledModel::from_spec(&s).expect("model");
+        assert_eq!(m.nonnegative_states(), vec![true, false]);
+        let opts = odenet_solve::SolveOptions {
+            rtol: 1e-10,
+            atol: 1e-12,
+            ..odenet_solve::SolveOptions::default()
+        };
+        let times = [0.0, 0.25, 0.5, 1.0];
+        let xs = crate::simulate(&m, &[1.0], &[], &[0.5, 0.0], &times, opts).expect("integrates");
+        let want = 0.5f64.powf(2.5) / 2.5;
+        assert!((xs[3 * 2] + 0.5).abs() < 1e-8, "x(1) = {}", xs[6]);
+        assert!((xs[2 * 2 + 1] - want).abs() < 1e-6, "y(0.5) = {}", xs[5]);
+        assert!((xs[3 * 2 + 1] - want).abs() < 1e-6, "y(1) = {}", xs[7]);
+    }
 }

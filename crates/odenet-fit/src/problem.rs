@@ -279,6 +279,7 @@ impl<'m> Problem<'m> {
             scales: &self.scales,
             base,
             active,
+            nonneg: &self.nonnegative,
         }
     }
 
@@ -454,6 +455,7 @@ fn parameter_scales(prob: &Problem) -> Vec<f64> {
             scales: &unit,
             base,
             active,
+            nonneg: &prob.nonnegative,
         };
         let mut scratch = vec![0.0; rhs.scratch_len()];
         for x in er.iter().flatten() {

@@ -41,11 +41,18 @@ impl Scales {
 
 /// dx_s/dt_s = (st / sx) ⊙ f(sx ⊙ x_s; p_user), with p_user[active[k]] = pscale · q[k] and every
 /// other entry taken from `base` (user units).
+///
+/// A state in `nonneg` (the model is undefined below zero in it: a fractional power, a square
+/// root, a logarithm) is read as max(x, 0): the model extended continuously past the edge of its
+/// domain, so that a trial trajectory dipping below zero (a noisy start, a poor parameter) stays
+/// defined and is judged by the data instead of failing.
 pub struct ScaledRhs<'a> {
     pub inner: ModelRhs<'a>,
     pub scales: &'a Scales,
     pub base: &'a [f64],
     pub active: &'a [usize],
+    /// Per state: read as max(x, 0) (empty: none).
+    pub nonneg: &'a [bool],
 }
 
 impl ScaledRhs<'_> {
@@ -62,9 +69,14 @@ impl ScaledRhs<'_> {
         (inner, xu, pu, jpf)
     }
 
+    /// State `j` is read as zero at `x` (a state in `nonneg` below zero).
+    fn clamped(&self, x: &[f64], j: usize) -> bool {
+        x[j] < 0.0 && self.nonneg.get(j).copied().unwrap_or(false)
+    }
+
     fn user_point(&self, x: &[f64], q: &[f64], xu: &mut [f64], pu: &mut [f64]) {
-        for ((u, &xs), &s) in xu.iter_mut().zip(x).zip(&self.scales.sx) {
-            *u = xs * s;
+        for (j, (u, (&xs, &s))) in xu.iter_mut().zip(x.iter().zip(&self.scales.sx)).enumerate() {
+            *u = if self.clamped(x, j) { 0.0 } else { xs * s };
         }
         pu.copy_from_slice(self.base);
         for (&k, &v) in self.active.iter().zip(q) {
@@ -117,7 +129,11 @@ impl OdeRhs for ScaledRhs<'_> {
             let r = self.scales.st / sx[i];
             f[i] *= r;
             for j in 0..n {
-                jx[i * n + j] *= r * sx[j];
+                jx[i * n + j] = if self.clamped(x, j) {
+                    0.0
+                } else {
+                    jx[i * n + j] * r * sx[j]
+                };
             }
             for (k, &a) in self.active.iter().enumerate() {
                 jp[i * na + k] = jpf[i * npf + a] * r * self.scales.pscale[a];
@@ -471,6 +487,7 @@ mod tests {
                 scales: &scales,
                 base: &base,
                 active: &active,
+                nonneg: &[],
             };
             let layout = LibraryLayout::new(&model, &scales, &base, &active).expect("library");
             let ModelKind::Library { features, .. } = &model.kind else {
@@ -512,6 +529,7 @@ mod tests {
                 scales: &scales,
                 base: &full,
                 active: &[],
+                nonneg: &[],
             };
             let fast0 = LibraryScaledRhs {
                 bound: Some(&q),

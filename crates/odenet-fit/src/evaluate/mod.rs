@@ -160,6 +160,25 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         self
     }
 
+    /// Copies the profiled starts the next evaluation begins from into `into`, to be put back
+    /// by [`Evaluator::restore_warm`] after a trial evaluation the optimiser does not keep: a
+    /// fitted initial value can have several minima for fixed parameters, and a rejected trial
+    /// must not move the profile of the point kept into another one.
+    pub(crate) fn save_warm(&self, into: &mut Vec<f64>) {
+        if let Ok(warm) = self.warm.lock() {
+            into.clone_from(&warm);
+        }
+    }
+
+    /// Puts back profiled starts saved by [`Evaluator::save_warm`].
+    pub(crate) fn restore_warm(&self, from: &[f64]) {
+        if let Ok(mut warm) = self.warm.lock()
+            && warm.len() == from.len()
+        {
+            warm.copy_from_slice(from);
+        }
+    }
+
     /// The range of `self.pieces` this process evaluates.
     fn my_share(&self) -> Range<usize> {
         self.shares

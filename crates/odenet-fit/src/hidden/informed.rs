@@ -202,7 +202,8 @@ pub(crate) fn informed_start(
             }
             for (k, &tau) in t.iter().enumerate() {
                 let (v, d) = local_fit(&ts, &ys, tau);
-                x[k * n + i] = v;
+                // A state the model needs non-negative stays so where the smoothing dips below.
+                x[k * n + i] = if prob.nonnegative[i] { v.max(0.0) } else { v };
                 dx[k * n + i] = d;
             }
         }

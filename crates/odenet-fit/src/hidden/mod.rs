@@ -173,7 +173,11 @@ pub(crate) fn search(fitter: &Fitter, start: &Support) -> Option<Global> {
     let mut points = Vec::with_capacity(nstarts + 1);
     let bounds = (&terms.lo[..], &terms.hi[..]);
     if let Some(inf) = informed_start(prob, &fitter.base, &start.active, &start.q, bounds) {
-        tracing::debug!(residual = inf.residual, "informed start");
+        tracing::debug!(
+            residual = inf.residual,
+            params = ?prob.scales.user(&fitter.base, &start.active, &inf.q),
+            "informed start"
+        );
         points.push(Point {
             q: inf.q,
             states: Some(inf.states),

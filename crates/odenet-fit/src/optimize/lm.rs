@@ -30,6 +30,9 @@ pub fn levenberg_marquardt(
     }
     let mut lambda = 1e-4;
     let mut gn = ev.gauss_newton(&q);
+    // The profiled starts at the point kept; a rejected trial puts them back.
+    let mut saved = Vec::new();
+    ev.save_warm(&mut saved);
     let mut met = gn.failures;
     let mut loss = gn.loss;
     let start_loss = gn.loss;
@@ -105,6 +108,7 @@ pub fn levenberg_marquardt(
                 }
                 break;
             }
+            ev.restore_warm(&saved);
             // A failed step: damp much more (a λ decayed to nothing first jumps to a level
             // where the step is a short gradient step).
             lambda = (lambda * 10.0).max(1e-3);
@@ -122,6 +126,7 @@ pub fn levenberg_marquardt(
             break;
         }
         gn = ev.gauss_newton(&q);
+        ev.save_warm(&mut saved);
         met += gn.failures;
         loss = gn.loss;
     }

@@ -85,6 +85,7 @@ pub(crate) fn minimize(
         for (k, v) in z[..na].iter_mut().enumerate() {
             *v = v.clamp(lo[k], hi[k]);
         }
+        sh.project_nodes(&mut z[na..]);
     };
     project(&mut z);
     let res_at = |z: &[f64], jac: bool| sh.residuals(&z[..na], &z[na..], w, jac);

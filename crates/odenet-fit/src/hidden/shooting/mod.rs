@@ -92,6 +92,8 @@ pub(crate) struct Shooting<'p, 'm> {
     intervals: Vec<Interval>,
     /// Node unknowns.
     nz: usize,
+    /// Per node unknown: its state must stay at or above zero (`Problem::nonnegative`).
+    nonneg: Vec<bool>,
     /// Label values (node labels and interval labels): the loss is a mean over them.
     nlabels: usize,
     /// Residual rows: node labels first, then each interval's.
@@ -112,6 +114,7 @@ impl<'p, 'm> Shooting<'p, 'm> {
         let mut nodes = Vec::new();
         let mut intervals = Vec::new();
         let mut nz = 0;
+        let mut nonneg = Vec::new();
         let mut nlabels = 0;
         let mut maxlen = 0;
         for (e, ex) in prob.exps.iter().enumerate() {
@@ -143,6 +146,7 @@ impl<'p, 'm> Shooting<'p, 'm> {
                         fixed[i] = prob.x0[pi * n + i];
                         if prob.free_start[pi * n + i] {
                             var[i] = Some(nz);
+                            nonneg.push(prob.nonnegative[i]);
                             nz += 1;
                         }
                         label[i] = prob.start_label[pi * n + i];
@@ -150,6 +154,7 @@ impl<'p, 'm> Shooting<'p, 'm> {
                 } else {
                     for i in 0..n {
                         var[i] = Some(nz);
+                        nonneg.push(prob.nonnegative[i]);
                         nz += 1;
                         label[i] = !prob.model.hidden[i] && ex.y[row * n + i].is_finite();
                     }
@@ -193,6 +198,7 @@ impl<'p, 'm> Shooting<'p, 'm> {
             nodes,
             intervals,
             nz,
+            nonneg,
             nlabels,
             nrows,
             maxlen,
@@ -214,6 +220,16 @@ impl<'p, 'm> Shooting<'p, 'm> {
     /// Number of intervals.
     pub fn intervals(&self) -> usize {
         self.intervals.len()
+    }
+
+    /// Keeps the node unknowns of states the model needs non-negative at or above zero (a
+    /// noisy reading below zero, or a step past it, would leave an interval undefined).
+    pub fn project_nodes(&self, s: &mut [f64]) {
+        for (v, &nn) in s.iter_mut().zip(&self.nonneg) {
+            if nn && *v < 0.0 {
+                *v = 0.0;
+            }
+        }
     }
 
     /// The state of node `j` from the node unknowns `s`.

@@ -60,6 +60,7 @@ impl Shooting<'_, '_> {
             }
             j = last + 1;
         }
+        self.project_nodes(&mut s);
         s
     }
 
@@ -90,6 +91,7 @@ impl Shooting<'_, '_> {
                 };
             }
         }
+        self.project_nodes(&mut s);
         s
     }
 
