@@ -261,6 +261,45 @@ pub(crate) fn search(fitter: &Fitter, start: &Support) -> Option<Global> {
     })
 }
 
+/// Refits support `to` by multiple shooting whose nodes start on the trajectory of support
+/// `from` (its values, the pieces' initial values at `starts`, pieces × n scaled), then single
+/// shooting: a move between nearby models of an oscillation or a switch, which a refit over the
+/// whole experiment can lose to a shifted phase (a flat or wrong minimum), stays on the
+/// trajectory the data pinned. Returns the parameters and the fitted initial values reached
+/// (pieces × n, like `Problem::x0`), or None when the refit failed.
+pub(crate) fn shooting_refit(
+    fitter: &Fitter,
+    from: &Support,
+    starts: &[f64],
+    to: &Support,
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let prob = fitter.prob;
+    let along = Shooting::new(prob, from.active.clone(), fitter.base.clone(), usize::MAX);
+    let states = along.node_states(&along.initial_nodes_from(&from.q, starts));
+    let point = Point {
+        q: to.q.clone(),
+        states: Some(states),
+    };
+    let o = run_start(fitter, to, &point, f64::INFINITY);
+    if o.abandoned || !o.loss.is_finite() {
+        return None;
+    }
+    let single = Shooting::new(prob, to.active.clone(), fitter.base.clone(), 1);
+    let n = prob.nstates();
+    let mut out = starts.to_vec();
+    for (e, st) in single.node_states(&o.s).iter().enumerate() {
+        if let Some(pi) = prob.first_piece(e) {
+            for i in 0..n {
+                let (k, v) = (pi * n + i, st[i]);
+                if prob.free_start[k] && !prob.start_label[k] && v.is_finite() {
+                    out[k] = v;
+                }
+            }
+        }
+    }
+    Some((o.q, out))
+}
+
 /// Moves the placeholders of fitted initial values (`"fit"`: free starts with no observation)
 /// to where the global stage's best start put them, so that every later fit profiles them from
 /// there rather than from the placeholder (whose basin may hold another, worse profile).

@@ -90,6 +90,20 @@ fn refit(
     (s.with_values(r.q), loss, r.failures_met, starts)
 }
 
+/// Refits support `to` by multiple shooting along the current choice's trajectory
+/// (`hidden::shooting_refit`), then on the training pieces from where that left it.
+fn along_current(
+    fitter: &Fitter,
+    cur: &Current,
+    to: &Support,
+    abandon: f64,
+) -> Option<(Support, f64, usize, Vec<f64>)> {
+    let starts = cur.starts.as_deref().unwrap_or(&fitter.prob.x0);
+    let (q, fitted) = crate::hidden::shooting_refit(fitter, &cur.support, starts, to)?;
+    tracing::debug!(terms = to.len(), "refit along the current trajectory");
+    Some(refit(fitter, &to.with_values(q), abandon, Some(&fitted)))
+}
+
 /// The moves from support `s` (loss `loss`) ordered by their predicted criterion, best first.
 fn moves(fitter: &Fitter, s: &Support, loss: f64, n: f64) -> Vec<Move> {
     use nalgebra::{DMatrix, DVector};
@@ -205,22 +219,54 @@ fn steps(
         if fitter.control.cancelled() {
             break;
         }
-        let trials: Vec<Support> = moves(fitter, &cur.support, cur.loss, n)
+        // Small templates try every removal (the prediction, a local quadratic, can rank the
+        // removal that matters last: an oscillation's period moves the loss far from it).
+        let present = cur
+            .support
+            .active
+            .iter()
+            .filter(|&&k| fitter.prob.model.params[k].sparse)
+            .count();
+        let per_step = if sparse_terms(fitter) <= EXHAUSTIVE_TERMS {
+            MOVES_PER_STEP.max(present)
+        } else {
+            MOVES_PER_STEP
+        };
+        let trials: Vec<Move> = moves(fitter, &cur.support, cur.loss, n)
             .into_iter()
-            .filter(|m| m.predicted.is_finite())
-            .map(|m| m.support)
-            .filter(|s| !visited.contains(&s.active))
-            .take(MOVES_PER_STEP)
+            .filter(|m| m.predicted.is_finite() && !visited.contains(&m.support.active))
+            .take(per_step)
             .collect();
         if trials.is_empty() {
             break;
         }
         let abandon = 4.0 * cur.loss;
         let f: &Fitter = fitter;
-        let warm = cur.starts.as_deref();
+        let c: &Current = cur;
         let fits: Vec<(Support, f64, usize, Vec<f64>)> = trials
             .par_iter()
-            .map(|s| refit(f, s, abandon, warm))
+            .map(|m| {
+                let fit = refit(f, &m.support, abandon, c.starts.as_deref());
+                // A move that removes a term whose refit over whole experiments does not lower
+                // the criterion: with hidden states the refit can lose the trajectory (a shifted
+                // phase ends in a flat or wrong minimum), so it is refitted again along the
+                // current one. A move that only adds a term starts at the current fit and needs
+                // no such help.
+                let removes = c
+                    .support
+                    .active
+                    .iter()
+                    .any(|k| !m.support.active.contains(k));
+                if f.prob.starts_only
+                    && removes
+                    && bic(fit.1, fit.0.len(), n) >= c.bic
+                    && let Some(again) = along_current(f, c, &m.support, abandon)
+                    && again.1 < fit.1
+                {
+                    return (again.0, again.1, fit.2 + again.2, again.3);
+                }
+                fit
+            })
             .collect();
         let mut best: Option<Current> = None;
         for (s, loss, met, starts) in fits {
@@ -259,25 +305,43 @@ pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
         return ex;
     }
     let n = fitter.prob.label_count(&fitter.train).max(1) as f64;
-    let mut visited: Vec<Vec<usize>> = ex
-        .path
-        .iter()
-        .map(|p| {
-            fitter
-                .prob
-                .free
-                .iter()
-                .copied()
-                .filter(|&k| p.params[k] != 0.0)
-                .collect()
-        })
-        .collect();
+    // Supports the path scored are not moved to again, but with hidden states known only at
+    // experiment starts: there the path's refit of a support (from the values its elimination
+    // left) can end far above that support's optimum, which a move's refit along the current
+    // trajectory reaches.
+    let mut visited: Vec<Vec<usize>> = if fitter.prob.starts_only {
+        vec![ex.chosen.active.clone()]
+    } else {
+        ex.path
+            .iter()
+            .map(|p| {
+                fitter
+                    .prob
+                    .free
+                    .iter()
+                    .copied()
+                    .filter(|&k| p.params[k] != 0.0)
+                    .collect()
+            })
+            .collect()
+    };
     let cur_loss = fitter.loss(&ex.chosen, &fitter.train);
+    // With hidden states, where the choice's fit profiles the fitted initial values: the start
+    // of the trajectory a move is refitted along.
+    let starts = fitter.prob.starts_only.then(|| {
+        let ev = fitter.evaluator(&ex.chosen.active, &fitter.train);
+        let n = fitter.prob.nstates();
+        let mut st = fitter.prob.x0.clone();
+        for &pi in &fitter.train {
+            st[pi * n..(pi + 1) * n].copy_from_slice(&ev.profiled_start(pi, &ex.chosen.q));
+        }
+        st
+    });
     let mut cur = Current {
         bic: bic(cur_loss, ex.chosen.len(), n),
         support: ex.chosen.clone(),
         loss: cur_loss,
-        starts: None,
+        starts,
     };
     steps(fitter, &mut ex, &mut cur, &mut visited, n);
     // Small templates: every support, then the stepwise search again from a better one (its
@@ -352,6 +416,17 @@ fn path_entry(fitter: &Fitter, s: &Support, loss: f64, n: f64) -> PathEntry {
         selected: false,
         params,
     }
+}
+
+/// The number of sparse free parameters of the template.
+fn sparse_terms(fitter: &Fitter) -> usize {
+    let model = fitter.prob.model;
+    fitter
+        .prob
+        .free
+        .iter()
+        .filter(|&&k| model.params[k].sparse)
+        .count()
 }
 
 /// Every support of a template with at most EXHAUSTIVE_TERMS sparse terms that was not scored

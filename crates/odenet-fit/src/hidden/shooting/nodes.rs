@@ -11,6 +11,13 @@ impl Shooting<'_, '_> {
     /// (where that integration fails, the last state it reached), its observed components at
     /// their observations.
     pub fn initial_nodes(&self, q: &[f64]) -> Vec<f64> {
+        self.initial_nodes_from(q, &self.prob.x0)
+    }
+
+    /// [`Shooting::initial_nodes`] with the experiments' unobserved start values taken from
+    /// `starts` (pieces × n, scaled, like `Problem::x0`: where a fit profiled them) instead of
+    /// the problem's.
+    pub fn initial_nodes_from(&self, q: &[f64], starts: &[f64]) -> Vec<f64> {
         let prob = self.prob;
         let n = prob.nstates();
         let mut s = vec![0.0; self.nz];
@@ -25,13 +32,19 @@ impl Shooting<'_, '_> {
                 .last()
                 .unwrap_or(j);
             let nd0 = &self.nodes[j];
+            let pi = prob.first_piece(e);
             for i in 0..n {
                 if let Some(k) = nd0.var[i] {
                     let y = ex.y[nd0.row * n + i];
+                    let given = pi
+                        .and_then(|pi| starts.get(pi * n + i))
+                        .copied()
+                        .filter(|v| v.is_finite())
+                        .unwrap_or(nd0.fixed[i]);
                     s[k] = if nd0.label[i] && y.is_finite() {
                         y
                     } else {
-                        nd0.fixed[i]
+                        given
                     };
                 }
             }
