@@ -248,6 +248,26 @@ fn backward_elimination(fitter: &mut Fitter, cands: &mut Candidates, mut s: Supp
     }
 }
 
+/// The choice among explorations from several starts, by the rule each path's own choice
+/// follows: the sparsest whose score is within [`select::SELECT_MARGIN`] of the best (the lower
+/// score among equally sparse ones); the first when none has a finite score.
+pub(crate) fn parsimonious(mut exs: Vec<Exploration>) -> Option<Exploration> {
+    let best = exs.iter().map(|e| e.score).fold(f64::INFINITY, f64::min);
+    let pick = (0..exs.len())
+        .filter(|&i| {
+            exs[i].score.is_finite() && exs[i].score <= best * (1.0 + select::SELECT_MARGIN)
+        })
+        .min_by(|&a, &b| {
+            exs[a]
+                .chosen
+                .len()
+                .cmp(&exs[b].chosen.len())
+                .then(exs[a].score.total_cmp(&exs[b].score))
+        })
+        .or((!exs.is_empty()).then_some(0))?;
+    Some(exs.swap_remove(pick))
+}
+
 /// Explores the path from support `s` and makes the parsimonious choice on it.
 pub(crate) fn explore(fitter: &mut Fitter, s: Support, start: Start) -> Exploration {
     fitter.close = false;

@@ -252,7 +252,7 @@ fn starting_support(fitter: &Fitter) -> (Support, bool, Option<f64>) {
 /// Explores the path from the starting support; without a regression guess (hidden states, or
 /// a model not affine in its parameters) the starting values may lie in a basin of another model
 /// that fits as well: on small problems explore from several starts around them and keep the
-/// best-scored choice.
+/// parsimonious choice among them (`explore::parsimonious`).
 fn explore_starts(
     fitter: &mut Fitter,
     global_stage: Option<crate::hidden::Global>,
@@ -260,7 +260,7 @@ fn explore_starts(
     let (start, regressed, regressed_loss) = starting_support(fitter);
     // Hidden states known only at experiment starts: the global stage (multi-start, multiple
     // shooting) finds minima to explore the path from. The starts around the spec's values
-    // below are explored too and the best-scored choice kept: the global stage's best minimum
+    // below are explored too and the parsimonious choice kept: the global stage's best minimum
     // (of the dense template) does not always lead down the path to the best sparse support,
     // which the paths from the spec's values sometimes reach (benches/README.md, "Hidden
     // states").
@@ -279,10 +279,10 @@ fn explore_starts(
             1
         };
     let mut start_rng = Rng::new(fitter.spec.fit.seed ^ 0x6d75_6c74);
-    let mut best: Option<Exploration> = global;
+    let mut routes: Vec<Exploration> = global.into_iter().collect();
     let mut best_first = f64::INFINITY;
     for s in 0..nstarts {
-        if fitter.control.cancelled() && best.is_some() {
+        if fitter.control.cancelled() && !routes.is_empty() {
             break;
         }
         let point = if s == 0 {
@@ -314,15 +314,9 @@ fn explore_starts(
         if ex.first_loss.is_finite() {
             best_first = best_first.min(ex.first_loss);
         }
-        let better = best.as_ref().is_none_or(|b| {
-            ex.score < b.score * (1.0 - 1e-9)
-                || (ex.score <= b.score * (1.0 + 1e-9) && ex.chosen.len() < b.chosen.len())
-        });
-        if better {
-            best = Some(ex);
-        }
+        routes.push(ex);
     }
-    best
+    crate::explore::parsimonious(routes)
 }
 
 /// The global stage (multi-start, multiple shooting) when hidden states are known only at

@@ -339,14 +339,14 @@ const EXPLORED_MINIMA: usize = 2;
 const EXPLORED_WITHIN: f64 = 1.5;
 
 /// Explores the sparsity path from the best minima of the global stage and keeps the
-/// best-scored choice (the sparser one on a tie).
+/// parsimonious choice among them (`explore::parsimonious`).
 pub(crate) fn explore_minima(
     fitter: &mut Fitter,
     g: &Global,
 ) -> Option<crate::explore::Exploration> {
     use crate::explore::{Start, explore};
     let best_loss = g.minima.first()?.1;
-    let mut best: Option<crate::explore::Exploration> = None;
+    let mut routes: Vec<crate::explore::Exploration> = Vec::new();
     for (i, (s, loss)) in g.minima.iter().take(EXPLORED_MINIMA).enumerate() {
         if i > 0 && (fitter.control.cancelled() || *loss > EXPLORED_WITHIN * best_loss) {
             break;
@@ -361,15 +361,9 @@ pub(crate) fn explore_minima(
             let ex = explore(fitter, s.clone(), how);
             stepwise::refine(fitter, ex)
         };
-        let better = best.as_ref().is_none_or(|b| {
-            ex.score < b.score * (1.0 - 1e-9)
-                || (ex.score <= b.score * (1.0 + 1e-9) && ex.chosen.len() < b.chosen.len())
-        });
-        if better {
-            best = Some(ex);
-        }
+        routes.push(ex);
     }
-    best
+    crate::explore::parsimonious(routes)
 }
 
 #[cfg(test)]
