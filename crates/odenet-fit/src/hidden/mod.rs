@@ -289,9 +289,9 @@ pub(crate) fn shooting_refit(
     let mut out = starts.to_vec();
     for (e, st) in single.node_states(&o.s).iter().enumerate() {
         if let Some(pi) = prob.first_piece(e) {
-            for i in 0..n {
-                let (k, v) = (pi * n + i, st[i]);
-                if prob.free_start[k] && !prob.start_label[k] && v.is_finite() {
+            for (i, &v) in st.iter().enumerate().take(n) {
+                let k = pi * n + i;
+                if fitted_value(prob, k) && v.is_finite() {
                     out[k] = v;
                 }
             }
@@ -320,9 +320,14 @@ pub(crate) fn seed_fitted_starts(prob: &mut crate::problem::Problem, states: &[V
 /// Moves start `k` (piece × n + state) of `prob` to `v` when it is a fitted initial value (free,
 /// with no observation) and `v` is finite.
 fn seed_fitted(prob: &mut crate::problem::Problem, k: usize, v: f64) {
-    if prob.free_start[k] && !prob.start_label[k] && v.is_finite() {
+    if fitted_value(prob, k) && v.is_finite() {
         prob.x0[k] = v;
     }
+}
+
+/// Start `k` (piece × n + state) of `prob` is a fitted initial value: free, with no observation.
+fn fitted_value(prob: &crate::problem::Problem, k: usize) -> bool {
+    prob.free_start[k] && !prob.start_label[k]
 }
 
 /// Moves the fitted initial values (free, with no observation) of every piece to `starts`
