@@ -280,7 +280,13 @@ fn explore_starts(
         };
     let mut start_rng = Rng::new(fitter.spec.fit.seed ^ 0x6d75_6c74);
     let mut routes: Vec<Exploration> = global.into_iter().collect();
-    let mut best_first = f64::INFINITY;
+    // The best dense fit so far: a start whose dense fit is far worse is abandoned — the spec's
+    // own start too when the global stage has explored a minimum already.
+    let mut best_first = routes
+        .iter()
+        .map(|r| r.first_loss)
+        .filter(|l| l.is_finite())
+        .fold(f64::INFINITY, f64::min);
     for s in 0..nstarts {
         if fitter.control.cancelled() && !routes.is_empty() {
             break;
@@ -300,11 +306,7 @@ fn explore_starts(
         }
         let how = Start {
             regressed,
-            abort_above: if s == 0 {
-                f64::INFINITY
-            } else {
-                MULTI_START_ABORT * best_first
-            },
+            abort_above: MULTI_START_ABORT * best_first,
             start_loss: if s == 0 { regressed_loss } else { None },
         };
         let ex = {
