@@ -36,9 +36,9 @@ pub(crate) struct Exploration {
     /// The loss after the first round (the dense fit from this start).
     pub first_loss: f64,
     /// Where the chosen support's refit profiled the pieces' initial values (scaled, pieces × n
-    /// like `Problem::x0`), when that refit was made apart from the path (the stepwise search):
-    /// a fitted initial value of a hidden state can have several minima for fixed parameters, so
-    /// the final refit starts from these rather than from the global stage's.
+    /// like `Problem::x0`; hidden states known only at experiment starts): a fitted initial
+    /// value of a hidden state can have several minima for fixed parameters, so the stepwise
+    /// search and the final refit start from these rather than from the global stage's.
     pub starts: Option<Vec<f64>>,
 }
 
@@ -47,6 +47,9 @@ struct Candidates {
     path: Vec<PathEntry>,
     supports: Vec<Support>,
     scored: Vec<Scored>,
+    /// Per support: where its refit profiled the fitted initial values (hidden states known
+    /// only at experiment starts; `Fitter::warm`).
+    starts: Vec<Option<Vec<f64>>>,
     /// The pieces supports are scored on, and their label count.
     score_pieces: Vec<usize>,
     labels: usize,
@@ -62,6 +65,7 @@ impl Candidates {
         Candidates {
             path: Vec::new(),
             supports: Vec::new(),
+            starts: Vec::new(),
             scored: Vec::new(),
             labels: fitter.prob.label_count(&score_pieces).max(1),
             score_pieces,
@@ -137,6 +141,7 @@ impl Candidates {
             },
         });
         self.supports.push(refit);
+        self.starts.push(fitter.warm.clone());
     }
 }
 
@@ -271,6 +276,7 @@ pub(crate) fn parsimonious(mut exs: Vec<Exploration>) -> Option<Exploration> {
 /// Explores the path from support `s` and makes the parsimonious choice on it.
 pub(crate) fn explore(fitter: &mut Fitter, s: Support, start: Start) -> Exploration {
     fitter.close = false;
+    fitter.warm = None;
     let l0 = start
         .start_loss
         .unwrap_or_else(|| fitter.loss(&s, &fitter.train));
@@ -312,9 +318,9 @@ pub(crate) fn explore(fitter: &mut Fitter, s: Support, start: Start) -> Explorat
             Exploration {
                 chosen: cands.supports[i].clone(),
                 score: cands.scored[i].score,
+                starts: cands.starts[i].clone(),
                 path: cands.path,
                 first_loss,
-                starts: None,
             }
         }
         None => Exploration {

@@ -78,6 +78,11 @@ pub(crate) struct Fitter<'p, 'm> {
     pub close: bool,
     /// The global stage's starts and how many reached the best loss (hidden states).
     pub confidence: Option<GlobalSearch>,
+    /// Hidden states known only at experiment starts: where the last fit of this exploration
+    /// profiled the fitted initial values (pieces × n, scaled), where the next evaluators start
+    /// their profiles — one round's minimum is the next round's start, and a fitted initial
+    /// value profiled afresh from the problem's start can fall into another basin.
+    pub warm: Option<Vec<f64>>,
 }
 
 impl<'p, 'm> Fitter<'p, 'm> {
@@ -100,6 +105,7 @@ impl<'p, 'm> Fitter<'p, 'm> {
             first_round: false,
             close: false,
             confidence: None,
+            warm: None,
         }
     }
 
@@ -109,12 +115,16 @@ impl<'p, 'm> Fitter<'p, 'm> {
     }
 
     pub fn evaluator(&self, active: &[usize], pieces: &[usize]) -> Evaluator<'p, 'm> {
-        Evaluator::new(
+        let ev = Evaluator::new(
             self.prob,
             active.to_vec(),
             self.base.clone(),
             pieces.to_vec(),
-        )
+        );
+        match &self.warm {
+            Some(w) => ev.with_warm(w),
+            None => ev,
+        }
     }
 
     /// Minimises the loss of support `s` over `pieces` with L1 weight `mu` (L-BFGS), or without
@@ -165,6 +175,11 @@ impl<'p, 'm> Fitter<'p, 'm> {
             "optimize"
         );
         self.failures_seen += r.failures_met;
+        if self.prob.starts_only && r.loss.is_finite() && r.failures == 0 {
+            let mut w = self.warm.take().unwrap_or_default();
+            ev.save_warm(&mut w);
+            self.warm = Some(w);
+        }
         r
     }
 
@@ -421,7 +436,7 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 global: fitter.confidence,
             };
             // The final refit profiles the fitted initial values from where the chosen support
-            // was refitted, when the stepwise search chose it.
+            // was refitted (hidden states known only at experiment starts).
             if let Some(starts) = &ex.starts {
                 crate::hidden::seed_piece_starts(&mut prob, starts);
             }

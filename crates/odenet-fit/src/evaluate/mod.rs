@@ -179,6 +179,21 @@ impl<'p, 'm> Evaluator<'p, 'm> {
         }
     }
 
+    /// [`Evaluator::eval`] for an optimiser that tries points along a search: the profiled
+    /// starts stay those of the lowest-loss point evaluated so far (`guard`: that loss, and a
+    /// buffer), so that a trial far worse than the best — a fitted initial value profiled into
+    /// another basin — does not carry its profile to the next point.
+    pub(crate) fn eval_guarded(&self, q: &[f64], grad: bool, guard: &mut (f64, Vec<f64>)) -> Eval {
+        self.save_warm(&mut guard.1);
+        let e = self.eval(q, grad);
+        if e.loss.is_finite() && e.loss <= guard.0 {
+            guard.0 = e.loss;
+        } else {
+            self.restore_warm(&guard.1);
+        }
+        e
+    }
+
     /// The range of `self.pieces` this process evaluates.
     fn my_share(&self) -> Range<usize> {
         self.shares

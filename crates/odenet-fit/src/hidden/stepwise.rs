@@ -325,6 +325,8 @@ pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
             })
             .collect()
     };
+    // The choice evaluated where its refit profiled the fitted initial values.
+    fitter.warm = ex.starts.clone();
     let cur_loss = fitter.loss(&ex.chosen, &fitter.train);
     // With hidden states, where the choice's fit profiles the fitted initial values: the start
     // of the trajectory a move is refitted along.

@@ -55,6 +55,9 @@ struct Objective<'a, 'p, 'm> {
     /// Every point evaluated (projected) with its loss, failures and BDF pieces, in order:
     /// the first is the start, and the result is among them.
     seen: Mutex<Vec<Seen>>,
+    /// The lowest loss evaluated so far and a buffer for the profiled starts
+    /// ([`Evaluator::eval_guarded`]).
+    guard: Mutex<(f64, Vec<f64>)>,
 }
 
 impl Objective<'_, '_, '_> {
@@ -85,7 +88,10 @@ impl Objective<'_, '_, '_> {
         } else {
             (self.project(u), vec![1.0; u.len()])
         };
-        let ev = self.ev.eval(&q, true);
+        let ev = match self.guard.lock() {
+            Ok(mut g) => self.ev.eval_guarded(&q, true, &mut g),
+            Err(_) => self.ev.eval(&q, true),
+        };
         if let Ok(mut seen) = self.seen.lock() {
             seen.push((q.clone(), ev.loss, ev.failures, ev.bdf_pieces));
         }
@@ -170,6 +176,7 @@ pub fn minimize_with(
         transform: bounds == BoundMethod::Transform && bounded,
         cache: Mutex::new(None),
         seen: Mutex::new(Vec::new()),
+        guard: Mutex::new((f64::INFINITY, Vec::new())),
     };
     let q_start = obj.variables(&obj.project(&q0));
     let run = || -> Result<(Vec<f64>, u64, TerminationReason), argmin::core::Error> {

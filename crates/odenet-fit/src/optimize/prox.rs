@@ -542,12 +542,16 @@ pub fn minimize_prox(ev: &Evaluator, terms: &Terms, q0: Vec<f64>, max_iters: u64
         return r;
     }
     let seen: Mutex<Vec<Seen>> = Mutex::new(Vec::new());
+    let guard = Mutex::new((f64::INFINITY, Vec::new()));
     let r = terms.loss_ref;
     let smooth = |q: &[f64]| -> Option<(f64, Vec<f64>)> {
         if terms.cancelled() {
             return None;
         }
-        let e = ev.eval(q, true);
+        let e = match guard.lock() {
+            Ok(mut g) => ev.eval_guarded(q, true, &mut g),
+            Err(_) => ev.eval(q, true),
+        };
         if let Ok(mut s) = seen.lock() {
             s.push((q.to_vec(), e.loss, e.failures, e.bdf_pieces));
         }
