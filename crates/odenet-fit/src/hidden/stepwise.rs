@@ -3,7 +3,8 @@
 //! each present sparse term would cost (its Wald statistic), what adding each absent one would
 //! gain (its score statistic) and what swapping one for the other would do; the moves the
 //! criterion favours most are refitted (in parallel) and the best is kept when it lowers the
-//! criterion, until none does.
+//! criterion, until none does (with the path's parsimony: a sparser support may cost, and a
+//! denser one must gain, N·ln(1 + SELECT_MARGIN); `prefer`).
 //!
 //! The criterion is the BIC in the noise the residuals imply, N·ln L + k·ln N over the N label
 //! values — the same order as the path's score L·N^(k/N) when nothing is held out. Greedy
@@ -23,6 +24,7 @@ use crate::explore::Exploration;
 use crate::fit::Fitter;
 use crate::optimize::{Terms, levenberg_marquardt};
 use crate::result::PathEntry;
+use crate::select::SELECT_MARGIN;
 use crate::support::Support;
 
 /// Moves refitted per step (the most favoured by their prediction).
@@ -50,6 +52,19 @@ fn bic(loss: f64, k: usize, n: f64) -> f64 {
         n * loss.ln() + k as f64 * n.ln()
     } else {
         f64::INFINITY
+    }
+}
+
+/// Support (criterion `a.0`, `a.1` terms) is preferred to support `b` by the rule the path's
+/// choice follows (the sparsest within [`SELECT_MARGIN`] of the best score L·N^(k/N), whose
+/// logarithm is the criterion over N): a sparser support may score up to N·ln(1 + margin)
+/// worse, a denser one must score that much better, one of the same size better at all.
+fn prefer(a: (f64, usize), b: (f64, usize), n: f64) -> bool {
+    let margin = n * SELECT_MARGIN.ln_1p();
+    match a.1.cmp(&b.1) {
+        std::cmp::Ordering::Less => a.0 <= b.0 + margin,
+        std::cmp::Ordering::Greater => a.0 < b.0 - margin,
+        std::cmp::Ordering::Equal => a.0 < b.0,
     }
 }
 
@@ -282,7 +297,11 @@ fn steps(
                 from = cur.bic,
                 "stepwise move"
             );
-            if b < cur.bic && best.as_ref().is_none_or(|x| b < x.bic) {
+            if prefer((b, s.len()), (cur.bic, cur.support.len()), n)
+                && best
+                    .as_ref()
+                    .is_none_or(|x| prefer((b, s.len()), (x.bic, x.support.len()), n))
+            {
                 best = Some(Current {
                     support: s,
                     loss,
@@ -349,7 +368,11 @@ pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
     // Small templates: every support, then the stepwise search again from a better one (its
     // moves refitted from its values and profiled starts).
     if let Some(best) = exhaustive(fitter, &mut ex, &cur, &visited, n)
-        && best.bic < cur.bic
+        && prefer(
+            (best.bic, best.support.len()),
+            (cur.bic, cur.support.len()),
+            n,
+        )
     {
         cur = best;
         let mut again = vec![cur.support.active.clone()];
@@ -502,7 +525,10 @@ fn exhaustive(
         let b = bic(loss, s.len(), n);
         ex.path.push(path_entry(fitter, &s, loss, n));
         tracing::debug!(terms = s.len(), loss, bic = b, "exhaustive support");
-        if best.as_ref().is_none_or(|x| b < x.bic) {
+        if best
+            .as_ref()
+            .is_none_or(|x| prefer((b, s.len()), (x.bic, x.support.len()), n))
+        {
             best = Some(Current {
                 support: s,
                 loss,
