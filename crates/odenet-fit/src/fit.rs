@@ -5,17 +5,15 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use odenet_spec::{InitKind, Initial, Spec, Table};
+use odenet_spec::{Initial, Spec, Table};
 
 use crate::diagnose::diagnose;
 use crate::evaluate::Evaluator;
-use crate::explore::{Exploration, Start, explore};
 use crate::model::{CompiledModel, ModelKind};
 use crate::noise_level::remove_outliers;
 use crate::optimize::{L1Options, OptResult, Terms, levenberg_marquardt, minimize};
 use crate::path::{prune_set, spread};
 use crate::problem::Problem;
-use crate::regression::thresholded_guess;
 use crate::result::{FitError, FitResult, GlobalSearch, PathEntry, Progress, Trajectory};
 use crate::rng::Rng;
 use crate::support::Support;
@@ -25,14 +23,6 @@ use crate::{noise, solve_options};
 /// With fewer pieces than this nothing is held out (one held-out experiment says little); the
 /// supports are then scored on the training pieces with the BIC penalty.
 const MIN_HOLDOUT_PIECES: usize = 20;
-/// Starts explored when there is no regression guess (on problems of at most
-/// MULTI_START_MAX_PIECES pieces), and their spread around the given starting values
-/// (normalised units).
-const MULTI_STARTS: usize = 6;
-const MULTI_START_MAX_PIECES: usize = 200;
-const MULTI_START_SPREAD: f64 = 1.0;
-/// A further start is abandoned when its dense fit's loss exceeds the best so far by this factor.
-const MULTI_START_ABORT: f64 = 2.0;
 /// When the first L1 round barely moves the regression guess, the later rounds get 1/this of
 /// the iteration budget.
 const CLOSE_ROUND_SHARE: usize = 4;
@@ -40,7 +30,7 @@ const CLOSE_ROUND_SHARE: usize = 4;
 /// most this many training pieces; refits, held-out scoring and the final refit use all.
 const EXPLORE_PIECES: usize = 800;
 /// Sequential thresholding rounds of the regression guess.
-const REGRESSION_ROUNDS: usize = 6;
+pub(crate) const REGRESSION_ROUNDS: usize = 6;
 
 /// How a running fit reports and is stopped.
 pub struct Control<'a> {
@@ -225,134 +215,6 @@ fn split_holdout(npieces: usize, frac: f64, seed: u64) -> (Vec<usize>, Vec<usize
     (train, holdout)
 }
 
-/// Where the exploration starts: the regression guess when the model is affine in its
-/// parameters (terms it set exactly to zero start pruned, library mode), else the spec's
-/// values. Returns the support, whether it came from the regression, and its training loss.
-fn starting_support(fitter: &Fitter) -> (Support, bool, Option<f64>) {
-    let prob = fitter.prob;
-    let spec = fitter.spec;
-    let q_spec = prob.scales.normalised(&prob.init, &prob.free);
-    let start = match spec.fit.init {
-        InitKind::Zero => vec![0.0; prob.free.len()],
-        InitKind::Spec | InitKind::Regression => q_spec.clone(),
-    };
-    let mut s = Support::new(prob.free.clone(), start);
-    if spec.fit.init != InitKind::Regression {
-        return (s, false, None);
-    }
-    let guess = thresholded_guess(prob, &fitter.base, &s.active, REGRESSION_ROUNDS, |q| {
-        fitter.prune_set(&s.with_values(q.to_vec()), spec.fit.threshold.0)
-    });
-    let Some(qr) = guess else {
-        return (s, false, None);
-    };
-    let l_reg = fitter.loss(&s.with_values(qr.clone()), &fitter.train);
-    let l_spec = fitter.loss(&s.with_values(q_spec), &fitter.train);
-    if !(l_reg.is_finite() && l_spec.partial_cmp(&l_reg) != Some(std::cmp::Ordering::Less)) {
-        return (s, false, None);
-    }
-    s.q = qr;
-    if prob.model.is_library() {
-        let drop: Vec<bool> = s
-            .active
-            .iter()
-            .zip(&s.q)
-            .map(|(&k, &v)| prob.model.params[k].sparse && v == 0.0)
-            .collect();
-        s = s.without(&drop);
-    }
-    (s, true, Some(l_reg))
-}
-
-/// Explores the path from the starting support; without a regression guess (hidden states, or
-/// a model not affine in its parameters) the starting values may lie in a basin of another model
-/// that fits as well: on small problems explore from several starts around them and keep the
-/// parsimonious choice among them (`explore::parsimonious`).
-fn explore_starts(
-    fitter: &mut Fitter,
-    global_stage: Option<crate::hidden::Global>,
-) -> Option<Exploration> {
-    let (start, regressed, regressed_loss) = starting_support(fitter);
-    // Hidden states known only at experiment starts: the global stage (multi-start, multiple
-    // shooting) finds minima to explore the path from. The starts around the spec's values
-    // below are explored too and the parsimonious choice kept: the global stage's best minimum
-    // (of the dense template) does not always lead down the path to the best sparse support,
-    // which the paths from the spec's values sometimes reach (benches/README.md, "Hidden
-    // states").
-    let mut global: Option<Exploration> = None;
-    if let Some(g) = global_stage {
-        fitter.confidence = Some(GlobalSearch {
-            starts: g.starts,
-            at_best: g.at_best,
-        });
-        global = crate::hidden::explore_minima(fitter, &g);
-    }
-    let nstarts =
-        if !regressed && !start.is_empty() && fitter.prob.pieces.len() <= MULTI_START_MAX_PIECES {
-            MULTI_STARTS
-        } else {
-            1
-        };
-    let mut start_rng = Rng::new(fitter.spec.fit.seed ^ 0x6d75_6c74);
-    let mut routes: Vec<Exploration> = global.into_iter().collect();
-    let mut best_first = f64::INFINITY;
-    for s in 0..nstarts {
-        if fitter.control.cancelled() && !routes.is_empty() {
-            break;
-        }
-        let point = if s == 0 {
-            start.clone()
-        } else {
-            let q = start
-                .q
-                .iter()
-                .map(|v| v + MULTI_START_SPREAD * start_rng.normal())
-                .collect();
-            start.with_values(q)
-        };
-        if nstarts > 1 {
-            (fitter.control.progress)(Progress::Stage(format!("start {} of {nstarts}", s + 1)));
-        }
-        let how = Start {
-            regressed,
-            // The spec's own start is explored to its end, and the others are judged against
-            // it: on actin KCl data these paths reach the true support where the global
-            // stage's minimum leads elsewhere (abandoning them at twice the global stage's
-            // dense loss lost two of five realisations).
-            abort_above: if s == 0 {
-                f64::INFINITY
-            } else {
-                MULTI_START_ABORT * best_first
-            },
-            start_loss: if s == 0 { regressed_loss } else { None },
-        };
-        let ex = {
-            let _span = tracing::info_span!("start", index = s + 1, of = nstarts).entered();
-            explore(fitter, point, how)
-        };
-        if ex.first_loss.is_finite() {
-            best_first = best_first.min(ex.first_loss);
-        }
-        routes.push(ex);
-    }
-    crate::explore::parsimonious(routes)
-}
-
-/// The global stage (multi-start, multiple shooting) when hidden states are known only at
-/// experiment starts: the minima the paths are explored from.
-fn global_stage(fitter: &Fitter) -> Option<crate::hidden::Global> {
-    let prob = fitter.prob;
-    if !prob.starts_only {
-        return None;
-    }
-    let (start, _, _) = starting_support(fitter);
-    if start.is_empty() {
-        return None;
-    }
-    let spec_start = start.with_values(prob.scales.normalised(&prob.init, &start.active));
-    crate::hidden::search(fitter, &spec_start)
-}
-
 /// Fits the spec's model to its data tables.
 pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<FitResult, FitError> {
     let t_start = Instant::now();
@@ -414,12 +276,12 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 tables
             };
             let mut prob = Problem::new(&model, spec, fit_tables, opts)?;
-            let global = global_stage(&Fitter::new(&prob, spec, control));
+            let global = crate::routes::global_stage(&Fitter::new(&prob, spec, control));
             if let Some(st) = global.as_ref().and_then(|g| g.start_states.as_ref()) {
                 crate::hidden::seed_fitted_starts(&mut prob, st);
             }
             let mut fitter = Fitter::new(&prob, spec, control);
-            let Some(ex) = explore_starts(&mut fitter, global) else {
+            let Some(ex) = crate::routes::explore_starts(&mut fitter, global) else {
                 return Err(FitError::NoPieces);
             };
             let selection = if fitter.holdout.is_empty() {

@@ -32,6 +32,7 @@ mod problem;
 mod regression;
 mod result;
 pub mod rng;
+mod routes;
 mod scaled;
 mod select;
 mod support;
