@@ -84,6 +84,9 @@ pub struct Tape {
     rev: Vec<RevOp>,
     /// `rev[rev_start[i]..rev_start[i + 1]]` is the sweep of output i.
     rev_start: Vec<usize>,
+    /// `Some(j)` when output i is the negation of output j (dm/dt = −dM/dt under a
+    /// conservation law): its Jacobian rows are output j's negated, and its sweep is empty.
+    neg_of: Vec<Option<usize>>,
 }
 
 impl Tape {
@@ -155,6 +158,17 @@ impl Tape {
             };
         }
         let outputs: Vec<u32> = dag.roots.iter().map(|&r| slot[r as usize]).collect();
+        // Outputs that negate another output (itself not such a negation).
+        let negated = |i: usize| -> Option<usize> {
+            let k = (outputs[i] as usize).checked_sub(instr_base)?;
+            let Instr::Neg(a) = *instrs.get(k)? else {
+                return None;
+            };
+            outputs.iter().position(|&o| o == a)
+        };
+        let neg_of: Vec<Option<usize>> = (0..outputs.len())
+            .map(|i| negated(i).filter(|&j| j != i && negated(j).is_none()))
+            .collect();
 
         // A slot is active when it depends on x or p; constants and literals are not.
         let sink = nslots as u32;
@@ -169,8 +183,11 @@ impl Tape {
         let mut rev = Vec::new();
         let mut rev_start = Vec::with_capacity(outputs.len() + 1);
         let mut marked = vec![false; nslots + 1];
-        for &out in &outputs {
+        for (i, &out) in outputs.iter().enumerate() {
             rev_start.push(rev.len());
+            if neg_of[i].is_some() {
+                continue;
+            }
             marked.fill(false);
             marked[out as usize] = true;
             for k in (0..instrs.len()).rev() {
@@ -195,6 +212,7 @@ impl Tape {
             outputs,
             rev,
             rev_start,
+            neg_of,
         })
     }
 
@@ -388,8 +406,11 @@ impl Tape {
             *o = vals[s as usize];
         }
 
-        // One reverse sweep per output over its active cone.
+        // One reverse sweep per output over its active cone; a negated output's rows after.
         for (i, &root) in self.outputs.iter().enumerate() {
+            if self.neg_of[i].is_some() {
+                continue;
+            }
             adj.fill(0.0);
             adj[root as usize] = 1.0;
             for op in &self.rev[self.rev_start[i]..self.rev_start[i + 1]] {
@@ -401,6 +422,15 @@ impl Tape {
             }
             jx[i * ns..(i + 1) * ns].copy_from_slice(&adj[..ns]);
             jp[i * np..(i + 1) * np].copy_from_slice(&adj[ns..ns + np]);
+        }
+        for (i, j) in self.neg_of.iter().enumerate() {
+            let Some(j) = *j else { continue };
+            for c in 0..ns {
+                jx[i * ns + c] = -jx[j * ns + c];
+            }
+            for c in 0..np {
+                jp[i * np + c] = -jp[j * np + c];
+            }
         }
     }
 }

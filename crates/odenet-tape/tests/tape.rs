@@ -33,6 +33,38 @@ fn run(tape: &Tape, x: &[f64], p: &[f64], c: &[f64]) -> (Vec<f64>, Vec<f64>, Vec
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
+    /// Outputs that negate another output (dm/dt = −dM/dt) take that output's Jacobian rows
+    /// negated instead of a sweep of their own; a negation of such an output is swept in full.
+    #[test]
+    fn negated_outputs_match_reference_and_finite_differences(
+        (leaves, ops, roots) in recipes(),
+        (x, p, c) in inputs(),
+    ) {
+        let mut dag = build(&leaves, &ops, &roots, None);
+        let first = dag.roots[0];
+        dag.nodes.push(Node::Neg(first));
+        let neg = (dag.nodes.len() - 1) as u32;
+        dag.nodes.push(Node::Neg(neg));
+        let neg2 = (dag.nodes.len() - 1) as u32;
+        dag.roots.insert(0, neg);
+        dag.roots.push(neg2);
+        let tape = Tape::compile(&dag, NSTATES, NPARAMS, NCONSTS).expect("generated dags are valid");
+        let want = reference(&dag, &x, &p, &c);
+        let (out, out2, jx, jp) = run(&tape, &x, &p, &c);
+        for i in 0..want.len() {
+            prop_assert!(close(out[i], want[i], 1e-13), "eval output {i}: {} vs reference {}", out[i], want[i]);
+            prop_assert!(close(out2[i], want[i], 1e-13), "eval_jac output {i}: {} vs reference {}", out2[i], want[i]);
+        }
+        if !tame(&want) {
+            return Ok(());
+        }
+        let n = dag.roots.len();
+        let mut fx = |xv: &[f64]| reference(&dag, xv, &p, &c);
+        check_jacobian("tape jx", &mut fx, &x, &jx, n)?;
+        let mut fp = |pv: &[f64]| reference(&dag, &x, pv, &c);
+        check_jacobian("tape jp", &mut fp, &p, &jp, n)?;
+    }
+
     #[test]
     fn random_dags_match_reference_and_finite_differences(
         (leaves, ops, roots) in recipes(),
