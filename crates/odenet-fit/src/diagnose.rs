@@ -172,6 +172,57 @@ const UNSETTLED: (f64, f64) = (
     std::f64::consts::E / (1.0 + std::f64::consts::E),
 );
 
+/// The evidence per sparse parameter that it belongs in the model, from the supports a path
+/// scored by the BIC (nothing held out: an entry's score is L·N^(k/N) over the N training labels,
+/// so its BIC is N·ln score): the sum of the BIC weights w ∝ exp(−(BIC − BIC_min)/2) of the
+/// distinct supports containing it, each at its lowest score. NaN for the others, and for every
+/// parameter when fewer than two supports were scored.
+pub(crate) fn path_inclusion(
+    model: &crate::model::CompiledModel,
+    path: &[crate::result::PathEntry],
+    n: f64,
+) -> Vec<f64> {
+    let sparse: Vec<usize> = (0..model.params.len())
+        .filter(|&k| model.params[k].sparse && !model.params[k].fixed)
+        .collect();
+    let mut supports: Vec<(Vec<usize>, f64)> = Vec::new();
+    for e in path {
+        if !(e.score.is_finite() && e.score > 0.0) {
+            continue;
+        }
+        let bic = n * e.score.ln();
+        let key: Vec<usize> = sparse
+            .iter()
+            .copied()
+            .filter(|&k| e.params.get(k).is_some_and(|v| *v != 0.0))
+            .collect();
+        match supports.iter_mut().find(|(s, _)| *s == key) {
+            Some((_, b)) => *b = b.min(bic),
+            None => supports.push((key, bic)),
+        }
+    }
+    let mut out = vec![f64::NAN; model.params.len()];
+    let best = supports.iter().map(|s| s.1).fold(f64::INFINITY, f64::min);
+    if supports.len() < 2 || !best.is_finite() {
+        return out;
+    }
+    let weights: Vec<f64> = supports
+        .iter()
+        .map(|(_, b)| (-(b - best) / 2.0).exp())
+        .collect();
+    let total: f64 = weights.iter().sum();
+    for &k in &sparse {
+        out[k] = supports
+            .iter()
+            .zip(&weights)
+            .filter(|((s, _), _)| s.contains(&k))
+            .map(|(_, w)| w)
+            .sum::<f64>()
+            / total;
+    }
+    out
+}
+
 /// A warning naming the candidate terms whose inclusion the data do not settle (their evidence
 /// between the UNSETTLED weights), or None when every term is settled.
 pub(crate) fn unsettled_terms(
@@ -322,6 +373,45 @@ mod escape_tests {
         assert!(
             w.contains("its integration stopped (step size too small)"),
             "{w}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod inclusion_tests {
+    use super::*;
+
+    /// Two supports one BIC unit apart, the term e in one of them only: e's weight is
+    /// e^(−1/2)/(1 + e^(−1/2)) whichever support comes first; the non-sparse terms get NaN, and
+    /// a refit of a support counts at its lowest score.
+    #[test]
+    fn path_inclusion_weighs_distinct_supports_by_their_bic() {
+        use crate::result::PathEntry;
+        let lv = crate::test_support::ExactLotkaVolterra::new("init = 0.9", true);
+        let model = &lv.model;
+        let n = 100.0_f64;
+        let entry = |e: f64, bic: f64| PathEntry {
+            mu: 0.0,
+            gamma: f64::NAN,
+            active_terms: 4 + usize::from(e != 0.0),
+            sparse_terms: usize::from(e != 0.0),
+            train_loss: f64::NAN,
+            holdout_loss: f64::NAN,
+            score: (bic / n).exp(),
+            selected: false,
+            params: vec![1.0, -0.05, -1.0, 0.03, e],
+        };
+        let want = (-0.5f64).exp() / (1.0 + (-0.5f64).exp());
+        let path = [entry(0.0, 10.0), entry(0.01, 11.0), entry(0.0, 25.0)];
+        let w = path_inclusion(model, &path, n);
+        assert!((w[4] - want).abs() < 1e-9, "{w:?}");
+        assert!(w[..4].iter().all(|v| v.is_nan()), "{w:?}");
+        assert!(unsettled_terms(model, &w).is_some_and(|m| m.contains("e 0.38")));
+        // One support only: no evidence either way.
+        assert!(
+            path_inclusion(model, &path[..1], n)
+                .iter()
+                .all(|v| v.is_nan())
         );
     }
 }

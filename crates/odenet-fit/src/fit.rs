@@ -290,6 +290,11 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 "the sparsest support whose held-out loss is within 1% of the best, or within two \
                  standard errors of the paired per-piece differences"
             };
+            // Scored by the BIC when nothing is held out: the evidence per term over the path.
+            let bic_labels = fitter
+                .holdout
+                .is_empty()
+                .then(|| prob.label_count(&fitter.train) as f64);
             let outcome = Outcome {
                 chosen: ex.chosen,
                 path: ex.path,
@@ -304,7 +309,15 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
             if let Some(starts) = &ex.starts {
                 crate::hidden::seed_piece_starts(&mut prob, starts);
             }
-            finish(spec, (&raw, &prob), tables, outcome, control)
+            let mut res = finish(spec, (&raw, &prob), tables, outcome, control);
+            if let Some(n) = bic_labels {
+                let inclusion = crate::diagnose::path_inclusion(&model, &res.path, n);
+                if let Some(w) = crate::diagnose::unsettled_terms(&model, &inclusion) {
+                    res.warnings.push(w);
+                }
+                res.inclusion = inclusion;
+            }
+            res
         }
     };
     let mut res = chosen;

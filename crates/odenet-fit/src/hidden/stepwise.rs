@@ -10,8 +10,10 @@
 //! values — the same order as the path's score L·N^(k/N) when nothing is held out. Greedy
 //! elimination from a dense fit of a sloppy model (terms that can stand in for each other, as
 //! P², P·M and P do for the decay of the actin filaments) can leave the true support on a side
-//! path; swaps bring it back. A template with few sparse terms has every support refitted too,
-//! and the search goes on from a better one.
+//! path; swaps bring it back. Where no single move pays, floating moves add a term anyway and
+//! remove from there (several stand-ins leave together once the term they stand in for is back).
+//! A template with few sparse terms has every support refitted too, and the search goes on from
+//! a better one.
 //!
 //! Refits start the pieces' profiled initial values where the current choice's refit left them
 //! (a fitted initial value of a hidden state can have several minima for fixed parameters), and
@@ -39,6 +41,11 @@ const EXHAUSTIVE_TERMS: usize = 6;
 /// Levenberg–Marquardt iterations of a move's refit, and its relative tolerance.
 const REFIT_ITERS: u64 = 60;
 const REFIT_REL_TOL: f64 = 1e-6;
+/// Floating moves when no single move pays: this many absent terms (the most favoured by the
+/// prediction) are each added anyway, and the search goes on by removals from there.
+const PROBES: usize = 3;
+/// Removal steps from a probe at most.
+const PROBE_STEPS: usize = 4;
 
 /// One proposed move: the support it leads to and its predicted criterion.
 struct Move {
@@ -228,9 +235,9 @@ fn steps(
     ex: &mut Exploration,
     cur: &mut Current,
     visited: &mut Vec<Vec<usize>>,
-    n: f64,
+    (n, removals_only, max_steps): (f64, bool, usize),
 ) {
-    for step in 0..MAX_STEPS {
+    for step in 0..max_steps {
         if fitter.control.cancelled() {
             break;
         }
@@ -250,6 +257,7 @@ fn steps(
         let trials: Vec<Move> = moves(fitter, &cur.support, cur.loss, n)
             .into_iter()
             .filter(|m| m.predicted.is_finite() && !visited.contains(&m.support.active))
+            .filter(|m| !removals_only || m.support.len() < cur.support.len())
             .take(per_step)
             .collect();
         if trials.is_empty() {
@@ -364,7 +372,18 @@ pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
         loss: cur_loss,
         starts,
     };
-    steps(fitter, &mut ex, &mut cur, &mut visited, n);
+    steps(
+        fitter,
+        &mut ex,
+        &mut cur,
+        &mut visited,
+        (n, false, MAX_STEPS),
+    );
+    if let Some(better) = float(fitter, &mut ex, &cur, &visited, n) {
+        cur = better;
+        let mut again = vec![cur.support.active.clone()];
+        steps(fitter, &mut ex, &mut cur, &mut again, (n, false, MAX_STEPS));
+    }
     // Small templates: every support, then the stepwise search again from a better one (its
     // moves refitted from its values and profiled starts).
     if let Some(best) = exhaustive(fitter, &mut ex, &cur, &visited, n)
@@ -376,7 +395,7 @@ pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
     {
         cur = best;
         let mut again = vec![cur.support.active.clone()];
-        steps(fitter, &mut ex, &mut cur, &mut again, n);
+        steps(fitter, &mut ex, &mut cur, &mut again, (n, false, MAX_STEPS));
     }
     let Current {
         support: cur,
@@ -419,6 +438,90 @@ pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
         ex.starts = cur_starts;
     }
     ex
+}
+
+/// Floating moves from the stepwise search's end `cur`, where no single move lowers the
+/// criterion: terms that stand in for each other (a constant and two couplings doing the work of
+/// one decay rate) make every single removal cost more than its penalty while the missing term
+/// is absent, and adding that term alone gains less than its penalty. The PROBES absent terms
+/// the prediction favours are each added (refitted from `cur`), and removals go on from there
+/// while they lower the criterion; the best end preferred to `cur` is returned.
+fn float(
+    fitter: &mut Fitter,
+    ex: &mut Exploration,
+    cur: &Current,
+    visited: &[Vec<usize>],
+    n: f64,
+) -> Option<Current> {
+    if fitter.control.cancelled() {
+        return None;
+    }
+    let adds: Vec<Support> = moves(fitter, &cur.support, cur.loss, n)
+        .into_iter()
+        .filter(|m| {
+            m.predicted.is_finite()
+                && m.support.len() == cur.support.len() + 1
+                && cur
+                    .support
+                    .active
+                    .iter()
+                    .all(|k| m.support.active.contains(k))
+        })
+        .take(PROBES)
+        .map(|m| m.support)
+        .collect();
+    let f: &Fitter = fitter;
+    let fits: Vec<(Support, f64, usize, Vec<f64>)> = adds
+        .par_iter()
+        .map(|s| refit(f, s, 4.0 * cur.loss, cur.starts.as_deref()))
+        .collect();
+    let mut best: Option<Current> = None;
+    for (s, loss, met, starts) in fits {
+        fitter.failures_seen += met;
+        if !loss.is_finite() {
+            continue;
+        }
+        ex.path.push(path_entry(fitter, &s, loss, n));
+        let mut probe = Current {
+            bic: bic(loss, s.len(), n),
+            support: s,
+            loss,
+            starts: Some(starts),
+        };
+        tracing::debug!(
+            terms = probe.support.len(),
+            loss,
+            bic = probe.bic,
+            from = cur.bic,
+            "floating probe"
+        );
+        let mut seen: Vec<Vec<usize>> = visited.to_vec();
+        seen.push(cur.support.active.clone());
+        seen.push(probe.support.active.clone());
+        steps(fitter, ex, &mut probe, &mut seen, (n, true, PROBE_STEPS));
+        if prefer(
+            (probe.bic, probe.support.len()),
+            (cur.bic, cur.support.len()),
+            n,
+        ) && best.as_ref().is_none_or(|x| {
+            prefer(
+                (probe.bic, probe.support.len()),
+                (x.bic, x.support.len()),
+                n,
+            )
+        }) {
+            best = Some(probe);
+        }
+    }
+    if let Some(b) = &best {
+        tracing::info!(
+            terms = b.support.len(),
+            loss = b.loss,
+            bic = b.bic,
+            "floating move"
+        );
+    }
+    best
 }
 
 /// The path entry of support `s` refitted to `loss` over `n` labels.
