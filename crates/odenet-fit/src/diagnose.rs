@@ -201,17 +201,40 @@ pub(crate) fn path_inclusion(
             None => supports.push((key, bic)),
         }
     }
-    let mut out = vec![f64::NAN; model.params.len()];
+    if supports.len() < 2 {
+        return vec![f64::NAN; model.params.len()];
+    }
+    let supports: Vec<(&[usize], f64)> = supports.iter().map(|(s, b)| (&s[..], *b)).collect();
+    bic_inclusion(model.params.len(), &sparse, &supports)
+}
+
+/// The evidence per term `k` of `terms` that it belongs in the model: the sum of the BIC
+/// weights w ∝ exp(−(BIC − BIC_min)/2) of the `supports` (active parameters, BIC) containing it
+/// (an approximation of its posterior inclusion probability over the supports scored; a support
+/// with no finite BIC weighs nothing). NaN for the other parameters of `nparams`, and for every
+/// one when no BIC is finite.
+pub(crate) fn bic_inclusion(
+    nparams: usize,
+    terms: &[usize],
+    supports: &[(&[usize], f64)],
+) -> Vec<f64> {
+    let mut out = vec![f64::NAN; nparams];
     let best = supports.iter().map(|s| s.1).fold(f64::INFINITY, f64::min);
-    if supports.len() < 2 || !best.is_finite() {
+    if !best.is_finite() {
         return out;
     }
     let weights: Vec<f64> = supports
         .iter()
-        .map(|(_, b)| (-(b - best) / 2.0).exp())
+        .map(|&(_, b)| {
+            if b.is_finite() {
+                (-(b - best) / 2.0).exp()
+            } else {
+                0.0
+            }
+        })
         .collect();
     let total: f64 = weights.iter().sum();
-    for &k in &sparse {
+    for &k in terms {
         out[k] = supports
             .iter()
             .zip(&weights)

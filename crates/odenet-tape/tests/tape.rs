@@ -30,6 +30,39 @@ fn run(tape: &Tape, x: &[f64], p: &[f64], c: &[f64]) -> (Vec<f64>, Vec<f64>, Vec
     (out, out2, jx, jp)
 }
 
+/// The tape's values (by `eval` and `eval_jac`) against the recursive reference evaluator, and
+/// its Jacobians against finite differences of the reference where the values are tame.
+fn matches_reference(
+    dag: &Dag,
+    tape: &Tape,
+    (x, p, c): (&[f64], &[f64], &[f64]),
+) -> Result<(), TestCaseError> {
+    let want = reference(dag, x, p, c);
+    let (out, out2, jx, jp) = run(tape, x, p, c);
+    for i in 0..want.len() {
+        prop_assert!(
+            close(out[i], want[i], 1e-13),
+            "eval output {i}: {} vs reference {}",
+            out[i],
+            want[i]
+        );
+        prop_assert!(
+            close(out2[i], want[i], 1e-13),
+            "eval_jac output {i}: {} vs reference {}",
+            out2[i],
+            want[i]
+        );
+    }
+    if !tame(&want) {
+        return Ok(());
+    }
+    let n = dag.roots.len();
+    let mut fx = |xv: &[f64]| reference(dag, xv, p, c);
+    check_jacobian("tape jx", &mut fx, x, &jx, n)?;
+    let mut fp = |pv: &[f64]| reference(dag, x, pv, c);
+    check_jacobian("tape jp", &mut fp, p, &jp, n)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
@@ -49,20 +82,7 @@ proptest! {
         dag.roots.insert(0, neg);
         dag.roots.push(neg2);
         let tape = Tape::compile(&dag, NSTATES, NPARAMS, NCONSTS).expect("generated dags are valid");
-        let want = reference(&dag, &x, &p, &c);
-        let (out, out2, jx, jp) = run(&tape, &x, &p, &c);
-        for i in 0..want.len() {
-            prop_assert!(close(out[i], want[i], 1e-13), "eval output {i}: {} vs reference {}", out[i], want[i]);
-            prop_assert!(close(out2[i], want[i], 1e-13), "eval_jac output {i}: {} vs reference {}", out2[i], want[i]);
-        }
-        if !tame(&want) {
-            return Ok(());
-        }
-        let n = dag.roots.len();
-        let mut fx = |xv: &[f64]| reference(&dag, xv, &p, &c);
-        check_jacobian("tape jx", &mut fx, &x, &jx, n)?;
-        let mut fp = |pv: &[f64]| reference(&dag, &x, pv, &c);
-        check_jacobian("tape jp", &mut fp, &p, &jp, n)?;
+        matches_reference(&dag, &tape, (&x, &p, &c))?;
     }
 
     #[test]
@@ -73,20 +93,7 @@ proptest! {
         let dag = build(&leaves, &ops, &roots, None);
         let tape = Tape::compile(&dag, NSTATES, NPARAMS, NCONSTS).expect("generated dags are valid");
         prop_assert_eq!(tape.noutputs(), dag.roots.len());
-        let want = reference(&dag, &x, &p, &c);
-        let (out, out2, jx, jp) = run(&tape, &x, &p, &c);
-        for i in 0..want.len() {
-            prop_assert!(close(out[i], want[i], 1e-13), "eval output {i}: {} vs reference {}", out[i], want[i]);
-            prop_assert!(close(out2[i], want[i], 1e-13), "eval_jac output {i}: {} vs reference {}", out2[i], want[i]);
-        }
-        if !tame(&want) {
-            return Ok(());
-        }
-        let n = dag.roots.len();
-        let mut fx = |xv: &[f64]| reference(&dag, xv, &p, &c);
-        check_jacobian("tape jx", &mut fx, &x, &jx, n)?;
-        let mut fp = |pv: &[f64]| reference(&dag, &x, pv, &c);
-        check_jacobian("tape jp", &mut fp, &p, &jp, n)?;
+        matches_reference(&dag, &tape, (&x, &p, &c))?;
     }
 
     #[test]

@@ -260,23 +260,6 @@ pub fn run(
 /// candidate term.
 fn inclusion(scorer: &Scorer, pool: &Pool) -> Vec<f64> {
     let model = scorer.prob.model;
-    let mut out = vec![f64::NAN; model.params.len()];
-    let best = pool.scores.iter().copied().fold(f64::INFINITY, f64::min);
-    if !best.is_finite() {
-        return out;
-    }
-    let weights: Vec<f64> = pool
-        .scores
-        .iter()
-        .map(|&s| {
-            if s.is_finite() {
-                (-(s - best) / 2.0).exp()
-            } else {
-                0.0
-            }
-        })
-        .collect();
-    let total: f64 = weights.iter().sum();
     // The candidate terms: the reduced library's, and any a sparser equivalent brought back.
     let mut terms: Vec<usize> = scorer.free.clone();
     terms.extend(
@@ -286,17 +269,14 @@ fn inclusion(scorer: &Scorer, pool: &Pool) -> Vec<f64> {
     );
     terms.sort_unstable();
     terms.dedup();
-    for &k in terms.iter().filter(|&&k| model.params[k].sparse) {
-        out[k] = pool
-            .cands
-            .iter()
-            .zip(&weights)
-            .filter(|(c, _)| c.support.active.contains(&k))
-            .map(|(_, w)| w)
-            .sum::<f64>()
-            / total;
-    }
-    out
+    terms.retain(|&k| model.params[k].sparse);
+    let supports: Vec<(&[usize], f64)> = pool
+        .cands
+        .iter()
+        .zip(&pool.scores)
+        .map(|(c, &s)| (&c.support.active[..], s))
+        .collect();
+    crate::diagnose::bic_inclusion(model.params.len(), &terms, &supports)
 }
 
 /// The regression screen of the data (and, when they are noisy, of the data smoothed at a few
