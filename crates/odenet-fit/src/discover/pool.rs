@@ -10,7 +10,7 @@ use crate::result::PathEntry;
 use crate::support::Support;
 
 use super::scorer::{Candidate, Scorer};
-use super::stepwise::{forward, stepwise};
+use super::stepwise::{Additions, forward, stepwise};
 
 /// The loss ratio to the best candidate so far beyond which a refit is abandoned.
 pub(super) const ABANDON_RATIO: f64 = 30.0;
@@ -175,6 +175,7 @@ pub fn swap_equations(scorer: &Scorer, pool: &mut Pool, parts: &[Support], contr
         return;
     }
     let n = prob.nstates();
+    let mut additions: Option<Additions> = None;
     for _ in 0..SWAP_SWEEPS {
         let mut improved = false;
         for i in 0..n {
@@ -205,6 +206,21 @@ pub fn swap_equations(scorer: &Scorer, pool: &mut Pool, parts: &[Support], contr
                 }
                 let trial = combine(prob, &best, i, &alt);
                 if pool.contains(&trial.active) {
+                    continue;
+                }
+                // A trial that only adds terms to the best is refitted when the quadratic
+                // model at the best predicts that it may pay for them.
+                if additions
+                    .as_ref()
+                    .is_none_or(|a| a.active() != best.active.as_slice())
+                {
+                    additions = Additions::at(scorer, pool, &best);
+                }
+                if additions
+                    .as_ref()
+                    .is_some_and(|a| a.hopeless(&scorer.free, &trial))
+                {
+                    tracing::debug!(equation = i, "swap adds terms predicted not to pay");
                     continue;
                 }
                 let c = scorer.refit(&trial, f64::NAN, pool.abandon_level(), control);

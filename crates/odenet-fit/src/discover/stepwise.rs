@@ -132,6 +132,103 @@ pub(super) fn stepwise_from(
     }
 }
 
+/// A swap that only adds terms is not refitted unless its predicted gain comes within this many
+/// prices of one term of the price of the terms it adds (the quadratic model of a fitted
+/// support predicts additions well; the slack covers its error).
+const SUPERSET_SLACK: f64 = 0.5;
+
+/// The quadratic model of the loss at a fitted support over every free parameter (one
+/// Gauss–Newton pass, the absent ones at zero): it predicts what adding a set of absent terms
+/// gains, the others re-optimised, so that supersets predicted to gain less than their price
+/// are not refitted.
+pub(super) struct Additions {
+    active: Vec<usize>,
+    /// Present free indices.
+    inside: Vec<usize>,
+    gn: GaussNewton,
+    /// The loss the quadratic model gains by re-optimising the present terms alone (about
+    /// zero at a converged fit).
+    base_gain: f64,
+    price: f64,
+}
+
+impl Additions {
+    /// The quadratic model at support `s` (None when its Gauss–Newton pass fails).
+    pub(super) fn at(scorer: &Scorer, pool: &Pool, s: &Support) -> Option<Self> {
+        let free = &scorer.free;
+        let inside: Vec<usize> = (0..free.len())
+            .filter(|&k| s.active.contains(&free[k]))
+            .collect();
+        let mut q_all = vec![0.0; free.len()];
+        for &k in &inside {
+            let j = s.active.iter().position(|&a| a == free[k])?;
+            q_all[k] = s.q[j];
+        }
+        let ev = Evaluator::new(
+            &scorer.prob,
+            free.clone(),
+            scorer.base.clone(),
+            scorer.prob.all_pieces(),
+        );
+        let gn = ev.gauss_newton(&q_all);
+        if gn.failures > 0 || !gn.loss.is_finite() {
+            return None;
+        }
+        let base_gain = quadratic_gain(&gn, &inside)?;
+        let price =
+            scorer.penalty() * scorer.mean_variance(&pool.var) / scorer.total_obs().max(1.0);
+        Some(Self {
+            active: s.active.clone(),
+            inside,
+            gn,
+            base_gain,
+            price,
+        })
+    }
+
+    /// The support the model was built at.
+    pub(super) fn active(&self) -> &[usize] {
+        &self.active
+    }
+
+    /// Whether `trial` only adds terms to the support and is predicted to gain less than the
+    /// price of what it adds, less SUPERSET_SLACK prices (not worth a refit).
+    pub(super) fn hopeless(&self, free: &[usize], trial: &Support) -> bool {
+        if !self.active.iter().all(|k| trial.active.contains(k)) {
+            return false;
+        }
+        let mut union = self.inside.clone();
+        for (f, k) in free.iter().enumerate() {
+            if trial.active.contains(k) && !union.contains(&f) {
+                union.push(f);
+            }
+        }
+        let added = (union.len() - self.inside.len()) as f64;
+        if added == 0.0 || union.len() != trial.active.len() {
+            return false;
+        }
+        quadratic_gain(&self.gn, &union)
+            .is_some_and(|g| g - self.base_gain < (added - SUPERSET_SLACK) * self.price)
+    }
+}
+
+/// What the quadratic model L(δ) ≈ L + gᵀδ + ½ δᵀHδ gains by optimising over the free indices
+/// `set` (½ g_Sᵀ H_SS⁻¹ g_S); None when H_SS is not positive definite.
+fn quadratic_gain(gn: &GaussNewton, set: &[usize]) -> Option<f64> {
+    use nalgebra::{DMatrix, DVector};
+    if set.is_empty() {
+        return Some(0.0);
+    }
+    let nf = gn.grad.len();
+    let m = set.len();
+    let hss = DMatrix::from_fn(m, m, |a, b| gn.h[set[a] * nf + set[b]]);
+    let ridge = (0..m).map(|i| hss[(i, i)]).fold(0.0, f64::max) * 1e-12 + f64::MIN_POSITIVE;
+    let chol = (hss + DMatrix::identity(m, m) * ridge).cholesky()?;
+    let g = DVector::from_fn(m, |a, _| gn.grad[set[a]]);
+    let gain = 0.5 * g.dot(&chol.solve(&g));
+    gain.is_finite().then_some(gain)
+}
+
 /// The support a move leads to, refitted (or found in the pool) and scored.
 fn refit_move(
     scorer: &Scorer,
@@ -422,6 +519,44 @@ mod tests {
         // A parameter that may not leave is never swapped out.
         let kept = best_swap(&gn, &theta, &[0, 1], |k| k != 1);
         assert!(kept.is_none_or(|p| p.out != Some(1)));
+    }
+
+    /// On a quadratic loss the gain predicted for adding a set of terms to a fitted support is
+    /// the exact refit's, whether the added terms are collinear with present ones or not.
+    #[test]
+    fn the_gain_of_added_terms_on_a_quadratic_is_the_exact_refit() {
+        let rows = 20;
+        let a = DMatrix::from_fn(rows, 5, |i, j| {
+            let t = i as f64 / (rows - 1) as f64;
+            match j {
+                0 => 1.0,
+                1 => t,
+                2 => t * t + 0.1 * t,
+                3 => (4.0 * t).cos(),
+                _ => t * t * t,
+            }
+        });
+        let b = DVector::from_fn(rows, |i, _| {
+            let t = i as f64 / (rows - 1) as f64;
+            1.0 + 2.0 * t - 0.5 * t * t + 0.2 * (4.0 * t).cos() + 0.01 * (9.0 * t).sin()
+        });
+        let (theta, loss) = optimum(&a, &b, &[0, 1]);
+        let (gn, _) = pass(&a, &b, &theta);
+        let base = quadratic_gain(&gn, &[0, 1]).expect("positive definite");
+        assert!(
+            base <= 1e-12 * loss,
+            "a fitted support gains nothing: {base}"
+        );
+        for added in [vec![2], vec![3], vec![2, 3], vec![2, 3, 4]] {
+            let set: Vec<usize> = [0, 1].into_iter().chain(added.iter().copied()).collect();
+            let (_, exact) = optimum(&a, &b, &set);
+            let gain = quadratic_gain(&gn, &set).expect("positive definite") - base;
+            assert!(
+                (gain - (loss - exact)).abs() <= 1e-8 * loss,
+                "{added:?}: predicted {gain}, exact {}",
+                loss - exact
+            );
+        }
     }
 
     /// On a quadratic loss the predicted removal of two compensating terms is the exact refit:
