@@ -110,6 +110,7 @@ impl<'p, 'm> NoiseEvaluator<'p, 'm> {
                         ws.x0[i] -= e[(off + pc.start) * n + i];
                     }
                 }
+                prob.couple_starts(pi, &prob.x0[pi * n..(pi + 1) * n], &mut ws.x0);
                 let rhs = prob.rhs(pc.exp, &self.base, &self.active);
                 let times = &ex.t[pc.start..pc.start + pc.len];
                 let ox = &mut ws.out_x[..pc.len * n];
@@ -122,6 +123,9 @@ impl<'p, 'm> NoiseEvaluator<'p, 'm> {
                     slot[0] = FAILED_PIECE_PENALTY * prob.piece_labels(pi) as f64;
                     slot[1] = 1.0;
                     return;
+                }
+                if grad {
+                    prob.couple_columns(pi, &mut ws.out_s, (pc.len, nc, na));
                 }
                 for (k, i, y) in labels(ex, pc, n) {
                     let ek = e[(off + pc.start + k) * n + i];

@@ -104,6 +104,11 @@ pub struct Problem<'m> {
     /// Per piece and state: the start value is observed and counts as a label of the profile
     /// (false for a `"fit"` initial value, a per-experiment unknown with no observation).
     pub start_label: Vec<bool>,
+    /// Per piece: the initial values given by an expression of profiled ones (`m = "m_tot -
+    /// M"` with M's start profiled), as (h, a, c): start h moves by c times start a's move from
+    /// its observation (scaled units; c is ∂expr/∂a, exact for an affine expression). The
+    /// expression then holds for the start the fit uses, not for the noisy observation.
+    pub start_coupling: Vec<Vec<(usize, usize, f64)>>,
     /// Per experiment and row: the usable full state (scaled), when every observed state is
     /// present there and the unobserved ones follow from the initial rules.
     pub rows: Vec<Vec<Option<Vec<f64>>>>,
@@ -181,6 +186,7 @@ impl<'m> Problem<'m> {
             whole: layout == Layout::Whole,
             free_start: Vec::new(),
             start_label: Vec::new(),
+            start_coupling: Vec::new(),
             rows: Vec::new(),
             init,
             free,
@@ -255,6 +261,10 @@ impl<'m> Problem<'m> {
                     self.start_label.push(labelled);
                     self.free_start.push(labelled || fitted);
                 }
+                let free = &self.free_start[self.free_start.len() - n..];
+                let coupling =
+                    initial_coupling(self.model, spec, tables, &self.scales.sx, (e, start), free);
+                self.start_coupling.push(coupling);
             }
         }
         if self.pieces.is_empty() {
@@ -280,6 +290,38 @@ impl<'m> Problem<'m> {
             base,
             active,
             nonneg: &self.nonnegative,
+        }
+    }
+
+    /// Adds to each profiled start's sensitivity columns those of the starts tied to it
+    /// (`start_coupling`): ∂x/∂x0_a + c·∂x/∂x0_h, the sensitivity to a's start with h
+    /// following it. `out_s` holds `len` outputs of `nc` columns each, the starts' from
+    /// column `first`.
+    pub(crate) fn couple_columns(
+        &self,
+        pi: usize,
+        out_s: &mut [f64],
+        (len, nc, first): (usize, usize, usize),
+    ) {
+        let n = self.nstates();
+        let coupling = &self.start_coupling[pi];
+        if coupling.is_empty() {
+            return;
+        }
+        for s in out_s.chunks_exact_mut(n * nc).take(len) {
+            for &(h, a, c) in coupling {
+                for i in 0..n {
+                    s[(first + a) * n + i] += c * s[(first + h) * n + i];
+                }
+            }
+        }
+    }
+
+    /// Moves the starts tied to piece `pi`'s profiled ones by their moves (`from` → `x0`).
+    pub(crate) fn couple_starts(&self, pi: usize, from: &[f64], x0: &mut [f64]) {
+        for &(h, a, c) in &self.start_coupling[pi] {
+            let v = x0[h] + c * (x0[a] - from[a]);
+            x0[h] = if self.nonnegative[h] { v.max(0.0) } else { v };
         }
     }
 
@@ -489,6 +531,58 @@ fn parameter_scales(prob: &Problem) -> Vec<f64> {
 
 /// The scaled initial state of a piece starting at `start` of experiment `e`, or false when it
 /// cannot be formed (a missing observed value with no `initial` rule).
+/// The initial values of experiment `e`'s piece starting at row `start` that an expression
+/// ties to profiled ones (`free`): (h, a, ∂x0_h/∂x0_a) in scaled units, the derivative by
+/// central differences at the observations (exact for an affine expression such as a
+/// conservation law).
+fn initial_coupling(
+    model: &CompiledModel,
+    spec: &Spec,
+    tables: &[Table],
+    sx: &[f64],
+    (e, start): (usize, usize),
+    free: &[bool],
+) -> Vec<(usize, usize, f64)> {
+    let n = model.nstates();
+    let tb = &tables[e];
+    let Some(data) = spec.data.get(e) else {
+        return Vec::new();
+    };
+    let consts = data.constants.as_slice();
+    let mut out = Vec::new();
+    for h in 0..n {
+        let Some(Initial::Expr(ex)) = data.initial.get(h) else {
+            continue;
+        };
+        if free[h] {
+            continue;
+        }
+        for a in (0..n).filter(|&a| a != h && free[a]) {
+            let ya = tb.values[a][start];
+            if !ya.is_finite() {
+                continue;
+            }
+            let d = 1e-6 * ya.abs().max(sx[a]);
+            let at = |va: f64| {
+                let lookup = |name: &str| -> Option<f64> {
+                    if let Some(k) = spec.constants.iter().position(|c| c == name) {
+                        return consts.get(k).copied();
+                    }
+                    let j = model.states.iter().position(|s| s == name)?;
+                    let v = if j == a { va } else { tb.values[j][start] };
+                    v.is_finite().then_some(v)
+                };
+                ex.eval(&lookup).unwrap_or(f64::NAN)
+            };
+            let slope = (at(ya + d) - at(ya - d)) / (2.0 * d);
+            if slope.is_finite() && slope != 0.0 {
+                out.push((h, a, slope * sx[a] / sx[h]));
+            }
+        }
+    }
+    out
+}
+
 pub(crate) fn initial_state(
     model: &CompiledModel,
     spec: &Spec,

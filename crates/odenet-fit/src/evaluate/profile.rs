@@ -64,6 +64,7 @@ impl Evaluator<'_, '_> {
                 ws.x0.copy_from_slice(&prob.x0[pi * n..(pi + 1) * n]);
                 break;
             }
+            prob.couple_columns(pi, &mut ws.out_s, (pc.len, n, 0));
             ws.gm.iter_mut().for_each(|v| *v = 0.0);
             ws.gv.iter_mut().for_each(|v| *v = 0.0);
             for i in 0..n {
@@ -87,6 +88,7 @@ impl Evaluator<'_, '_> {
                 return;
             }
             let mut step = 0.0f64;
+            ws.gm[..n].copy_from_slice(&ws.x0);
             for (((x, &d), &f), &nn) in ws
                 .x0
                 .iter_mut()
@@ -100,6 +102,9 @@ impl Evaluator<'_, '_> {
                     *x = v;
                 }
             }
+            // The starts tied to the profiled ones follow them (the matrix's first row holds
+            // the previous start: it is rebuilt at the next iteration).
+            prob.couple_starts(pi, &ws.gm[..n], &mut ws.x0);
             if step.partial_cmp(&self.profile_tol) != Some(std::cmp::Ordering::Greater) {
                 break;
             }
@@ -152,6 +157,11 @@ impl Evaluator<'_, '_> {
         let nc = ws.solver.sens_columns(sens);
         let out_x = &mut ws.out_x[..pc.len * n];
         let out_s = &mut ws.out_s[..pc.len * n * nc];
-        ws.solver.solve(&rhs, q, &ws.x0, times, sens, out_x, out_s)
+        let r = ws.solver.solve(&rhs, q, &ws.x0, times, sens, out_x, out_s);
+        if r.is_ok() && matches!(sens, Sens::ParamsAndInitial) {
+            self.prob
+                .couple_columns(pi, &mut ws.out_s, (pc.len, nc, nc - n));
+        }
+        r
     }
 }

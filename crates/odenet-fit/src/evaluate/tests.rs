@@ -58,23 +58,34 @@ fn start(n: usize) -> Vec<f64> {
 fn gradient_matches_finite_differences() {
     with_lv_evaluator(|ev, na| {
         let q = start(na);
-        let e = ev.eval(&q, true);
-        assert_eq!(e.failures, 0);
-        for k in 0..q.len() {
-            let h = 1e-5;
-            let mut qp = q.clone();
-            let mut qm = q.clone();
-            qp[k] += h;
-            qm[k] -= h;
-            let fd = (ev.eval(&qp, false).loss - ev.eval(&qm, false).loss) / (2.0 * h);
-            let scale = fd.abs().max(e.grad[k].abs()).max(1e-3 * e.loss);
-            assert!(
-                (fd - e.grad[k]).abs() <= 2e-4 * scale,
-                "coordinate {k}: exact {} finite differences {fd}",
-                e.grad[k]
-            );
-        }
+        assert_gradient_matches(ev, &q, |_| 1e-5, (2e-4, 1e-3));
     });
+}
+
+/// The exact gradient of the profiled loss at `q` against central finite differences with
+/// step `step(q_k)`: within `rel` of the larger of the two, floored at `floor` times the loss.
+fn assert_gradient_matches(
+    ev: &Evaluator,
+    q: &[f64],
+    step: impl Fn(f64) -> f64,
+    (rel, floor): (f64, f64),
+) {
+    let e = ev.eval(q, true);
+    assert_eq!(e.failures, 0);
+    for k in 0..q.len() {
+        let h = step(q[k]);
+        let mut qp = q.to_vec();
+        let mut qm = q.to_vec();
+        qp[k] += h;
+        qm[k] -= h;
+        let fd = (ev.eval(&qp, false).loss - ev.eval(&qm, false).loss) / (2.0 * h);
+        let scale = fd.abs().max(e.grad[k].abs()).max(floor * e.loss);
+        assert!(
+            (fd - e.grad[k]).abs() <= rel * scale,
+            "coordinate {k}: exact {} finite differences {fd}",
+            e.grad[k]
+        );
+    }
 }
 
 /// The Gauss–Newton pass returns the same loss and gradient as the plain evaluation.
@@ -326,4 +337,61 @@ fn identical_for_any_number_of_processes() {
             assert_eq!(run(ranks), single, "{ranks} processes ({segment:?})");
         }
     }
+}
+
+/// A hidden monomer pool m whose initial value is `tot - M`, M observed with noise: the
+/// expression holds for the start the fit uses (M's start profiled), and the gradient of the
+/// profiled loss with that tie is exact (against finite differences).
+#[test]
+fn an_initial_value_expression_follows_the_profiled_start() {
+    // The spec names a data file; the values below are what the fit reads.
+    let dir = std::env::temp_dir().join(format!("odenet-coupling-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("scratch folder");
+    std::fs::write(dir.join("d.csv"), "t,M\n0,0\n").expect("data file");
+    let spec = Spec::from_str(
+        "states = [\"M\", \"m\"]\nhidden = [\"m\"]\n[params]\nk = 0.5\nc = 0.1\n\
+         [equations]\nM = \"k*m + c*M*m\"\nm = \"-(k*m + c*M*m)\"\n\
+         [fit]\nsegment = \"whole\"\nrtol = 1e-10\natol = 1e-12\n\
+         [[data]]\nfile = \"d.csv\"\nconstants = { tot = 5.0 }\ninitial = { m = \"tot - M\" }\n",
+        &dir.join("t.toml"),
+    )
+    .expect("spec");
+    let times: Vec<f64> = (0..40).map(|k| k as f64 * 0.1).collect();
+    // Data near a solution, with a first reading 0.3 above the true start M(0) = 0.
+    let values = vec![
+        times
+            .iter()
+            .map(|t| 5.0 * (1.0 - (-0.7 * t).exp()) + 0.05 * (t * 11.0).sin())
+            .enumerate()
+            .map(|(i, v)| if i == 0 { 0.3 } else { v })
+            .collect(),
+        vec![f64::NAN; times.len()],
+    ];
+    let tables = vec![Table {
+        file: "d.csv".into(),
+        times,
+        values,
+    }];
+    let model = CompiledModel::from_spec(&spec).expect("model");
+    let prob = Problem::new(&model, &spec, &tables, solve_options(&spec)).expect("problem");
+    let (sx_m, sx_mm) = (prob.scales.sx[0], prob.scales.sx[1]);
+    assert_eq!(prob.start_coupling[0].len(), 1, "{:?}", prob.start_coupling);
+    let (h, a, c) = prob.start_coupling[0][0];
+    assert_eq!((h, a), (1, 0));
+    assert!((c + sx_m / sx_mm).abs() <= 1e-8 * c.abs());
+    let ev = whole_evaluator(&prob);
+    let q: Vec<f64> = [0.6, 0.05]
+        .iter()
+        .zip(&prob.free)
+        .map(|(&v, &k)| v / prob.scales.pscale[k])
+        .collect();
+    let x0 = ev.profiled_start(0, &q);
+    let (big, small) = (x0[0] * sx_m, x0[1] * sx_mm);
+    assert!((big - 0.3).abs() > 1e-3, "M's start is profiled: {big}");
+    assert!(
+        (big + small - 5.0).abs() <= 1e-9,
+        "M0 + m0 = {}",
+        big + small
+    );
+    assert_gradient_matches(&ev, &q, |v| 1e-6 * v.abs().max(1e-3), (1e-4, 1e-6));
 }

@@ -44,6 +44,9 @@ struct Node {
     fixed: Vec<f64>,
     /// Per state: the node's value is compared with its observation.
     label: Vec<bool>,
+    /// Fixed components that an initial-value expression ties to unknown ones (h, a, c): h is
+    /// `fixed[h] + c·(s_a − fixed[a])` (`Problem::start_coupling`).
+    coupling: Vec<(usize, usize, f64)>,
 }
 
 /// One interval: from node `node` (its row) to row `end`, tied to node `next` when there is one;
@@ -141,7 +144,9 @@ impl<'p, 'm> Shooting<'p, 'm> {
                 let mut var = vec![None; n];
                 let mut fixed = vec![0.0; n];
                 let mut label = vec![false; n];
+                let mut coupling = Vec::new();
                 if j == 0 {
+                    coupling.clone_from(&prob.start_coupling[pi]);
                     for i in 0..n {
                         fixed[i] = prob.x0[pi * n + i];
                         if prob.free_start[pi * n + i] {
@@ -166,6 +171,7 @@ impl<'p, 'm> Shooting<'p, 'm> {
                     var,
                     fixed,
                     label,
+                    coupling,
                 });
             }
             for j in 0..starts.len() {
@@ -237,6 +243,16 @@ impl<'p, 'm> Shooting<'p, 'm> {
         let nd = &self.nodes[j];
         for (i, o) in out.iter_mut().enumerate() {
             *o = nd.var[i].map_or(nd.fixed[i], |k| s[k]);
+        }
+        for &(h, a, c) in &nd.coupling {
+            if let Some(k) = nd.var[a] {
+                let v = nd.fixed[h] + c * (s[k] - nd.fixed[a]);
+                out[h] = if self.prob.nonnegative[h] {
+                    v.max(0.0)
+                } else {
+                    v
+                };
+            }
         }
     }
 }

@@ -183,4 +183,9 @@ fn sensitivity_row(
             jr[na + v] = f * sk[(na + a) * n + i];
         }
     }
+    for &(h, a, c) in &nd.coupling {
+        if let Some(v) = nd.var[a] {
+            jr[na + v] += f * c * sk[(na + h) * n + i];
+        }
+    }
 }
