@@ -529,8 +529,6 @@ fn parameter_scales(prob: &Problem) -> Vec<f64> {
     pscale
 }
 
-/// The scaled initial state of a piece starting at `start` of experiment `e`, or false when it
-/// cannot be formed (a missing observed value with no `initial` rule).
 /// The initial values of experiment `e`'s piece starting at row `start` that an expression
 /// ties to profiled ones (`free`): (h, a, ∂x0_h/∂x0_a) in scaled units, the derivative by
 /// central differences at the observations (exact for an affine expression such as a
@@ -563,17 +561,7 @@ fn initial_coupling(
                 continue;
             }
             let d = 1e-6 * ya.abs().max(sx[a]);
-            let at = |va: f64| {
-                let lookup = |name: &str| -> Option<f64> {
-                    if let Some(k) = spec.constants.iter().position(|c| c == name) {
-                        return consts.get(k).copied();
-                    }
-                    let j = model.states.iter().position(|s| s == name)?;
-                    let v = if j == a { va } else { tb.values[j][start] };
-                    v.is_finite().then_some(v)
-                };
-                ex.eval(&lookup).unwrap_or(f64::NAN)
-            };
+            let at = |va: f64| expr_at(ex, (model, spec, consts), tb, start, Some((a, va)));
             let slope = (at(ya + d) - at(ya - d)) / (2.0 * d);
             if slope.is_finite() && slope != 0.0 {
                 out.push((h, a, slope * sx[a] / sx[h]));
@@ -583,6 +571,32 @@ fn initial_coupling(
     out
 }
 
+/// An initial-value expression at row `start` of table `tb` (user units): constants from
+/// `consts`, states from the row — state `with.0` replaced by `with.1` when given. NaN where a
+/// value it needs is missing.
+fn expr_at(
+    ex: &odenet_spec::Expr,
+    (model, spec, consts): (&CompiledModel, &Spec, &[f64]),
+    tb: &Table,
+    start: usize,
+    with: Option<(usize, f64)>,
+) -> f64 {
+    let lookup = |name: &str| -> Option<f64> {
+        if let Some(k) = spec.constants.iter().position(|c| c == name) {
+            return consts.get(k).copied();
+        }
+        let j = model.states.iter().position(|s| s == name)?;
+        let v = match with {
+            Some((a, v)) if a == j => v,
+            _ => tb.values[j][start],
+        };
+        v.is_finite().then_some(v)
+    };
+    ex.eval(&lookup).unwrap_or(f64::NAN)
+}
+
+/// The scaled initial state of a piece starting at `start` of experiment `e`, or false when it
+/// cannot be formed (a missing observed value with no `initial` rule).
 pub(crate) fn initial_state(
     model: &CompiledModel,
     spec: &Spec,
@@ -606,17 +620,7 @@ pub(crate) fn initial_state(
             Initial::Observed => observed,
             Initial::Value(v) if start == 0 => v,
             Initial::Value(_) => observed,
-            Initial::Expr(ex) => {
-                let lookup = |name: &str| -> Option<f64> {
-                    if let Some(k) = spec.constants.iter().position(|c| c == name) {
-                        return consts.get(k).copied();
-                    }
-                    let j = model.states.iter().position(|s| s == name)?;
-                    let v = tb.values[j][start];
-                    v.is_finite().then_some(v)
-                };
-                ex.eval(&lookup).unwrap_or(f64::NAN)
-            }
+            Initial::Expr(ex) => expr_at(&ex, (model, spec, consts), tb, start, None),
             // Fitted initial values start from the observation, or from one state scale
             // (zero would be a fixed point of many models); the fit moves them.
             Initial::Fit => {
