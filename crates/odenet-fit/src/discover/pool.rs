@@ -10,7 +10,7 @@ use crate::result::PathEntry;
 use crate::support::Support;
 
 use super::scorer::{Candidate, Scorer};
-use super::stepwise::{Additions, forward, stepwise};
+use super::stepwise::{Additions, forward, only_adds, stepwise};
 
 /// The loss ratio to the best candidate so far beyond which a refit is abandoned.
 pub(super) const ABANDON_RATIO: f64 = 30.0;
@@ -209,19 +209,22 @@ pub fn swap_equations(scorer: &Scorer, pool: &mut Pool, parts: &[Support], contr
                     continue;
                 }
                 // A trial that only adds terms to the best is refitted when the quadratic
-                // model at the best predicts that it may pay for them.
-                if additions
-                    .as_ref()
-                    .is_none_or(|a| a.active() != best.active.as_slice())
-                {
-                    additions = Additions::at(scorer, pool, &best);
-                }
-                if additions
-                    .as_ref()
-                    .is_some_and(|a| a.hopeless(&scorer.free, &trial))
-                {
-                    tracing::debug!(equation = i, "swap adds terms predicted not to pay");
-                    continue;
+                // model at the best (one pass, built when first needed) predicts that it may
+                // pay for them.
+                if only_adds(&best.active, &trial) {
+                    if additions
+                        .as_ref()
+                        .is_none_or(|a| a.active() != best.active.as_slice())
+                    {
+                        additions = Additions::at(scorer, pool, &best);
+                    }
+                    if additions
+                        .as_ref()
+                        .is_some_and(|a| a.hopeless(&scorer.free, &trial))
+                    {
+                        tracing::debug!(equation = i, "swap adds terms predicted not to pay");
+                        continue;
+                    }
                 }
                 let c = scorer.refit(&trial, f64::NAN, pool.abandon_level(), control);
                 let names = tracing::enabled!(tracing::Level::DEBUG).then(|| c.names(prob.model));

@@ -69,24 +69,8 @@ pub(super) fn stepwise_from(
         if control.cancelled() {
             return;
         }
-        let inside: Vec<usize> = (0..free.len())
-            .filter(|&k| s.active.contains(&free[k]))
-            .collect();
-        let mut q_all = vec![0.0; free.len()];
-        for &k in &inside {
-            if let Some(j) = s.active.iter().position(|&a| a == free[k]) {
-                q_all[k] = s.q[j];
-            }
-        }
-        let ev = Evaluator::new(
-            &scorer.prob,
-            free.clone(),
-            scorer.base.clone(),
-            scorer.prob.all_pieces(),
-        );
-        let gn = ev.gauss_newton(&q_all);
-        let price =
-            scorer.penalty() * scorer.mean_variance(&pool.var) / scorer.total_obs().max(1.0);
+        let (inside, q_all, gn) = pass_over_free(scorer, &s);
+        let price = term_price(scorer, pool);
         let Some((add, remove, remove_pair)) =
             best_moves(&gn, &q_all, &inside, |k| model.params[free[k]].sparse)
         else {
@@ -155,28 +139,12 @@ pub(super) struct Additions {
 impl Additions {
     /// The quadratic model at support `s` (None when its Gauss–Newton pass fails).
     pub(super) fn at(scorer: &Scorer, pool: &Pool, s: &Support) -> Option<Self> {
-        let free = &scorer.free;
-        let inside: Vec<usize> = (0..free.len())
-            .filter(|&k| s.active.contains(&free[k]))
-            .collect();
-        let mut q_all = vec![0.0; free.len()];
-        for &k in &inside {
-            let j = s.active.iter().position(|&a| a == free[k])?;
-            q_all[k] = s.q[j];
-        }
-        let ev = Evaluator::new(
-            &scorer.prob,
-            free.clone(),
-            scorer.base.clone(),
-            scorer.prob.all_pieces(),
-        );
-        let gn = ev.gauss_newton(&q_all);
+        let (inside, _, gn) = pass_over_free(scorer, s);
         if gn.failures > 0 || !gn.loss.is_finite() {
             return None;
         }
         let base_gain = quadratic_gain(&gn, &inside)?;
-        let price =
-            scorer.penalty() * scorer.mean_variance(&pool.var) / scorer.total_obs().max(1.0);
+        let price = term_price(scorer, pool);
         Some(Self {
             active: s.active.clone(),
             inside,
@@ -194,7 +162,7 @@ impl Additions {
     /// Whether `trial` only adds terms to the support and is predicted to gain less than the
     /// price of what it adds, less SUPERSET_SLACK prices (not worth a refit).
     pub(super) fn hopeless(&self, free: &[usize], trial: &Support) -> bool {
-        if !self.active.iter().all(|k| trial.active.contains(k)) {
+        if !only_adds(&self.active, trial) {
             return false;
         }
         let mut union = self.inside.clone();
@@ -210,6 +178,40 @@ impl Additions {
         quadratic_gain(&self.gn, &union)
             .is_some_and(|g| g - self.base_gain < (added - SUPERSET_SLACK) * self.price)
     }
+}
+
+/// Whether `trial` keeps every parameter of `active` (it only adds terms to that support).
+pub(super) fn only_adds(active: &[usize], trial: &Support) -> bool {
+    active.iter().all(|k| trial.active.contains(k))
+}
+
+/// One Gauss–Newton pass at support `s` over every free parameter (the absent ones at zero):
+/// the present free indices, every free parameter's value, and the pass.
+fn pass_over_free(scorer: &Scorer, s: &Support) -> (Vec<usize>, Vec<f64>, GaussNewton) {
+    let free = &scorer.free;
+    let inside: Vec<usize> = (0..free.len())
+        .filter(|&k| s.active.contains(&free[k]))
+        .collect();
+    let mut q_all = vec![0.0; free.len()];
+    for &k in &inside {
+        if let Some(j) = s.active.iter().position(|&a| a == free[k]) {
+            q_all[k] = s.q[j];
+        }
+    }
+    let ev = Evaluator::new(
+        &scorer.prob,
+        free.clone(),
+        scorer.base.clone(),
+        scorer.prob.all_pieces(),
+    );
+    let gn = ev.gauss_newton(&q_all);
+    (inside, q_all, gn)
+}
+
+/// The criterion's price of one term in loss units (the per-term penalty in the noise the pool
+/// implies).
+fn term_price(scorer: &Scorer, pool: &Pool) -> f64 {
+    scorer.penalty() * scorer.mean_variance(&pool.var) / scorer.total_obs().max(1.0)
 }
 
 /// What the quadratic model L(δ) ≈ L + gᵀδ + ½ δᵀHδ gains by optimising over the free indices
