@@ -237,23 +237,25 @@ fn moves(fitter: &Fitter, s: &Support, loss: f64, n: Labels) -> Vec<Move> {
     out
 }
 
-/// The moves refitted in one step, from `candidates` (best predicted first): the first
-/// `per_step`, and with `every_removal` every removal of a term of `cur` besides.
+/// The moves refitted in one step, from `candidates` (best predicted first), in two batches:
+/// the first `per_step`, and with `every_removal` every other removal of a term of `cur`
+/// (refitted only when no move of the first batch is preferred to `cur`).
 fn trials<'a>(
     candidates: &'a [Move],
     cur: &Support,
     per_step: usize,
     every_removal: bool,
-) -> Vec<&'a Move> {
+) -> [Vec<&'a Move>; 2] {
     let removal = |m: &Move| {
         m.support.len() < cur.len() && m.support.active.iter().all(|k| cur.active.contains(k))
     };
-    candidates
+    let first = candidates.iter().take(per_step).collect();
+    let rest = candidates
         .iter()
-        .enumerate()
-        .filter(|&(i, m)| i < per_step || (every_removal && removal(m)))
-        .map(|(_, m)| m)
-        .collect()
+        .skip(per_step)
+        .filter(|m| every_removal && removal(m))
+        .collect();
+    [first, rest]
 }
 
 /// The stepwise search's current support: its refitted values, loss, criterion, and where its
@@ -278,12 +280,12 @@ fn steps(
         if fitter.control.cancelled() {
             break;
         }
-        // Small templates, and small supports of any template, try every removal besides the
-        // moves the prediction favours most: the prediction, a local quadratic, can rank the
-        // removal that matters last (an oscillation's period moves the loss far from it; along a
-        // scaling symmetry of a hidden state, as actin MgCl₂'s P → c·P, the Wald cost of every
-        // term the symmetry scales looks small, and the removal of the one spurious term it
-        // barely scales ranked fifth of four).
+        // Small templates, and small supports of any template, try every other removal when none
+        // of the moves the prediction favours most pays: the prediction, a local quadratic, can
+        // rank the removal that matters last (an oscillation's period moves the loss far from
+        // it; along a scaling symmetry of a hidden state, as actin MgCl₂'s P → c·P, the Wald
+        // cost of every term the symmetry scales looks small, and the removal of the one
+        // spurious term it barely scales ranked fifth of four).
         let present = cur
             .support
             .active
@@ -302,64 +304,69 @@ fn steps(
             .filter(|m| m.predicted.is_finite() && !visited.contains(&m.support.active))
             .filter(|m| !removals_only || m.support.len() < cur.support.len())
             .collect();
-        let trials = trials(&candidates, &cur.support, per_step, every_removal);
-        if trials.is_empty() {
+        let batches = trials(&candidates, &cur.support, per_step, every_removal);
+        if batches[0].is_empty() {
             break;
         }
         let abandon = 4.0 * cur.loss;
-        let f: &Fitter = fitter;
-        let c: &Current = cur;
-        let fits: Vec<(Support, f64, usize, Vec<f64>)> = trials
-            .par_iter()
-            .map(|m| {
-                let fit = refit(f, &m.support, abandon, c.starts.as_deref());
-                // A move that removes a term whose refit over whole experiments does not lower
-                // the criterion: with hidden states the refit can lose the trajectory (a shifted
-                // phase ends in a flat or wrong minimum), so it is refitted again along the
-                // current one. A move that only adds a term starts at the current fit and needs
-                // no such help.
-                let removes = c
-                    .support
-                    .active
-                    .iter()
-                    .any(|k| !m.support.active.contains(k));
-                if f.prob.starts_only
-                    && removes
-                    && bic(fit.1, fit.0.len(), n) >= c.bic
-                    && let Some(again) = along_current(f, c, &m.support, abandon)
-                    && again.1 < fit.1
-                {
-                    return (again.0, again.1, fit.2 + again.2, again.3);
-                }
-                fit
-            })
-            .collect();
         let mut best: Option<Current> = None;
-        for (s, loss, met, starts) in fits {
-            fitter.failures_seen += met;
-            visited.push(s.active.clone());
-            let b = bic(loss, s.len(), n);
-            ex.path.push(path_entry(fitter, &s, loss, n));
-            tracing::debug!(
-                step,
-                terms = s.len(),
-                loss,
-                bic = b,
-                from = cur.bic,
-                support = %names(fitter, &s),
-                "stepwise move"
-            );
-            if prefer((b, s.len()), (cur.bic, cur.support.len()), n)
-                && best
-                    .as_ref()
-                    .is_none_or(|x| prefer((b, s.len()), (x.bic, x.support.len()), n))
-            {
-                best = Some(Current {
-                    support: s,
+        for batch in &batches {
+            if best.is_some() || batch.is_empty() {
+                break;
+            }
+            let f: &Fitter = fitter;
+            let c: &Current = cur;
+            let fits: Vec<(Support, f64, usize, Vec<f64>)> = batch
+                .par_iter()
+                .map(|m| {
+                    let fit = refit(f, &m.support, abandon, c.starts.as_deref());
+                    // A move that removes a term whose refit over whole experiments does not
+                    // lower the criterion: with hidden states the refit can lose the trajectory
+                    // (a shifted phase ends in a flat or wrong minimum), so it is refitted again
+                    // along the current one. A move that only adds a term starts at the current
+                    // fit and needs no such help.
+                    let removes = c
+                        .support
+                        .active
+                        .iter()
+                        .any(|k| !m.support.active.contains(k));
+                    if f.prob.starts_only
+                        && removes
+                        && bic(fit.1, fit.0.len(), n) >= c.bic
+                        && let Some(again) = along_current(f, c, &m.support, abandon)
+                        && again.1 < fit.1
+                    {
+                        return (again.0, again.1, fit.2 + again.2, again.3);
+                    }
+                    fit
+                })
+                .collect();
+            for (s, loss, met, starts) in fits {
+                fitter.failures_seen += met;
+                visited.push(s.active.clone());
+                let b = bic(loss, s.len(), n);
+                ex.path.push(path_entry(fitter, &s, loss, n));
+                tracing::debug!(
+                    step,
+                    terms = s.len(),
                     loss,
-                    bic: b,
-                    starts: Some(starts),
-                });
+                    bic = b,
+                    from = cur.bic,
+                    support = %names(fitter, &s),
+                    "stepwise move"
+                );
+                if prefer((b, s.len()), (cur.bic, cur.support.len()), n)
+                    && best
+                        .as_ref()
+                        .is_none_or(|x| prefer((b, s.len()), (x.bic, x.support.len()), n))
+                {
+                    best = Some(Current {
+                        support: s,
+                        loss,
+                        bic: b,
+                        starts: Some(starts),
+                    });
+                }
             }
         }
         let Some(b) = best else {
@@ -763,8 +770,9 @@ mod tests {
         assert!(bic(l0, 20, n).is_infinite());
     }
 
-    /// A removal the prediction ranks below the moves refitted per step is refitted anyway when
-    /// every removal is asked for, and only then; additions and swaps below the cut are not.
+    /// A removal the prediction ranks below the moves refitted per step is in the second batch
+    /// when every removal is asked for, and only then; additions and swaps below the cut are
+    /// in neither.
     #[test]
     fn every_removal_is_tried_however_it_ranks() {
         let cur = Support::new(vec![1, 3, 7, 9], vec![0.0; 4]);
@@ -775,16 +783,15 @@ mod tests {
             mv(&[1, 3, 7], -2.0),
             mv(&[1, 3, 7, 9, 2], -1.0),
         ];
-        let picked = |every| -> Vec<Vec<usize>> {
-            trials(&candidates, &cur, 2, every)
-                .iter()
-                .map(|m| m.support.active.clone())
-                .collect()
+        let picked = |every| -> [Vec<Vec<usize>>; 2] {
+            trials(&candidates, &cur, 2, every).map(|b| {
+                b.iter()
+                    .map(|m| m.support.active.clone())
+                    .collect::<Vec<_>>()
+            })
         };
-        assert_eq!(picked(false), vec![vec![1, 3, 7, 9, 10], vec![3, 7, 9]]);
-        assert_eq!(
-            picked(true),
-            vec![vec![1, 3, 7, 9, 10], vec![3, 7, 9], vec![1, 3, 7]]
-        );
+        let first = vec![vec![1, 3, 7, 9, 10], vec![3, 7, 9]];
+        assert_eq!(picked(false), [first.clone(), vec![]]);
+        assert_eq!(picked(true), [first, vec![vec![1, 3, 7]]]);
     }
 }
