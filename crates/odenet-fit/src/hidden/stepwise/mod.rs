@@ -20,14 +20,21 @@
 //! (a fitted initial value of a hidden state can have several minima for fixed parameters), and
 //! the chosen support's are handed to the final refit.
 
+mod criterion;
+mod exhaustive;
+mod moves;
+
 use rayon::prelude::*;
+
+use criterion::{Labels, bic, labels, prefer};
+use exhaustive::exhaustive;
+use moves::{Move, moves, trials};
 
 use crate::evaluate::Evaluator;
 use crate::explore::Exploration;
 use crate::fit::Fitter;
 use crate::optimize::{Terms, levenberg_marquardt};
 use crate::result::PathEntry;
-use crate::select::SELECT_MARGIN;
 use crate::support::Support;
 
 /// Moves refitted per step (the most favoured by their prediction).
@@ -49,49 +56,6 @@ const PROBES: usize = 3;
 const PROBE_STEPS: usize = 4;
 /// The predicted gain (χ² units) below which a term is not added as a probe.
 const PROBE_MIN_GAIN: f64 = 1.0;
-
-/// One proposed move: the support it leads to and its predicted criterion.
-struct Move {
-    support: Support,
-    predicted: f64,
-}
-
-/// The labels a criterion counts: `n` label values, of which `starts` are spent on the
-/// profiled initial values (one support or another, the same).
-#[derive(Clone, Copy, Debug)]
-struct Labels {
-    n: f64,
-    starts: f64,
-}
-
-/// The criterion of a loss `loss` (mean squared scaled mismatch) with `k` parameters:
-/// N·ln σ̂² + k·ln N, where σ̂² = N·L/(N − k − s) is the noise variance the residuals imply
-/// with their degrees of freedom (the estimate the standard errors use). On few labels the
-/// plain N·ln L rewards every term with the one degree of freedom it takes: an added null term
-/// then passes the ln N price about one time in eight at N ≈ 22 (SIR with I observed), against
-/// one in thirty-seven at N ≈ 130, and the BIC's error rate is its large-sample one only with
-/// the variance counted this way.
-fn bic(loss: f64, k: usize, n: Labels) -> f64 {
-    let dof = n.n - k as f64 - n.starts;
-    if loss.is_finite() && loss > 0.0 && dof >= 1.0 {
-        n.n * (loss * n.n / dof).ln() + k as f64 * n.n.ln()
-    } else {
-        f64::INFINITY
-    }
-}
-
-/// Support (criterion `a.0`, `a.1` terms) is preferred to support `b` by the rule the path's
-/// choice follows (the sparsest within [`SELECT_MARGIN`] of the best score L·N^(k/N), whose
-/// logarithm is the criterion over N): a sparser support may score up to N·ln(1 + margin)
-/// worse, a denser one must score that much better, one of the same size better at all.
-fn prefer(a: (f64, usize), b: (f64, usize), n: Labels) -> bool {
-    let margin = n.n * SELECT_MARGIN.ln_1p();
-    match a.1.cmp(&b.1) {
-        std::cmp::Ordering::Less => a.0 <= b.0 + margin,
-        std::cmp::Ordering::Greater => a.0 < b.0 - margin,
-        std::cmp::Ordering::Equal => a.0 < b.0,
-    }
-}
 
 /// Refits support `s` on the training pieces without L1 (the pieces' profiles starting from
 /// `warm` when given): the support, its loss, the piece failures met, and the profiled initial
@@ -142,120 +106,6 @@ fn along_current(
     let (q, fitted) = crate::hidden::shooting_refit(fitter, &cur.support, starts, to)?;
     tracing::debug!(terms = to.len(), "refit along the current trajectory");
     Some(refit(fitter, &to.with_values(q), abandon, Some(&fitted)))
-}
-
-/// The moves from support `s` (loss `loss`) ordered by their predicted criterion, best first.
-fn moves(fitter: &Fitter, s: &Support, loss: f64, n: Labels) -> Vec<Move> {
-    use nalgebra::{DMatrix, DVector};
-    let prob = fitter.prob;
-    let free = &prob.free;
-    let nf = free.len();
-    let pos: Vec<Option<usize>> = free
-        .iter()
-        .map(|k| s.active.iter().position(|a| a == k))
-        .collect();
-    let q_all: Vec<f64> = pos.iter().map(|p| p.map_or(0.0, |j| s.q[j])).collect();
-    let ev = Evaluator::new(
-        prob,
-        free.clone(),
-        fitter.base.clone(),
-        fitter.train.clone(),
-    );
-    let gn = ev.gauss_newton(&q_all);
-    if gn.failures > 0 {
-        return Vec::new();
-    }
-    let inside: Vec<usize> = (0..nf).filter(|&k| pos[k].is_some()).collect();
-    let m = inside.len();
-    let h = |a: usize, b: usize| gn.h[a * nf + b];
-    let hss = DMatrix::from_fn(m, m, |a, b| h(inside[a], inside[b]));
-    let ridge = (0..m).map(|i| hss[(i, i)]).fold(0.0, f64::max) * 1e-12 + f64::MIN_POSITIVE;
-    let Some(hinv) = (hss + DMatrix::identity(m, m) * ridge).try_inverse() else {
-        return Vec::new();
-    };
-    // Gain of adding each absent sparse term (others re-optimised): g²/2 over the Schur
-    // complement; cost of removing each present sparse one: its Wald statistic.
-    let mut gains: Vec<(usize, f64)> = Vec::new();
-    for k in (0..nf).filter(|&k| pos[k].is_none() && prob.model.params[free[k]].sparse) {
-        let hks = DVector::from_fn(m, |a, _| h(k, inside[a]));
-        let schur = h(k, k) - hks.dot(&(&hinv * &hks));
-        let gain = 0.5 * gn.grad[k] * gn.grad[k] / schur;
-        if schur > 0.0 && gain.is_finite() {
-            gains.push((k, gain.min(loss)));
-        }
-    }
-    let mut costs: Vec<(usize, f64)> = Vec::new();
-    for (a, &k) in inside.iter().enumerate() {
-        if prob.model.params[free[k]].sparse {
-            let cost = 0.5 * q_all[k] * q_all[k] / hinv[(a, a)].max(f64::MIN_POSITIVE);
-            if cost.is_finite() {
-                costs.push((k, cost));
-            }
-        }
-    }
-    let k0 = s.len();
-    let predicted =
-        |dl: f64, dk: isize| bic((loss + dl).max(1e-300), (k0 as isize + dk) as usize, n);
-    let with = |add: Option<usize>, remove: Option<usize>| -> Support {
-        let mut t = s.clone();
-        if let Some(r) = remove {
-            let j = t
-                .active
-                .iter()
-                .position(|&a| a == free[r])
-                .expect("present");
-            t.active.remove(j);
-            t.q.remove(j);
-        }
-        if let Some(k) = add {
-            let at = t.active.partition_point(|&a| a < free[k]);
-            t.active.insert(at, free[k]);
-            t.q.insert(at, 0.0);
-        }
-        t
-    };
-    let mut out: Vec<Move> = Vec::new();
-    for &(k, g) in &gains {
-        out.push(Move {
-            support: with(Some(k), None),
-            predicted: predicted(-g, 1),
-        });
-    }
-    for &(r, c) in &costs {
-        out.push(Move {
-            support: with(None, Some(r)),
-            predicted: predicted(c, -1),
-        });
-        for &(k, g) in &gains {
-            out.push(Move {
-                support: with(Some(k), Some(r)),
-                predicted: predicted(c - g, 0),
-            });
-        }
-    }
-    out.sort_by(|a, b| a.predicted.total_cmp(&b.predicted));
-    out
-}
-
-/// The moves refitted in one step, from `candidates` (best predicted first), in two batches:
-/// the first `per_step`, and with `every_removal` every other removal of a term of `cur`
-/// (refitted only when no move of the first batch is preferred to `cur`).
-fn trials<'a>(
-    candidates: &'a [Move],
-    cur: &Support,
-    per_step: usize,
-    every_removal: bool,
-) -> [Vec<&'a Move>; 2] {
-    let removal = |m: &Move| {
-        m.support.len() < cur.len() && m.support.active.iter().all(|k| cur.active.contains(k))
-    };
-    let first = candidates.iter().take(per_step).collect();
-    let rest = candidates
-        .iter()
-        .skip(per_step)
-        .filter(|m| every_removal && removal(m))
-        .collect();
-    [first, rest]
 }
 
 /// The stepwise search's current support: its refitted values, loss, criterion, and where its
@@ -606,26 +456,6 @@ fn path_entry(fitter: &Fitter, s: &Support, loss: f64, n: Labels) -> PathEntry {
     }
 }
 
-/// The training labels and the profiled initial values among them.
-fn labels(fitter: &Fitter) -> Labels {
-    let prob = fitter.prob;
-    let ns = prob.nstates();
-    let starts = fitter
-        .train
-        .iter()
-        .map(|&pi| {
-            prob.free_start[pi * ns..(pi + 1) * ns]
-                .iter()
-                .filter(|&&f| f)
-                .count()
-        })
-        .sum::<usize>();
-    Labels {
-        n: prob.label_count(&fitter.train).max(1) as f64,
-        starts: starts as f64,
-    }
-}
-
 /// The names of support `s`'s parameters, for diagnostics.
 fn names(fitter: &Fitter, s: &Support) -> String {
     let params = &fitter.prob.model.params;
@@ -645,153 +475,4 @@ fn sparse_terms(fitter: &Fitter) -> usize {
         .iter()
         .filter(|&&k| model.params[k].sparse)
         .count()
-}
-
-/// Every support of a template with at most EXHAUSTIVE_TERMS sparse terms that was not scored
-/// yet, refitted (in parallel) from `cur`'s values (a term it lacks starts at zero) and joined
-/// to the path; returns the one with the lowest criterion. None for larger templates.
-fn exhaustive(
-    fitter: &mut Fitter,
-    ex: &mut Exploration,
-    cur: &Current,
-    visited: &[Vec<usize>],
-    n: Labels,
-) -> Option<Current> {
-    let model = fitter.prob.model;
-    let free = &fitter.prob.free;
-    let sparse: Vec<usize> = free
-        .iter()
-        .copied()
-        .filter(|&k| model.params[k].sparse)
-        .collect();
-    if sparse.is_empty() || sparse.len() > EXHAUSTIVE_TERMS || fitter.control.cancelled() {
-        return None;
-    }
-    // Two starts per support: the current choice's values (a term it lacks at zero) and the
-    // best-fitting support scored so far (a dense fit, near the data wherever the choice is not).
-    let scales = &fitter.prob.scales;
-    let current = fitter.user(&cur.support);
-    let dense = ex
-        .path
-        .iter()
-        .filter(|p| p.train_loss.is_finite())
-        .min_by(|a, b| a.train_loss.total_cmp(&b.train_loss))
-        .map(|p| p.params.clone());
-    let supports: Vec<Vec<usize>> = (0..1usize << sparse.len())
-        .map(|mask| {
-            free.iter()
-                .copied()
-                .filter(|&k| {
-                    sparse
-                        .iter()
-                        .position(|&s| s == k)
-                        .is_none_or(|i| mask & (1 << i) != 0)
-                })
-                .collect::<Vec<usize>>()
-        })
-        .filter(|a| !visited.contains(a))
-        .collect();
-    // (support, profile warm starts): the current values with the current profiled starts, the
-    // dense fit's with the problem's own (the global stage's, near the dense fit).
-    let mut trials: Vec<(Support, Option<&[f64]>)> = Vec::new();
-    for active in &supports {
-        let from_current = Support::new(active.clone(), scales.normalised(&current, active));
-        trials.push((from_current, cur.starts.as_deref()));
-        if let Some(d) = &dense {
-            let t = Support::new(active.clone(), scales.normalised(d, active));
-            if t.q != trials[trials.len() - 1].0.q {
-                trials.push((t, None));
-            }
-        }
-    }
-    // No early abandonment: a joint removal starts far from its optimum (the removed terms'
-    // share of the fit is lost until the others move), which is why the stepwise search missed
-    // it.
-    let f: &Fitter = fitter;
-    let fits: Vec<(Support, f64, usize, Vec<f64>)> = trials
-        .par_iter()
-        .map(|(s, warm)| refit(f, s, f64::INFINITY, *warm))
-        .collect();
-    let mut best: Option<Current> = None;
-    for (s, loss, met, starts) in fits {
-        fitter.failures_seen += met;
-        let b = bic(loss, s.len(), n);
-        ex.path.push(path_entry(fitter, &s, loss, n));
-        tracing::debug!(
-            terms = s.len(),
-            loss,
-            bic = b,
-            support = %names(fitter, &s),
-            "exhaustive support"
-        );
-        if best
-            .as_ref()
-            .is_none_or(|x| prefer((b, s.len()), (x.bic, x.support.len()), n))
-        {
-            best = Some(Current {
-                support: s,
-                loss,
-                bic: b,
-                starts: Some(starts),
-            });
-        }
-    }
-    best
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn mv(active: &[usize], predicted: f64) -> Move {
-        Move {
-            support: Support::new(active.to_vec(), vec![0.0; active.len()]),
-            predicted,
-        }
-    }
-
-    /// A term that lowers the residual sum of squares by only the share one degree of freedom
-    /// takes (what a null term does on average) leaves σ̂² where it was and pays the full price
-    /// ln N; with the plain N·ln L it would have gained N·ln(dof/(dof − 1)) ≈ 1.2 at N = 22.
-    #[test]
-    fn a_term_that_takes_only_its_degree_of_freedom_pays_ln_n() {
-        let n = Labels {
-            n: 22.0,
-            starts: 2.0,
-        };
-        let (k, l0) = (3usize, 4.0e-3);
-        let dof = n.n - k as f64 - n.starts;
-        let l1 = l0 * (dof - 1.0) / dof;
-        let price = bic(l1, k + 1, n) - bic(l0, k, n);
-        assert!((price - n.n.ln()).abs() < 1e-9, "{price}");
-        let plain = n.n * (l1 / l0).ln() + n.n.ln();
-        assert!(plain < n.n.ln() - 1.0, "{plain}");
-        // No degrees of freedom left: no criterion.
-        assert!(bic(l0, 20, n).is_infinite());
-    }
-
-    /// A removal the prediction ranks below the moves refitted per step is in the second batch
-    /// when every removal is asked for, and only then; additions and swaps below the cut are
-    /// in neither.
-    #[test]
-    fn every_removal_is_tried_however_it_ranks() {
-        let cur = Support::new(vec![1, 3, 7, 9], vec![0.0; 4]);
-        let candidates = vec![
-            mv(&[1, 3, 7, 9, 10], -5.0),
-            mv(&[3, 7, 9], -4.0),
-            mv(&[1, 3, 9, 10], -3.0),
-            mv(&[1, 3, 7], -2.0),
-            mv(&[1, 3, 7, 9, 2], -1.0),
-        ];
-        let picked = |every| -> [Vec<Vec<usize>>; 2] {
-            trials(&candidates, &cur, 2, every).map(|b| {
-                b.iter()
-                    .map(|m| m.support.active.clone())
-                    .collect::<Vec<_>>()
-            })
-        };
-        let first = vec![vec![1, 3, 7, 9, 10], vec![3, 7, 9]];
-        assert_eq!(picked(false), [first.clone(), vec![]]);
-        assert_eq!(picked(true), [first, vec![vec![1, 3, 7]]]);
-    }
 }
