@@ -319,10 +319,7 @@ impl<'m> Problem<'m> {
 
     /// Moves the starts tied to piece `pi`'s profiled ones by their moves (`from` → `x0`).
     pub(crate) fn couple_starts(&self, pi: usize, from: &[f64], x0: &mut [f64]) {
-        for &(h, a, c) in &self.start_coupling[pi] {
-            let v = x0[h] + c * (x0[a] - from[a]);
-            x0[h] = if self.nonnegative[h] { v.max(0.0) } else { v };
-        }
+        follow_ties(&self.start_coupling[pi], &self.nonnegative, from, x0);
     }
 
     /// Number of observed values of one piece after its start.
@@ -527,6 +524,21 @@ fn parameter_scales(prob: &Problem) -> Vec<f64> {
         };
     }
     pscale
+}
+
+/// Moves each start h that `coupling` ((h, a, c), as in `Problem::start_coupling`) ties to
+/// start a by c times a's move from `from` to `x0`, kept at or above zero where `nonnegative`
+/// says so.
+pub(crate) fn follow_ties(
+    coupling: &[(usize, usize, f64)],
+    nonnegative: &[bool],
+    from: &[f64],
+    x0: &mut [f64],
+) {
+    for &(h, a, c) in coupling {
+        let v = x0[h] + c * (x0[a] - from[a]);
+        x0[h] = if nonnegative[h] { v.max(0.0) } else { v };
+    }
 }
 
 /// The initial values of experiment `e`'s piece starting at row `start` that an expression

@@ -2,7 +2,7 @@
 //! cost of removing each present one and the gain of swapping one for another; the move the
 //! criterion favours is refitted.
 
-use crate::evaluate::{Evaluator, GaussNewton};
+use crate::evaluate::GaussNewton;
 use crate::fit::Control;
 use crate::support::Support;
 
@@ -185,27 +185,16 @@ pub(super) fn only_adds(active: &[usize], trial: &Support) -> bool {
     active.iter().all(|k| trial.active.contains(k))
 }
 
-/// One Gauss–Newton pass at support `s` over every free parameter (the absent ones at zero):
-/// the present free indices, every free parameter's value, and the pass.
+/// One Gauss–Newton pass at support `s` over every free parameter (the absent ones at zero),
+/// on every piece (`evaluate::pass_over_free`).
 fn pass_over_free(scorer: &Scorer, s: &Support) -> (Vec<usize>, Vec<f64>, GaussNewton) {
-    let free = &scorer.free;
-    let inside: Vec<usize> = (0..free.len())
-        .filter(|&k| s.active.contains(&free[k]))
-        .collect();
-    let mut q_all = vec![0.0; free.len()];
-    for &k in &inside {
-        if let Some(j) = s.active.iter().position(|&a| a == free[k]) {
-            q_all[k] = s.q[j];
-        }
-    }
-    let ev = Evaluator::new(
+    crate::evaluate::pass_over_free(
         &scorer.prob,
-        free.clone(),
-        scorer.base.clone(),
+        &scorer.free,
+        &scorer.base,
         scorer.prob.all_pieces(),
-    );
-    let gn = ev.gauss_newton(&q_all);
-    (inside, q_all, gn)
+        s,
+    )
 }
 
 /// The criterion's price of one term in loss units (the per-term penalty in the noise the pool

@@ -164,3 +164,24 @@ fn schur_add(m: &[f64], (na, n): (usize, usize), h: &mut [f64], (c, x): &mut (Ve
         }
     }
 }
+
+/// One Gauss–Newton pass over `pieces` at support `s`, over every parameter of `free` (those `s`
+/// lacks at zero): the indices into `free` that `s` holds, every free parameter's value, and
+/// the pass. The stepwise searches predict additions, removals and swaps from it.
+pub(crate) fn pass_over_free(
+    prob: &crate::problem::Problem,
+    free: &[usize],
+    base: &[f64],
+    pieces: Vec<usize>,
+    s: &crate::support::Support,
+) -> (Vec<usize>, Vec<f64>, GaussNewton) {
+    let pos: Vec<Option<usize>> = free
+        .iter()
+        .map(|k| s.active.iter().position(|a| a == k))
+        .collect();
+    let inside: Vec<usize> = (0..free.len()).filter(|&k| pos[k].is_some()).collect();
+    let q_all: Vec<f64> = pos.iter().map(|p| p.map_or(0.0, |j| s.q[j])).collect();
+    let ev = Evaluator::new(prob, free.to_vec(), base.to_vec(), pieces);
+    let gn = ev.gauss_newton(&q_all);
+    (inside, q_all, gn)
+}

@@ -24,6 +24,7 @@ use crate::problem::{Experiment, Piece, Problem};
 use crate::scaled::{LibraryLayout, LibraryScaledRhs, PieceRhs};
 
 pub use gauss_newton::GaussNewton;
+pub(crate) use gauss_newton::pass_over_free;
 pub use loss::Eval;
 pub(crate) use pool::{Pool, Workspace};
 

@@ -24,7 +24,7 @@ mod residuals;
 
 use std::ops::RangeInclusive;
 
-use crate::problem::{Experiment, Problem};
+use crate::problem::{Experiment, Problem, follow_ties};
 
 pub(crate) use geodesic::minimize;
 
@@ -244,16 +244,7 @@ impl<'p, 'm> Shooting<'p, 'm> {
         for (i, o) in out.iter_mut().enumerate() {
             *o = nd.var[i].map_or(nd.fixed[i], |k| s[k]);
         }
-        for &(h, a, c) in &nd.coupling {
-            if let Some(k) = nd.var[a] {
-                let v = nd.fixed[h] + c * (s[k] - nd.fixed[a]);
-                out[h] = if self.prob.nonnegative[h] {
-                    v.max(0.0)
-                } else {
-                    v
-                };
-            }
-        }
+        follow_ties(&nd.coupling, &self.prob.nonnegative, &nd.fixed, out);
     }
 }
 

@@ -3,8 +3,8 @@
 
 use rayon::prelude::*;
 
-use super::criterion::{Labels, bic, prefer};
-use super::{Current, EXHAUSTIVE_TERMS, names, path_entry, refit};
+use super::criterion::{Labels, bic};
+use super::{Current, EXHAUSTIVE_TERMS, keep, names, path_entry, refit};
 use crate::explore::Exploration;
 use crate::fit::Fitter;
 use crate::support::Support;
@@ -86,17 +86,13 @@ pub(super) fn exhaustive(
             support = %names(fitter, &s),
             "exhaustive support"
         );
-        if best
-            .as_ref()
-            .is_none_or(|x| prefer((b, s.len()), (x.bic, x.support.len()), n))
-        {
-            best = Some(Current {
-                support: s,
-                loss,
-                bic: b,
-                starts: Some(starts),
-            });
-        }
+        let c = Current {
+            support: s,
+            loss,
+            bic: b,
+            starts: Some(starts),
+        };
+        keep(&mut best, c, n);
     }
     best
 }

@@ -117,6 +117,24 @@ struct Current {
     starts: Option<Vec<f64>>,
 }
 
+impl Current {
+    /// Whether this support is preferred to `other` by the criterion's rule ([`prefer`]).
+    fn preferred_to(&self, other: &Current, n: Labels) -> bool {
+        prefer(
+            (self.bic, self.support.len()),
+            (other.bic, other.support.len()),
+            n,
+        )
+    }
+}
+
+/// Keeps `c` in `best` when `best` is empty or `c` is preferred to it.
+fn keep(best: &mut Option<Current>, c: Current, n: Labels) {
+    if best.as_ref().is_none_or(|x| c.preferred_to(x, n)) {
+        *best = Some(c);
+    }
+}
+
 /// Stepwise moves from `cur` while one lowers the criterion; every support refitted joins the
 /// path and `visited` (which moves skip).
 fn steps(
@@ -205,17 +223,14 @@ fn steps(
                     support = %names(fitter, &s),
                     "stepwise move"
                 );
-                if prefer((b, s.len()), (cur.bic, cur.support.len()), n)
-                    && best
-                        .as_ref()
-                        .is_none_or(|x| prefer((b, s.len()), (x.bic, x.support.len()), n))
-                {
-                    best = Some(Current {
-                        support: s,
-                        loss,
-                        bic: b,
-                        starts: Some(starts),
-                    });
+                let c = Current {
+                    support: s,
+                    loss,
+                    bic: b,
+                    starts: Some(starts),
+                };
+                if c.preferred_to(cur, n) {
+                    keep(&mut best, c, n);
                 }
             }
         }
@@ -288,11 +303,7 @@ pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
     // Small templates: every support, then the stepwise search again from a better one (its
     // moves refitted from its values and profiled starts).
     if let Some(best) = exhaustive(fitter, &mut ex, &cur, &visited, n)
-        && prefer(
-            (best.bic, best.support.len()),
-            (cur.bic, cur.support.len()),
-            n,
-        )
+        && best.preferred_to(&cur, n)
     {
         cur = best;
         let mut again = vec![cur.support.active.clone()];
@@ -407,18 +418,8 @@ fn float(
         seen.push(cur.support.active.clone());
         seen.push(probe.support.active.clone());
         steps(fitter, ex, &mut probe, &mut seen, (n, true, PROBE_STEPS));
-        if prefer(
-            (probe.bic, probe.support.len()),
-            (cur.bic, cur.support.len()),
-            n,
-        ) && best.as_ref().is_none_or(|x| {
-            prefer(
-                (probe.bic, probe.support.len()),
-                (x.bic, x.support.len()),
-                n,
-            )
-        }) {
-            best = Some(probe);
+        if probe.preferred_to(cur, n) {
+            keep(&mut best, probe, n);
         }
     }
     if let Some(b) = &best {

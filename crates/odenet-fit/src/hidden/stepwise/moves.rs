@@ -3,7 +3,7 @@
 //! (`trials`).
 
 use super::criterion::{Labels, bic};
-use crate::evaluate::Evaluator;
+use crate::evaluate::pass_over_free;
 use crate::fit::Fitter;
 use crate::support::Support;
 
@@ -19,22 +19,10 @@ pub(super) fn moves(fitter: &Fitter, s: &Support, loss: f64, n: Labels) -> Vec<M
     let prob = fitter.prob;
     let free = &prob.free;
     let nf = free.len();
-    let pos: Vec<Option<usize>> = free
-        .iter()
-        .map(|k| s.active.iter().position(|a| a == k))
-        .collect();
-    let q_all: Vec<f64> = pos.iter().map(|p| p.map_or(0.0, |j| s.q[j])).collect();
-    let ev = Evaluator::new(
-        prob,
-        free.clone(),
-        fitter.base.clone(),
-        fitter.train.clone(),
-    );
-    let gn = ev.gauss_newton(&q_all);
+    let (inside, q_all, gn) = pass_over_free(prob, free, &fitter.base, fitter.train.clone(), s);
     if gn.failures > 0 {
         return Vec::new();
     }
-    let inside: Vec<usize> = (0..nf).filter(|&k| pos[k].is_some()).collect();
     let m = inside.len();
     let h = |a: usize, b: usize| gn.h[a * nf + b];
     let hss = DMatrix::from_fn(m, m, |a, b| h(inside[a], inside[b]));
@@ -45,7 +33,7 @@ pub(super) fn moves(fitter: &Fitter, s: &Support, loss: f64, n: Labels) -> Vec<M
     // Gain of adding each absent sparse term (others re-optimised): g²/2 over the Schur
     // complement; cost of removing each present sparse one: its Wald statistic.
     let mut gains: Vec<(usize, f64)> = Vec::new();
-    for k in (0..nf).filter(|&k| pos[k].is_none() && prob.model.params[free[k]].sparse) {
+    for k in (0..nf).filter(|&k| !inside.contains(&k) && prob.model.params[free[k]].sparse) {
         let hks = DVector::from_fn(m, |a, _| h(k, inside[a]));
         let schur = h(k, k) - hks.dot(&(&hinv * &hks));
         let gain = 0.5 * gn.grad[k] * gn.grad[k] / schur;
