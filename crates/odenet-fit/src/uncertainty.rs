@@ -6,6 +6,12 @@ use crate::evaluate::{Evaluator, labels, start_diagonal};
 use crate::linalg::solve_small;
 use crate::result::WeakDirection;
 
+/// An experiment's own noise variance is used (where the experiments' differ) only with this
+/// many degrees of freedom.
+const MIN_EXPERIMENT_DOF: f64 = 5.0;
+/// One-sided normal quantile of the test that the experiments' noise variances agree (1%).
+const HETEROGENEITY_Z: f64 = 2.326;
+
 /// A relative change this large (in ln units, at one standard error) along a combination of
 /// parameters means the data do not determine that combination.
 const WEAK_LOG_SE: f64 = 1.0;
@@ -30,7 +36,8 @@ struct PieceRows {
 /// directions), the estimate moves with an observation y as dq̂/dy = H⁻¹ Σ_{pieces ∋ y} J̃ᵀ, so
 /// Cov(q̂) = H⁻¹ (Σ_y σ²_y g_y g_yᵀ) H⁻¹ with g_y = Σ_{pieces ∋ y} J̃_y and H = Σ J̃ᵀJ̃ — which
 /// reduces to σ² H⁻¹ when no value is shared. σ² per state is the residual sum of squares over
-/// its labels, less the degrees of freedom taken by the profiled starts and the parameters.
+/// its labels, less the degrees of freedom taken by the profiled starts and the parameters; per
+/// experiment and state where the experiments' noise differs (`noise_variances`).
 /// `None` when a piece fails or the information matrix is singular (a non-identifiable
 /// direction).
 pub fn covariance(ev: &Evaluator, q: &[f64]) -> Option<Vec<f64>> {
@@ -54,15 +61,16 @@ pub fn covariance(ev: &Evaluator, q: &[f64]) -> Option<Vec<f64>> {
             .flatten();
         acc.push(rows);
     });
-    // In piece order: H = Σ J̃ᵀJ̃, g_y = Σ J̃_y, and the per-state variances.
+    // In piece order: H = Σ J̃ᵀJ̃, g_y = Σ J̃_y, and the residual sums per experiment and state.
+    let ne = prob.exps.len();
     let mut h = nalgebra::DMatrix::<f64>::zeros(na, na);
     let mut g = vec![0.0; nobs * na];
-    let mut rss = vec![0.0; n];
-    let mut labels = vec![0.0; n];
-    let mut starts = vec![0.0; n];
-    for part in parts.iter().flatten() {
+    let mut sums = vec![Sums::new(n); ne];
+    let mut seen = vec![false; nobs];
+    for (part, &pi) in parts.iter().flatten().zip(&ev.pieces) {
         let part = part.as_ref()?;
         for (r, &y) in part.rows.chunks(na).zip(&part.idx) {
+            seen[y] = true;
             for a in 0..na {
                 g[y * na + a] += r[a];
                 for b in 0..na {
@@ -70,19 +78,18 @@ pub fn covariance(ev: &Evaluator, q: &[f64]) -> Option<Vec<f64>> {
                 }
             }
         }
+        let s = &mut sums[prob.pieces[pi].exp];
         for i in 0..n {
-            rss[i] += part.rss[i];
-            labels[i] += part.labels[i];
-            starts[i] += part.starts[i];
+            s.rss[i] += part.rss[i];
+            s.labels[i] += part.labels[i];
+            s.starts[i] += part.starts[i];
         }
     }
-    let total: f64 = labels.iter().sum();
-    let var: Vec<f64> = (0..n)
-        .map(|i| {
-            let dof = labels[i] - starts[i] - na as f64 * labels[i] / total.max(1.0);
-            if dof > 0.0 { rss[i] / dof } else { f64::NAN }
-        })
-        .collect();
+    for (y, _) in seen.iter().enumerate().filter(|(_, s)| **s) {
+        let e = offsets.partition_point(|&o| o <= y) - 1;
+        sums[e].values[y % n] += 1.0;
+    }
+    let var = noise_variances(&sums, na);
     let hinv = h.clone().cholesky()?.inverse();
     let mut meat = nalgebra::DMatrix::<f64>::zeros(na, na);
     for y in 0..nobs {
@@ -90,7 +97,8 @@ pub fn covariance(ev: &Evaluator, q: &[f64]) -> Option<Vec<f64>> {
         if gy.iter().all(|&v| v == 0.0) {
             continue;
         }
-        let v = var[y % n];
+        let e = offsets.partition_point(|&o| o <= y) - 1;
+        let v = var[e][y % n];
         for a in 0..na {
             for b in 0..na {
                 meat[(a, b)] += v * gy[a] * gy[b];
@@ -100,6 +108,86 @@ pub fn covariance(ev: &Evaluator, q: &[f64]) -> Option<Vec<f64>> {
     let cov = &hinv * meat * &hinv;
     let out: Vec<f64> = cov.transpose().iter().copied().collect();
     out.iter().all(|v| v.is_finite()).then_some(out)
+}
+
+/// Residual sums of one experiment, per state: squared residuals, labels and profiled starts
+/// (over every piece: a value shared by overlapping pieces counts once per piece), and the
+/// distinct values.
+#[derive(Clone)]
+struct Sums {
+    rss: Vec<f64>,
+    labels: Vec<f64>,
+    starts: Vec<f64>,
+    values: Vec<f64>,
+}
+
+impl Sums {
+    fn new(n: usize) -> Sums {
+        Sums {
+            rss: vec![0.0; n],
+            labels: vec![0.0; n],
+            starts: vec![0.0; n],
+            values: vec![0.0; n],
+        }
+    }
+}
+
+/// The noise variance of every experiment's values of every state (exps × n): each state's
+/// residual sum of squares over its degrees of freedom (labels less the profiled starts and the
+/// state's share of the `na` parameters), pooled over the experiments — unless the experiments'
+/// own variances differ beyond their sampling error (the heterogeneity statistic
+/// Q = Σ (ln s²_e − m)²/v_e above its χ² distribution's 99% quantile, v_e = 2/dof_e with the
+/// degrees of freedom counted over distinct values: overlapping pieces count a value several
+/// times, not its noise), when each experiment with MIN_EXPERIMENT_DOF degrees of freedom keeps
+/// its own (a plateau three times higher measured with the same relative precision is three
+/// times noisier).
+fn noise_variances(sums: &[Sums], na: usize) -> Vec<Vec<f64>> {
+    let n = sums.first().map_or(0, |s| s.rss.len());
+    let total: f64 = sums.iter().flat_map(|s| &s.labels).sum();
+    // Degrees of freedom of experiment e's values of state i.
+    let dof =
+        |s: &Sums, i: usize| s.labels[i] - s.starts[i] - na as f64 * s.labels[i] / total.max(1.0);
+    let mut out = vec![vec![f64::NAN; n]; sums.len()];
+    for i in 0..n {
+        let (rss, d) = sums
+            .iter()
+            .fold((0.0, 0.0), |(r, d), s| (r + s.rss[i], d + dof(s, i)));
+        let pooled = if d > 0.0 { rss / d } else { f64::NAN };
+        let own: Vec<Option<(f64, f64)>> = sums
+            .iter()
+            .map(|s| {
+                let d = dof(s, i);
+                // The same degrees of freedom over distinct values.
+                let distinct = d * s.values[i] / s.labels[i].max(1.0);
+                (distinct >= MIN_EXPERIMENT_DOF && s.rss[i] > 0.0).then(|| (s.rss[i] / d, distinct))
+            })
+            .collect();
+        let heterogeneous = {
+            let est: Vec<(f64, f64)> = own
+                .iter()
+                .flatten()
+                .map(|&(v, d)| (v.ln(), 2.0 / d))
+                .collect();
+            let sw: f64 = est.iter().map(|e| 1.0 / e.1).sum();
+            let m = est.iter().map(|e| e.0 / e.1).sum::<f64>() / sw;
+            let q: f64 = est.iter().map(|e| (e.0 - m).powi(2) / e.1).sum();
+            est.len() >= 2 && q > chi2_quantile((est.len() - 1) as f64, HETEROGENEITY_Z)
+        };
+        for (o, own) in out.iter_mut().zip(&own) {
+            o[i] = match own {
+                Some((v, _)) if heterogeneous => *v,
+                _ => pooled,
+            };
+        }
+    }
+    out
+}
+
+/// The quantile of the χ² distribution with `k` degrees of freedom at normal quantile `z`
+/// (Wilson–Hilferty).
+fn chi2_quantile(k: f64, z: f64) -> f64 {
+    let a = 2.0 / (9.0 * k);
+    k * (1.0 - a + z * a.sqrt()).powi(3)
 }
 
 /// The profiled Jacobian rows of piece `pi`, solved with sensitivities into `ws` (observation
@@ -249,4 +337,68 @@ fn weak_direction(active: &[usize], q: &[f64], cov: &[f64]) -> Option<WeakDirect
         exponents,
         log_se: log_se * big,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sums(rss: &[f64], labels: f64) -> Vec<Sums> {
+        rss.iter()
+            .map(|&r| Sums {
+                rss: vec![r],
+                labels: vec![labels],
+                starts: vec![1.0],
+                values: vec![labels],
+            })
+            .collect()
+    }
+
+    /// Experiments whose variances agree share the pooled one; variances ninefold apart (sd
+    /// threefold) on 20 values each keep their own, each over its own degrees of freedom.
+    #[test]
+    fn each_experiment_keeps_its_variance_only_where_they_differ() {
+        // 20 labels, 1 start, 2 parameters over 60 labels: 19 − 2/3 degrees of freedom each.
+        let dof = 19.0 - 2.0 / 3.0;
+        let same = noise_variances(&sums(&[1.0 * dof, 1.2 * dof, 0.9 * dof], 20.0), 2);
+        let pooled = (1.0 + 1.2 + 0.9) / 3.0;
+        assert!(
+            same.iter().all(|v| (v[0] - pooled).abs() < 1e-12),
+            "{same:?}"
+        );
+        let apart = noise_variances(&sums(&[1.0 * dof, 9.0 * dof, 1.1 * dof], 20.0), 2);
+        for (v, want) in apart.iter().zip([1.0, 9.0, 1.1]) {
+            assert!((v[0] - want).abs() < 1e-12, "{apart:?}");
+        }
+    }
+
+    /// Overlapping pieces count every value ten times: variances 30% apart on 20 distinct values
+    /// each are within their sampling error and share the pooled one (counted over the 200 labels
+    /// they would not).
+    #[test]
+    fn overlapping_pieces_do_not_multiply_the_evidence() {
+        let mut s = sums(&[0.0; 3], 200.0);
+        let dof = 200.0 - 1.0 - 2.0 / 3.0;
+        for (x, v) in s.iter_mut().zip([1.0, 1.3, 0.8]) {
+            x.rss[0] = v * dof;
+            x.values[0] = 20.0;
+        }
+        let var = noise_variances(&s, 2);
+        assert!(var.iter().all(|v| (v[0] - var[0][0]).abs() < 1e-12), "{var:?}");
+        for x in &mut s {
+            x.values[0] = 200.0;
+        }
+        let var = noise_variances(&s, 2);
+        assert!((var[1][0] - 1.3).abs() < 1e-12, "{var:?}");
+    }
+
+    /// Wilson–Hilferty against tabulated 99% quantiles (6.63 at 1 degree of freedom, 16.81 at 6,
+    /// 37.57 at 20).
+    #[test]
+    fn chi2_quantiles() {
+        for (k, want) in [(1.0, 6.63), (6.0, 16.81), (20.0, 37.57)] {
+            let got = chi2_quantile(k, HETEROGENEITY_Z);
+            assert!((got - want).abs() < 0.02 * want, "{k}: {got}");
+        }
+    }
 }
