@@ -384,7 +384,10 @@ mod tests {
             x.values[0] = 20.0;
         }
         let var = noise_variances(&s, 2);
-        assert!(var.iter().all(|v| (v[0] - var[0][0]).abs() < 1e-12), "{var:?}");
+        assert!(
+            var.iter().all(|v| (v[0] - var[0][0]).abs() < 1e-12),
+            "{var:?}"
+        );
         for x in &mut s {
             x.values[0] = 200.0;
         }
