@@ -48,12 +48,14 @@ pub fn covariance(ev: &Evaluator, q: &[f64]) -> Option<Vec<f64>> {
         return Some(Vec::new());
     }
     let full = ev.full(q);
+    // Each experiment's first observation index, and every observation's experiment.
     let mut offsets = Vec::with_capacity(prob.exps.len());
-    let mut nobs = 0;
-    for ex in &prob.exps {
-        offsets.push(nobs);
-        nobs += ex.rows * n;
+    let mut exp_of = Vec::new();
+    for (e, ex) in prob.exps.iter().enumerate() {
+        offsets.push(exp_of.len());
+        exp_of.extend(std::iter::repeat_n(e, ex.rows * n));
     }
+    let nobs = exp_of.len();
     let parts: Vec<Vec<Option<PieceRows>>> = ev.fold_chunks(Vec::new, |ws, acc, pi| {
         let rows = ev
             .solve_full(ws, pi, q, &full)
@@ -86,8 +88,7 @@ pub fn covariance(ev: &Evaluator, q: &[f64]) -> Option<Vec<f64>> {
         }
     }
     for (y, _) in seen.iter().enumerate().filter(|(_, s)| **s) {
-        let e = offsets.partition_point(|&o| o <= y) - 1;
-        sums[e].values[y % n] += 1.0;
+        sums[exp_of[y]].values[y % n] += 1.0;
     }
     let var = noise_variances(&sums, na);
     let hinv = h.clone().cholesky()?.inverse();
@@ -97,8 +98,7 @@ pub fn covariance(ev: &Evaluator, q: &[f64]) -> Option<Vec<f64>> {
         if gy.iter().all(|&v| v == 0.0) {
             continue;
         }
-        let e = offsets.partition_point(|&o| o <= y) - 1;
-        let v = var[e][y % n];
+        let v = var[exp_of[y]][y % n];
         for a in 0..na {
             for b in 0..na {
                 meat[(a, b)] += v * gy[a] * gy[b];
