@@ -251,6 +251,7 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 candidates: d.candidates,
                 selection: d.selection,
                 global: None,
+                chain: true,
             };
             let mut res = finish(spec, (&raw, &prob), tables, outcome, control);
             res.relations = d
@@ -303,6 +304,7 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 candidates: prob.free.len(),
                 selection: selection.to_string(),
                 global: fitter.confidence,
+                chain: false,
             };
             // The final refit profiles the fitted initial values from where the chosen support
             // was refitted (hidden states known only at experiment starts).
@@ -356,6 +358,9 @@ struct Outcome {
     selection: String,
     /// The global stage's starts (hidden states known only at experiment starts).
     global: Option<GlobalSearch>,
+    /// The final coefficients may come from the pieces chained into whole trajectories
+    /// (`chain`; discovered library models).
+    chain: bool,
 }
 
 /// The final refit of the chosen support on every piece of `prob`, learned noise (on the raw
@@ -375,7 +380,7 @@ fn finish(
         loss = fitter.loss(&outcome.chosen, &all),
         "final refit starts"
     );
-    let fin = fitter.optimize(&outcome.chosen, 0.0, &all);
+    let mut fin = fitter.optimize(&outcome.chosen, 0.0, &all);
     tracing::info!(
         terms = outcome.chosen.len(),
         loss = fin.loss,
@@ -383,7 +388,17 @@ fn finish(
         reason = %fin.reason,
         "final refit on every piece"
     );
-    let chosen = outcome.chosen.with_values(fin.q.clone());
+    let mut chosen = outcome.chosen.with_values(fin.q.clone());
+    let chained = if outcome.chain && !spec.fit.learn_noise && fin.failures == 0 {
+        chained_values(&fitter, &chosen, &all, control)
+    } else {
+        None
+    };
+    if let Some(c) = &chained {
+        chosen = chosen.with_values(c.q.clone());
+        fin.loss = fitter.loss(&chosen, &all);
+        fin.q.clone_from(&c.q);
+    }
     let mut p = fitter.user(&chosen);
     let mut noise = None;
     if spec.fit.learn_noise && !control.cancelled() {
@@ -409,6 +424,8 @@ fn finish(
         let q = raw.scales.normalised(&p, &chosen.active);
         let ev_raw = Evaluator::new(raw, chosen.active.clone(), p.clone(), raw.all_pieces());
         standard_errors(&ev_raw, &q)
+    } else if let Some(c) = &chained {
+        crate::uncertainty::from_covariance(prob, &chosen.active, &chosen.q, c.cov.as_deref())
     } else {
         standard_errors(&ev, &chosen.q)
     };
@@ -486,6 +503,26 @@ fn finish(
         params: p,
         seconds: 0.0,
     }
+}
+
+/// The chosen support's values from its pieces chained into whole trajectories (`chain`), when
+/// the data accept the ties; each node starts where the piecewise fit `chosen` profiled it.
+fn chained_values(
+    fitter: &Fitter,
+    chosen: &Support,
+    all: &[usize],
+    control: &Control,
+) -> Option<crate::chain::Chained> {
+    if control.cancelled() {
+        return None;
+    }
+    let ev = fitter.evaluator(&chosen.active, all);
+    let starts: Vec<Vec<f64>> = all
+        .iter()
+        .map(|&pi| ev.profiled_start(pi, &chosen.q))
+        .collect();
+    let cancelled = || control.cancelled();
+    crate::chain::chain(fitter.prob, &fitter.base, chosen, &starts, &cancelled)
 }
 
 /// Library mode: per state, the non-zero terms (canonical name, coefficient in user units).

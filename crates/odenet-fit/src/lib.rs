@@ -13,6 +13,7 @@
 //! through `tracing`.
 
 mod bench;
+mod chain;
 mod degeneracy;
 mod diagnose;
 mod discover;

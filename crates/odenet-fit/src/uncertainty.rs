@@ -283,11 +283,20 @@ fn piece_rows(
 /// information matrix). Also the least determined combination of relative changes, when the
 /// data leave it free.
 pub fn standard_errors(ev: &Evaluator, q: &[f64]) -> (Vec<f64>, Option<WeakDirection>) {
-    let prob = ev.prob;
-    let active = &ev.active;
+    from_covariance(ev.prob, &ev.active, q, covariance(ev, q).as_deref())
+}
+
+/// Standard errors (user units) and the least determined combination from the covariance of
+/// the active parameters (normalised units; None when singular: +∞ for every active one).
+pub(crate) fn from_covariance(
+    prob: &crate::problem::Problem,
+    active: &[usize],
+    q: &[f64],
+    cov: Option<&[f64]>,
+) -> (Vec<f64>, Option<WeakDirection>) {
     let mut se = vec![f64::NAN; prob.model.nparams()];
     let na = active.len();
-    let Some(cov) = covariance(ev, q) else {
+    let Some(cov) = cov else {
         for &k in active {
             se[k] = f64::INFINITY;
         }
@@ -296,7 +305,7 @@ pub fn standard_errors(ev: &Evaluator, q: &[f64]) -> (Vec<f64>, Option<WeakDirec
     for (a, &k) in active.iter().enumerate() {
         se[k] = cov[a * na + a].max(0.0).sqrt() * prob.scales.pscale[k].abs();
     }
-    (se, weak_direction(active, q, &cov))
+    (se, weak_direction(active, q, cov))
 }
 
 /// The least determined combination Π p_k^{v_k}: the largest eigenvalue of the covariance of

@@ -27,6 +27,7 @@ use std::ops::RangeInclusive;
 use crate::problem::{Experiment, Problem, follow_ties};
 
 pub(crate) use geodesic::minimize;
+pub(crate) use residuals::Residuals;
 
 /// Intervals per experiment aim at this many observed rows each (at least).
 const ROWS_PER_INTERVAL: usize = 4;
@@ -114,6 +115,42 @@ impl<'p, 'm> Shooting<'p, 'm> {
         max_intervals: usize,
     ) -> Shooting<'p, 'm> {
         let n = prob.nstates();
+        let node_rows = prob
+            .exps
+            .iter()
+            .map(|ex| {
+                let observed_rows: Vec<usize> = (1..ex.rows)
+                    .filter(|&r| (0..n).any(|i| ex.y[r * n + i].is_finite()))
+                    .collect();
+                if observed_rows.is_empty() {
+                    return Vec::new();
+                }
+                let k = (observed_rows.len() / ROWS_PER_INTERVAL)
+                    .clamp(1, max_intervals.clamp(1, MAX_INTERVALS));
+                // Node rows: equal numbers of observed rows per interval.
+                let mut starts = vec![0];
+                for j in 1..k {
+                    starts.push(observed_rows[j * observed_rows.len() / k - 1]);
+                }
+                starts.dedup();
+                starts
+            })
+            .collect::<Vec<_>>();
+        Shooting::at_rows(prob, active, base, &node_rows)
+    }
+
+    /// The problem with nodes at the given rows of every experiment (per experiment, strictly
+    /// increasing and starting at row 0; an empty list leaves the experiment out), each
+    /// interval running from its node to the next node's row or the experiment's last row.
+    /// The first node of an experiment takes the rules of the problem's piece that starts at
+    /// row 0 (an experiment without one is left out).
+    pub fn at_rows(
+        prob: &'p Problem<'m>,
+        active: Vec<usize>,
+        base: Vec<f64>,
+        node_rows: &[Vec<usize>],
+    ) -> Shooting<'p, 'm> {
+        let n = prob.nstates();
         let mut nodes = Vec::new();
         let mut intervals = Vec::new();
         let mut nz = 0;
@@ -124,20 +161,12 @@ impl<'p, 'm> Shooting<'p, 'm> {
             let Some(pi) = prob.first_piece(e) else {
                 continue;
             };
-            let observed_rows: Vec<usize> = (1..ex.rows)
-                .filter(|&r| (0..n).any(|i| ex.y[r * n + i].is_finite()))
-                .collect();
-            if observed_rows.is_empty() {
-                continue;
-            }
-            let k = (observed_rows.len() / ROWS_PER_INTERVAL)
-                .clamp(1, max_intervals.clamp(1, MAX_INTERVALS));
-            // Node rows: equal numbers of observed rows per interval.
-            let mut starts = vec![0];
-            for j in 1..k {
-                starts.push(observed_rows[j * observed_rows.len() / k - 1]);
-            }
-            starts.dedup();
+            let starts = match node_rows.get(e) {
+                Some(r) if r.first() == Some(&0) && r.last() < Some(&ex.rows.saturating_sub(1)) => {
+                    r
+                }
+                _ => continue,
+            };
             let end = ex.rows - 1;
             let first = nodes.len();
             for (j, &row) in starts.iter().enumerate() {
@@ -212,13 +241,11 @@ impl<'p, 'm> Shooting<'p, 'm> {
     }
 
     /// Number of node unknowns.
-    #[cfg(test)]
     pub fn node_unknowns(&self) -> usize {
         self.nz
     }
 
     /// Number of label values.
-    #[cfg(test)]
     pub fn labels(&self) -> usize {
         self.nlabels
     }

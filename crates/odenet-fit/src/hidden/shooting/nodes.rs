@@ -81,6 +81,17 @@ impl Shooting<'_, '_> {
     /// where unknown): observed components at their observations, the others from `states`
     /// (the layout's start value where `states` has none).
     pub fn nodes_from_states(&self, states: &[Vec<f64>]) -> Vec<f64> {
+        self.nodes_from(states, true)
+    }
+
+    /// Node unknowns from full states at the data rows (as [`Shooting::nodes_from_states`]),
+    /// every component from `states` where it has one — where a fit profiled the starts — and
+    /// the observation, then the layout's value, where not.
+    pub fn nodes_at(&self, states: &[Vec<f64>]) -> Vec<f64> {
+        self.nodes_from(states, false)
+    }
+
+    fn nodes_from(&self, states: &[Vec<f64>], observed_first: bool) -> Vec<f64> {
         let n = self.prob.nstates();
         let mut s = vec![0.0; self.nz];
         for nd in &self.nodes {
@@ -90,15 +101,17 @@ impl Shooting<'_, '_> {
                     continue;
                 };
                 let y = ex.y[nd.row * n + i];
+                let y = if nd.label[i] { y } else { f64::NAN };
                 let v = states
                     .get(nd.exp)
                     .and_then(|st| st.get(nd.row * n + i))
                     .copied()
                     .unwrap_or(f64::NAN);
-                s[k] = if nd.label[i] && y.is_finite() {
-                    y
-                } else if v.is_finite() {
-                    v
+                let (a, b) = if observed_first { (y, v) } else { (v, y) };
+                s[k] = if a.is_finite() {
+                    a
+                } else if b.is_finite() {
+                    b
                 } else {
                     nd.fixed[i]
                 };

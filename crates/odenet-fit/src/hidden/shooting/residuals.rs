@@ -16,6 +16,9 @@ pub(crate) struct Residuals {
     pub r: Vec<f64>,
     /// ∂r/∂(q, s), row-major rows × (na + nz); empty unless asked for.
     pub j: Vec<f64>,
+    /// Per residual row with the Jacobian: the state a label row observes, or n for a
+    /// continuity gap (and the rows of an interval that failed); empty unless asked for.
+    pub state: Vec<usize>,
     /// Mean squared data mismatch over the labels (failed intervals charged the penalty).
     pub data: f64,
     /// Sum of squared continuity gaps (scaled units), unweighted.
@@ -68,6 +71,7 @@ impl Shooting<'_, '_> {
             } else {
                 Vec::new()
             },
+            state: if jac { vec![n; self.nrows] } else { Vec::new() },
             ..Residuals::default()
         };
         let mut sc = self.scratch();
@@ -86,6 +90,7 @@ impl Shooting<'_, '_> {
                 out.r[row] = scale * r;
                 if jac {
                     out.j[row * nt + na + k] = scale;
+                    out.state[row] = i;
                 }
                 row += 1;
             }
@@ -136,6 +141,7 @@ impl Shooting<'_, '_> {
                         let sk = &out_s[k * n * nc..(k + 1) * n * nc];
                         let jr = &mut out.j[row * nt..(row + 1) * nt];
                         sensitivity_row(jr, sk, nd, (na, n), i, scale);
+                        out.state[row] = i;
                     }
                     row += 1;
                 }
