@@ -76,7 +76,7 @@ pub(crate) struct Fitter<'p, 'm> {
 }
 
 impl<'p, 'm> Fitter<'p, 'm> {
-    fn new(prob: &'p Problem<'m>, spec: &'p Spec, control: &'p Control<'p>) -> Self {
+    pub(crate) fn new(prob: &'p Problem<'m>, spec: &'p Spec, control: &'p Control<'p>) -> Self {
         let (train, holdout) = split_holdout(prob.pieces.len(), spec.fit.holdout, spec.fit.seed);
         let mut base = prob.init.clone();
         for &k in &prob.free {
@@ -500,6 +500,12 @@ fn finish(
         noise_sd: diagnosis.noise_sd,
         reconstruction_r2: diagnosis.r2,
         global: outcome.global,
+        chained: chained.as_ref().map(|c| crate::result::Chaining {
+            intervals: c.intervals,
+            ties: c.ties,
+            excess: c.excess,
+            allowed: c.allowed,
+        }),
         params: p,
         seconds: 0.0,
     }
@@ -522,7 +528,16 @@ fn chained_values(
         .map(|&pi| ev.profiled_start(pi, &chosen.q))
         .collect();
     let cancelled = || control.cancelled();
-    crate::chain::chain(fitter.prob, &fitter.base, chosen, &starts, &cancelled)
+    let c = crate::chain::chain(fitter.prob, &fitter.base, chosen, &starts, &cancelled)?;
+    tracing::info!(
+        accepted = c.accepted,
+        intervals = c.intervals,
+        ties = c.ties,
+        excess = c.excess,
+        allowed = c.allowed,
+        "chained refit"
+    );
+    c.accepted.then_some(c)
 }
 
 /// Library mode: per state, the non-zero terms (canonical name, coefficient in user units).

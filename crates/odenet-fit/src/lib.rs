@@ -49,8 +49,8 @@ pub use model::{CompiledModel, ModelKind, library_param_name};
 pub use optimize::{L1Counter, L1Options, L1Step};
 pub use partition::{Local, Partition, distribute};
 pub use result::{
-    FitError, FitResult, GlobalSearch, LearnedNoise, Outlier, PathEntry, Progress, Trajectory,
-    WeakDirection,
+    Chaining, FitError, FitResult, GlobalSearch, LearnedNoise, Outlier, PathEntry, Progress,
+    Trajectory, WeakDirection,
 };
 pub use select::SELECT_MARGIN;
 

@@ -135,6 +135,9 @@ pub struct FitResult {
     /// Hidden states known only at experiment starts: the global stage's starts and how many of
     /// them reached the best loss (a confidence figure); `None` when there was no global stage.
     pub global: Option<GlobalSearch>,
+    /// Discovery: the final coefficients and their standard errors come from the pieces chained
+    /// into whole trajectories, which the data accepted; `None` when the piecewise values stand.
+    pub chained: Option<Chaining>,
 }
 
 impl FitResult {
@@ -153,6 +156,19 @@ impl FitResult {
 pub struct GlobalSearch {
     pub starts: usize,
     pub at_best: usize,
+}
+
+/// The chosen model's pieces tied into whole trajectories (multiple shooting, continuity held to
+/// far below the noise): `ties` values were given up (n per tied piece start), for which the
+/// data misfit rose by `excess` noise-variance units; a right model pays about χ² with `ties`
+/// degrees of freedom, and at most `allowed` (its mean plus three standard deviations) is
+/// accepted.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Chaining {
+    pub intervals: usize,
+    pub ties: usize,
+    pub excess: f64,
+    pub allowed: f64,
 }
 
 /// A combination of relative changes the data barely constrain: multiplying each listed

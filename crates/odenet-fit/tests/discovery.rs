@@ -72,6 +72,50 @@ fn lorenz_half_percent_noise() {
     assert!(err <= 0.01, "max relative error {err}");
 }
 
+/// The chosen model's pieces chained into whole trajectories: the coefficients of chaotic data
+/// are determined far better than piece by piece, and their error bars still cover the truth.
+#[test]
+fn lorenz_pieces_chained_into_whole_trajectories() {
+    let t = uniform_times(20.0, 0.01);
+    let table = generate(
+        &["x", "y", "z"],
+        &["10*(y - x)", "x*(28 - z) - y", "x*y - 8/3*z"],
+        &[-8.0, 7.0, 27.0],
+        &t,
+        0.005,
+        1,
+    );
+    let res = fit(&library_spec(&["x", "y", "z"], 2, ""), &[table]);
+    let truth = [
+        ("x", "x", -10.0),
+        ("x", "y", 10.0),
+        ("y", "x", 28.0),
+        ("y", "y", -1.0),
+        ("y", "x*z", -1.0),
+        ("z", "z", -8.0 / 3.0),
+        ("z", "x*y", 1.0),
+    ];
+    let err = assert_support(&res, &truth);
+    let c = res
+        .chained
+        .expect("the data accept the chained trajectories");
+    assert!(c.excess <= c.allowed && c.ties > 0, "{c:?}");
+    assert!(err <= 0.004, "max relative error {err}");
+    for (state, term, v) in truth {
+        let name = format!("d{state}/dt[{term}]");
+        let k = res
+            .param_names
+            .iter()
+            .position(|p| *p == name)
+            .expect("term");
+        let (p, se) = (res.params[k], res.std_errors[k]);
+        assert!(se.is_finite() && se > 0.0, "{name}: standard error {se}");
+        // Honest and informative: within 3.5 standard errors, each well under 1% of the value.
+        assert!((p - v).abs() <= 3.5 * se, "{name} = {p} ± {se}, truth {v}");
+        assert!(se <= 0.004 * v.abs(), "{name} = {p} ± {se}");
+    }
+}
+
 /// The paper's Table 2: coarse sampling, where derivative-based regression fails.
 #[test]
 fn limit_cycle_sampled_every_tenth() {

@@ -279,6 +279,22 @@ fn write(res: &FitResult, constants: &[String], spec: Option<&Spec>) -> String {
         fit.insert("starts".into(), json!(g.starts));
         fit.insert("starts_at_best".into(), json!(g.at_best));
     }
+    // Discovery: the coefficients from the pieces chained into whole trajectories, only when the
+    // data accepted the ties.
+    if let (Some(c), Some(fit)) = (
+        res.chained,
+        doc.get_mut("fit").and_then(Value::as_object_mut),
+    ) {
+        fit.insert(
+            "chained".into(),
+            json!({
+                "intervals": c.intervals,
+                "ties": c.ties,
+                "excess": finite(c.excess),
+                "allowed": finite(c.allowed),
+            }),
+        );
+    }
     let mut s = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".to_string());
     s.push('\n');
     s

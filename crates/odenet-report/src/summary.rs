@@ -91,6 +91,14 @@ pub fn fit_summary(res: &FitResult) -> String {
         res.reconstruction_r2,
         res.seconds
     );
+    if let Some(c) = res.chained {
+        let _ = writeln!(
+            s,
+            "coefficients from the {} pieces chained into whole trajectories: the {} ties cost \
+             {:.1} in χ² (a right model pays about {}; at most {:.1} accepted)",
+            c.intervals, c.ties, c.excess, c.ties, c.allowed
+        );
+    }
     if let Some(g) = res.global {
         let _ = writeln!(s, "{}", global_text(g));
     }

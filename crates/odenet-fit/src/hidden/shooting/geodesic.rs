@@ -52,6 +52,8 @@ fn jt_times(j: &[f64], v: &[f64], nt: usize, out: &mut [f64]) {
     }
 }
 
+/// The first damping (relative to the normal matrix's diagonal).
+const INITIAL_LAMBDA: f64 = 1e-3;
 /// Finite-difference step (along the velocity) of the geodesic acceleration.
 const GEODESIC_H: f64 = 0.1;
 /// A step is refused when its acceleration is this large against its velocity (2‖a‖/‖v‖).
@@ -72,10 +74,30 @@ pub(crate) fn minimize(
     q: Vec<f64>,
     s: Vec<f64>,
     w: f64,
-    (lo, hi): (&[f64], &[f64]),
+    bounds: (&[f64], &[f64]),
     max_iters: usize,
     rel_tol: f64,
     abandon: f64,
+    cancelled: &dyn Fn() -> bool,
+) -> ShootResult {
+    minimize_from(
+        sh,
+        (q, s),
+        (w, INITIAL_LAMBDA),
+        bounds,
+        (max_iters, rel_tol, abandon),
+        cancelled,
+    )
+}
+
+/// [`minimize`] with the first damping `lambda0` given: a start already near the minimum (the
+/// chained refit from the piecewise fit) takes nearly Gauss–Newton steps from the first.
+pub(crate) fn minimize_from(
+    sh: &Shooting,
+    (q, s): (Vec<f64>, Vec<f64>),
+    (w, lambda0): (f64, f64),
+    (lo, hi): (&[f64], &[f64]),
+    (max_iters, rel_tol, abandon): (usize, f64, f64),
     cancelled: &dyn Fn() -> bool,
 ) -> ShootResult {
     let na = q.len();
@@ -91,7 +113,7 @@ pub(crate) fn minimize(
     let res_at = |z: &[f64], jac: bool| sh.residuals(&z[..na], &z[na..], w, jac);
     let mut cur = res_at(&z, true);
     let mut obj = cur.objective();
-    let mut lambda = 1e-3;
+    let mut lambda = lambda0;
     let mut iters = 0;
     let mut abandoned = false;
     let (mut jtj, mut jtr) = (vec![0.0; nt * nt], vec![0.0; nt]);

@@ -26,7 +26,7 @@ use std::ops::RangeInclusive;
 
 use crate::problem::{Experiment, Problem, follow_ties};
 
-pub(crate) use geodesic::minimize;
+pub(crate) use geodesic::{minimize, minimize_from};
 pub(crate) use residuals::Residuals;
 
 /// Intervals per experiment aim at this many observed rows each (at least).
@@ -103,6 +103,8 @@ pub(crate) struct Shooting<'p, 'm> {
     /// Residual rows: node labels first, then each interval's.
     nrows: usize,
     maxlen: usize,
+    /// Intervals are integrated in parallel (each interval's residual rows are its own).
+    parallel: bool,
 }
 
 impl<'p, 'm> Shooting<'p, 'm> {
@@ -237,7 +239,15 @@ impl<'p, 'm> Shooting<'p, 'm> {
             nlabels,
             nrows,
             maxlen,
+            parallel: false,
         }
+    }
+
+    /// The same problem with its intervals integrated in parallel (the result does not depend
+    /// on the thread count: each interval's sums are added in order).
+    pub fn in_parallel(mut self) -> Self {
+        self.parallel = true;
+        self
     }
 
     /// Number of node unknowns.

@@ -3,8 +3,9 @@
 //! sensitivities to the parameters and its start).
 
 use odenet_solve::{PieceSolver, Sens};
+use rayon::prelude::*;
 
-use super::{Node, Shooting};
+use super::{Interval, Node, Shooting};
 use crate::evaluate::FAILED_PIECE_PENALTY;
 
 /// Residuals at one point: every label's mismatch and every continuity gap (weighted), all
@@ -60,7 +61,6 @@ impl Shooting<'_, '_> {
         let prob = self.prob;
         let n = prob.nstates();
         let na = self.active.len();
-        let nc = na + n;
         let nt = na + self.nz;
         let scale = 1.0 / (self.nlabels.max(1) as f64).sqrt();
         let sw = w.sqrt() * scale;
@@ -74,7 +74,6 @@ impl Shooting<'_, '_> {
             state: if jac { vec![n; self.nrows] } else { Vec::new() },
             ..Residuals::default()
         };
-        let mut sc = self.scratch();
         let mut data = 0.0;
         // Node labels.
         let mut row = 0;
@@ -95,78 +94,168 @@ impl Shooting<'_, '_> {
                 row += 1;
             }
         }
-        let mut xnext = vec![0.0; n];
-        for iv in &self.intervals {
-            let nd = &self.nodes[iv.node];
-            let ex = &prob.exps[nd.exp];
-            self.node_state(iv.node, s, &mut sc.x0);
-            let len = iv.end - nd.row + 1;
-            let times = &ex.t[nd.row..=iv.end];
-            let rhs = prob.rhs(nd.exp, &self.base, &self.active);
-            let sens = if jac {
-                Sens::ParamsAndInitial
-            } else {
-                Sens::None
-            };
-            let out_x = &mut sc.out_x[..len * n];
-            let out_s = &mut sc.out_s[..if jac { len * n * nc } else { 0 }];
-            let upto = iv.last_label_row();
-            let solved = sc.solver.solve(&rhs, q, &sc.x0, times, sens, out_x, out_s);
-            let mut row = iv.row0;
-            if solved.is_err() {
-                // Every row of the interval charged the penalty (no Jacobian: a step that
-                // fails is rejected, never followed).
-                let rows = iv.residual_rows(nd.row, ex, n);
-                for v in &mut out.r[row..row + rows] {
-                    *v = scale * FAILED_PIECE_PENALTY.sqrt();
-                }
-                data += FAILED_PIECE_PENALTY * rows as f64;
-                out.failures += 1;
-                continue;
+        if self.parallel {
+            // Each interval's rows are its own: computed in parallel, summed in order.
+            let mut parts = Vec::with_capacity(self.intervals.len());
+            let (mut r_rest, mut j_rest, mut st_rest) =
+                (&mut out.r[row..], &mut out.j[..], &mut out.state[..]);
+            if jac {
+                j_rest = &mut j_rest[row * nt..];
+                st_rest = &mut st_rest[row..];
             }
-            for k in 1..len {
-                let r_abs = nd.row + k;
-                if r_abs > upto {
-                    break;
-                }
-                for i in 0..n {
-                    let y = ex.y[r_abs * n + i];
-                    if !y.is_finite() {
-                        continue;
-                    }
-                    let r = out_x[k * n + i] - y;
-                    data += r * r;
-                    out.r[row] = scale * r;
-                    if jac {
-                        let sk = &out_s[k * n * nc..(k + 1) * n * nc];
-                        let jr = &mut out.j[row * nt..(row + 1) * nt];
-                        sensitivity_row(jr, sk, nd, (na, n), i, scale);
-                        out.state[row] = i;
-                    }
-                    row += 1;
-                }
+            for iv in &self.intervals {
+                let nd = &self.nodes[iv.node];
+                let rows = iv.residual_rows(nd.row, &prob.exps[nd.exp], n);
+                let (r, rr) = r_rest.split_at_mut(rows);
+                r_rest = rr;
+                let (j, st) = if jac {
+                    let (j, jr) = j_rest.split_at_mut(rows * nt);
+                    let (st, sr) = st_rest.split_at_mut(rows);
+                    j_rest = jr;
+                    st_rest = sr;
+                    (j, st)
+                } else {
+                    (&mut [][..], &mut [][..])
+                };
+                parts.push((iv, r, j, st));
             }
-            if let Some(m) = iv.next {
-                let k = len - 1;
-                self.node_state(m, s, &mut xnext);
-                for i in 0..n {
-                    let g = out_x[k * n + i] - xnext[i];
-                    out.gap += g * g;
-                    out.r[row] = sw * g;
-                    if jac {
-                        let sk = &out_s[k * n * nc..(k + 1) * n * nc];
-                        let jr = &mut out.j[row * nt..(row + 1) * nt];
-                        sensitivity_row(jr, sk, nd, (na, n), i, sw);
-                        if let Some(v) = self.nodes[m].var[i] {
-                            jr[na + v] -= sw;
-                        }
-                    }
-                    row += 1;
-                }
+            let sums: Vec<(f64, f64, usize)> = parts
+                .into_par_iter()
+                .map_init(
+                    || (self.scratch(), vec![0.0; n]),
+                    |(sc, xnext), (iv, r, j, st)| {
+                        let mut sums = (0.0, 0.0, 0);
+                        self.interval(iv, (q, s), (scale, sw), (r, j, st), sc, xnext, &mut sums);
+                        sums
+                    },
+                )
+                .collect();
+            for (d, g, f) in sums {
+                data += d;
+                out.gap += g;
+                out.failures += f;
             }
+        } else {
+            let mut sc = self.scratch();
+            let mut xnext = vec![0.0; n];
+            let mut sums = (data, 0.0, 0);
+            for iv in &self.intervals {
+                let nd = &self.nodes[iv.node];
+                let rows = iv.residual_rows(nd.row, &prob.exps[nd.exp], n);
+                let r = &mut out.r[iv.row0..iv.row0 + rows];
+                let (j, st) = if jac {
+                    (
+                        &mut out.j[iv.row0 * nt..(iv.row0 + rows) * nt],
+                        &mut out.state[iv.row0..iv.row0 + rows],
+                    )
+                } else {
+                    (&mut [][..], &mut [][..])
+                };
+                self.interval(
+                    iv,
+                    (q, s),
+                    (scale, sw),
+                    (r, j, st),
+                    &mut sc,
+                    &mut xnext,
+                    &mut sums,
+                );
+            }
+            data = sums.0;
+            out.gap = sums.1;
+            out.failures = sums.2;
         }
         out.data = data / self.nlabels.max(1) as f64;
         out
+    }
+}
+
+impl Shooting<'_, '_> {
+    /// One interval's residual rows (`r`, with their Jacobian rows `j` and state tags `st` when
+    /// `j` is not empty), adding its squared data mismatch, squared gaps and failure to `sums`.
+    #[allow(clippy::too_many_arguments)]
+    fn interval(
+        &self,
+        iv: &Interval,
+        (q, s): (&[f64], &[f64]),
+        (scale, sw): (f64, f64),
+        (r_out, j_out, st_out): (&mut [f64], &mut [f64], &mut [usize]),
+        sc: &mut Scratch,
+        xnext: &mut [f64],
+        sums: &mut (f64, f64, usize),
+    ) {
+        let prob = self.prob;
+        let n = prob.nstates();
+        let na = self.active.len();
+        let nc = na + n;
+        let nt = na + self.nz;
+        let jac = !j_out.is_empty();
+        let nd = &self.nodes[iv.node];
+        let ex = &prob.exps[nd.exp];
+        self.node_state(iv.node, s, &mut sc.x0);
+        let len = iv.end - nd.row + 1;
+        let times = &ex.t[nd.row..=iv.end];
+        let rhs = prob.rhs(nd.exp, &self.base, &self.active);
+        let sens = if jac {
+            Sens::ParamsAndInitial
+        } else {
+            Sens::None
+        };
+        let out_x = &mut sc.out_x[..len * n];
+        let out_s = &mut sc.out_s[..if jac { len * n * nc } else { 0 }];
+        let upto = iv.last_label_row();
+        let solved = sc.solver.solve(&rhs, q, &sc.x0, times, sens, out_x, out_s);
+        if solved.is_err() {
+            // Every row of the interval charged the penalty (no Jacobian: a step that fails is
+            // rejected, never followed).
+            for v in r_out.iter_mut() {
+                *v = scale * FAILED_PIECE_PENALTY.sqrt();
+            }
+            sums.0 += FAILED_PIECE_PENALTY * r_out.len() as f64;
+            sums.2 += 1;
+            return;
+        }
+        let mut row = 0;
+        for k in 1..len {
+            let r_abs = nd.row + k;
+            if r_abs > upto {
+                break;
+            }
+            for i in 0..n {
+                let y = ex.y[r_abs * n + i];
+                if !y.is_finite() {
+                    continue;
+                }
+                let r = out_x[k * n + i] - y;
+                sums.0 += r * r;
+                r_out[row] = scale * r;
+                if jac {
+                    let sk = &out_s[k * n * nc..(k + 1) * n * nc];
+                    let jr = &mut j_out[row * nt..(row + 1) * nt];
+                    sensitivity_row(jr, sk, nd, (na, n), i, scale);
+                    st_out[row] = i;
+                }
+                row += 1;
+            }
+        }
+        if let Some(m) = iv.next {
+            let k = len - 1;
+            self.node_state(m, s, xnext);
+            for i in 0..n {
+                let g = out_x[k * n + i] - xnext[i];
+                sums.1 += g * g;
+                r_out[row] = sw * g;
+                if jac {
+                    let sk = &out_s[k * n * nc..(k + 1) * n * nc];
+                    let jr = &mut j_out[row * nt..(row + 1) * nt];
+                    sensitivity_row(jr, sk, nd, (na, n), i, sw);
+                    if let Some(v) = self.nodes[m].var[i] {
+                        jr[na + v] -= sw;
+                    }
+                }
+                row += 1;
+            }
+        }
     }
 }
 
