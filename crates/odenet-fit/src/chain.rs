@@ -16,7 +16,7 @@
 
 use nalgebra::DMatrix;
 
-use crate::hidden::shooting::{Shooting, minimize_from};
+use crate::hidden::shooting::{Shooting, minimize_from, normal};
 use crate::optimize::Terms;
 use crate::problem::Problem;
 use crate::support::Support;
@@ -133,7 +133,7 @@ pub(crate) fn chain(
         let res = minimize_from(
             &sh,
             (q, s),
-            (w, LAMBDA),
+            (w, LAMBDA, false),
             bounds,
             (ITERS, REL_TOL, f64::INFINITY),
             cancelled,
@@ -180,6 +180,7 @@ pub(crate) fn chain(
     } else {
         None
     };
+    tracing::debug!(seconds = t0.elapsed().as_secs_f64(), "chained covariance");
     Some(Chained {
         accepted,
         q,
@@ -215,9 +216,10 @@ fn covariance(
     let var: Vec<f64> = (0..n)
         .map(|i| rss[i] / (count[i] * dof / labels).max(1.0))
         .collect();
+    let (mut h, mut jtr) = (vec![0.0; nt * nt], vec![0.0; nt]);
+    normal(&res.j, &res.r, nt, &mut h, &mut jtr);
     let j = DMatrix::from_row_slice(rows, nt, &res.j);
-    let h = j.tr_mul(&j);
-    let lu = h.lu();
+    let lu = DMatrix::from_row_slice(nt, nt, &h).lu();
     let mut e = DMatrix::zeros(nt, na);
     for a in 0..na {
         e[(a, a)] = 1.0;

@@ -522,6 +522,7 @@ fn chained_values(
     if control.cancelled() {
         return None;
     }
+    let t0 = std::time::Instant::now();
     let ev = fitter.evaluator(&chosen.active, all);
     let starts: Vec<Vec<f64>> = all
         .iter()
@@ -535,6 +536,7 @@ fn chained_values(
         ties = c.ties,
         excess = c.excess,
         allowed = c.allowed,
+        seconds = t0.elapsed().as_secs_f64(),
         "chained refit"
     );
     c.accepted.then_some(c)

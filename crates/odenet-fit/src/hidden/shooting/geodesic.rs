@@ -18,7 +18,7 @@ pub(crate) struct ShootResult {
 }
 
 /// The normal matrix JᵀJ (row-major nt × nt) and Jᵀv of a row-major Jacobian.
-fn normal(j: &[f64], v: &[f64], nt: usize, jtj: &mut [f64], jtv: &mut [f64]) {
+pub(crate) fn normal(j: &[f64], v: &[f64], nt: usize, jtj: &mut [f64], jtv: &mut [f64]) {
     jtj.iter_mut().for_each(|x| *x = 0.0);
     jtv.iter_mut().for_each(|x| *x = 0.0);
     for (row, &vr) in j.chunks(nt).zip(v) {
@@ -83,19 +83,20 @@ pub(crate) fn minimize(
     minimize_from(
         sh,
         (q, s),
-        (w, INITIAL_LAMBDA),
+        (w, INITIAL_LAMBDA, true),
         bounds,
         (max_iters, rel_tol, abandon),
         cancelled,
     )
 }
 
-/// [`minimize`] with the first damping `lambda0` given: a start already near the minimum (the
-/// chained refit from the piecewise fit) takes nearly Gauss–Newton steps from the first.
+/// [`minimize`] with the first damping `lambda0` given — a start already near the minimum (the
+/// chained refit from the piecewise fit) takes nearly Gauss–Newton steps from the first — and
+/// the geodesic acceleration only when `accelerate` (it costs one residual evaluation a try).
 pub(crate) fn minimize_from(
     sh: &Shooting,
     (q, s): (Vec<f64>, Vec<f64>),
-    (w, lambda0): (f64, f64),
+    (w, lambda0, accelerate): (f64, f64, bool),
     (lo, hi): (&[f64], &[f64]),
     (max_iters, rel_tol, abandon): (usize, f64, f64),
     cancelled: &dyn Fn() -> bool,
@@ -148,9 +149,9 @@ pub(crate) fn minimize_from(
             for (zz, (x, d)) in zt.iter_mut().zip(z.iter().zip(&v)) {
                 *zz = x + GEODESIC_H * d;
             }
-            let rh = res_at(&zt, false);
-            let mut use_acc = rh.failures <= cur.failures;
-            if use_acc {
+            let rh = accelerate.then(|| res_at(&zt, false));
+            let mut use_acc = false;
+            if let Some(rh) = rh.as_ref().filter(|rh| rh.failures <= cur.failures) {
                 for (row, o) in cur.j.chunks(nt).zip(jv.iter_mut()) {
                     *o = row.iter().zip(&v).map(|(a, b)| a * b).sum();
                 }

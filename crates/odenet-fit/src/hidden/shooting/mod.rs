@@ -26,7 +26,7 @@ use std::ops::RangeInclusive;
 
 use crate::problem::{Experiment, Problem, follow_ties};
 
-pub(crate) use geodesic::{minimize, minimize_from};
+pub(crate) use geodesic::{minimize, minimize_from, normal};
 pub(crate) use residuals::Residuals;
 
 /// Intervals per experiment aim at this many observed rows each (at least).
