@@ -232,6 +232,16 @@ pub fn index_with(
             format!("{} of {}", g.at_best, g.starts),
         );
     }
+    if let Some(c) = res.chained {
+        row(
+            "coefficients from the pieces chained into whole trajectories (ties; &chi;&sup2; \
+             they cost, at most accepted)",
+            format!(
+                "{} pieces ({}; {:.1}, {:.1})",
+                c.intervals, c.ties, c.excess, c.allowed
+            ),
+        );
+    }
     row("time", format!("{:.3} s", res.seconds));
     let _ = writeln!(h, "</table>");
 
@@ -454,6 +464,36 @@ mod tests {
         // (Debug text: a NaN standard error is not equal to itself.)
         assert_eq!(format!("{with:?}"), format!("{without:?}"));
         assert!(!crate::summary::fit_summary(&res).contains("global search"));
+    }
+
+    /// A chained refit is printed, shown on the page and written to the model file, which
+    /// still loads; a fit without one says nothing of it.
+    #[test]
+    fn chained_pieces_are_printed_and_written() {
+        let mut res = result();
+        res.chained = Some(odenet_fit::Chaining {
+            intervals: 25,
+            ties: 72,
+            excess: 73.56,
+            allowed: 108.0,
+        });
+        let text = crate::summary::fit_summary(&res);
+        assert!(
+            text.contains("coefficients from the 25 pieces chained into whole trajectories")
+                && text.contains("the 72 ties cost 73.6 in χ²"),
+            "{text}"
+        );
+        let html = index(&res, &[], &text);
+        assert!(html.contains("25 pieces (72; 73.6, 108.0)"), "{html}");
+        let file = crate::model_file::to_json(&res, &[]);
+        let json: serde_json::Value = serde_json::from_str(&file).expect("json");
+        assert_eq!(json["fit"]["chained"]["ties"], 72);
+        crate::model_file::ModelFile::parse(&file).expect("loads with the chained figures");
+        res.chained = None;
+        let file = crate::model_file::to_json(&res, &[]);
+        let json: serde_json::Value = serde_json::from_str(&file).expect("json");
+        assert!(json["fit"].get("chained").is_none());
+        assert!(!crate::summary::fit_summary(&res).contains("chained"));
     }
 
     #[test]
