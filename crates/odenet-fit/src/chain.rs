@@ -4,7 +4,7 @@
 //! piece informs the coefficients only through its own rows. A right model's trajectory is
 //! continuous, so once the support is chosen its pieces are tied together by multiple shooting:
 //! every piece start becomes a node unknown, each piece's end is tied to the next start by a
-//! continuity penalty whose weight rises over rounds until the gaps are far below the noise.
+//! continuity penalty heavy enough that the gaps end far below the noise.
 //! That is the maximum-likelihood fit of whole trajectories, reached without integrating past
 //! the horizon the data allow (each interval is one of the chosen pieces, so a chaotic flow is
 //! never followed further than the horizon chosen from the data).
@@ -21,10 +21,11 @@ use crate::optimize::Terms;
 use crate::problem::Problem;
 use crate::support::Support;
 
-/// Continuity weights of the rounds (per label, scaled units): the last leaves gaps about a
-/// thousandth of the noise.
-const WEIGHTS: [f64; 1] = [1e6];
-/// Levenberg–Marquardt iterations per round, and the relative decrease that ends a round.
+/// Continuity weight (per label, scaled units): it leaves gaps about a thousandth of the noise.
+/// One weight from the start: the piecewise fit's starts leave gaps of the order of the noise,
+/// which nearly Gauss–Newton steps close at once.
+const WEIGHT: f64 = 1e6;
+/// Levenberg–Marquardt iterations at most, and the relative decrease that ends them.
 const ITERS: usize = 30;
 const REL_TOL: f64 = 1e-6;
 /// The first damping: the start (the piecewise fit) is near the minimum.
@@ -128,35 +129,30 @@ pub(crate) fn chain(
         return None;
     }
     let t0 = std::time::Instant::now();
-    let (mut q, mut s) = (chosen.q.clone(), s0);
-    for &w in &WEIGHTS {
-        let res = minimize_from(
-            &sh,
-            (q, s),
-            (w, LAMBDA, false),
-            bounds,
-            (ITERS, REL_TOL, f64::INFINITY),
-            cancelled,
-        );
+    let res = minimize_from(
+        &sh,
+        (chosen.q.clone(), s0),
+        (WEIGHT, LAMBDA, false),
+        bounds,
+        (ITERS, REL_TOL, f64::INFINITY),
+        cancelled,
+    );
+    tracing::debug!(
+        data = res.data,
+        gap = res.gap,
+        iters = res.iters,
+        failures = res.failures,
+        "chained fit"
+    );
+    if res.failures > 0 || cancelled() {
         tracing::debug!(
-            w,
-            data = res.data,
-            gap = res.gap,
-            iters = res.iters,
             failures = res.failures,
-            "chaining round"
+            "pieces not chained: an interval failed"
         );
-        if res.failures > 0 || cancelled() {
-            tracing::debug!(
-                failures = res.failures,
-                "pieces not chained: an interval failed"
-            );
-            return None;
-        }
-        q = res.q;
-        s = res.s;
+        return None;
     }
-    let after = sh.residuals(&q, &s, WEIGHTS[WEIGHTS.len() - 1], true);
+    let (q, s) = (res.q, res.s);
+    let after = sh.residuals(&q, &s, WEIGHT, true);
     if after.failures > 0 || !after.data.is_finite() {
         return None;
     }

@@ -424,8 +424,8 @@ fn finish(
         let q = raw.scales.normalised(&p, &chosen.active);
         let ev_raw = Evaluator::new(raw, chosen.active.clone(), p.clone(), raw.all_pieces());
         standard_errors(&ev_raw, &q)
-    } else if let Some(c) = &chained {
-        crate::uncertainty::from_covariance(prob, &chosen.active, &chosen.q, c.cov.as_deref())
+    } else if let Some(cov) = chained.as_ref().and_then(|c| c.cov.as_deref()) {
+        crate::uncertainty::from_covariance(prob, &chosen.active, &chosen.q, Some(cov))
     } else {
         standard_errors(&ev, &chosen.q)
     };
