@@ -199,7 +199,6 @@ fn covariance(
     labels: f64,
     dof: f64,
 ) -> Option<Vec<f64>> {
-    let rows = res.r.len();
     let scale2 = 1.0 / labels;
     let mut rss = vec![0.0; n];
     let mut count = vec![0.0; n];
@@ -214,24 +213,22 @@ fn covariance(
         .collect();
     let (mut h, mut jtr) = (vec![0.0; nt * nt], vec![0.0; nt]);
     normal(&res.j, &res.r, nt, &mut h, &mut jtr);
-    let j = DMatrix::from_row_slice(rows, nt, &res.j);
-    let lu = DMatrix::from_row_slice(nt, nt, &h).lu();
-    let mut e = DMatrix::zeros(nt, na);
-    for a in 0..na {
-        e[(a, a)] = 1.0;
-    }
-    let a = lu.solve(&e)?;
-    let b = &j * &a;
+    // A = H⁻¹ restricted to the parameters' columns; each label row's b = J_r·A.
+    let e = DMatrix::from_fn(nt, na, |r, c| if r == c { 1.0 } else { 0.0 });
+    let a = DMatrix::from_row_slice(nt, nt, &h).lu().solve(&e)?;
     let mut cov = vec![0.0; na * na];
-    for (r, &i) in res.state.iter().enumerate() {
+    let mut b = vec![0.0; na];
+    for (jr, &i) in res.j.chunks(nt).zip(&res.state) {
         if i >= n {
             continue;
         }
+        for (p, bp) in b.iter_mut().enumerate() {
+            *bp = jr.iter().enumerate().map(|(c, v)| v * a[(c, p)]).sum();
+        }
         let f = var[i] * scale2;
         for p in 0..na {
-            let bp = b[(r, p)] * f;
             for q in 0..na {
-                cov[p * na + q] += bp * b[(r, q)];
+                cov[p * na + q] += f * b[p] * b[q];
             }
         }
     }

@@ -45,30 +45,35 @@ fn lotka_volterra_limit_cycle_one_percent_noise() {
     assert!(res.converged);
 }
 
-#[test]
-fn lorenz_half_percent_noise() {
-    let t = uniform_times(10.0, 0.01);
+/// The true Lorenz terms (state, term, coefficient).
+const LORENZ: [(&str, &str, f64); 7] = [
+    ("x", "x", -10.0),
+    ("x", "y", 10.0),
+    ("y", "x", 28.0),
+    ("y", "y", -1.0),
+    ("y", "x*z", -1.0),
+    ("z", "z", -8.0 / 3.0),
+    ("z", "x*y", 1.0),
+];
+
+/// Lorenz from (−8, 7, 27) over [0, t_end], 0.01 apart, with 0.5% noise, fitted with a
+/// complete quadratic library.
+fn lorenz_fit(t_end: f64, seed: u64) -> odenet_fit::FitResult {
     let table = generate(
         &["x", "y", "z"],
         &["10*(y - x)", "x*(28 - z) - y", "x*y - 8/3*z"],
         &[-8.0, 7.0, 27.0],
-        &t,
+        &uniform_times(t_end, 0.01),
         0.005,
-        13,
+        seed,
     );
-    let res = fit(&library_spec(&["x", "y", "z"], 2, ""), &[table]);
-    let err = assert_support(
-        &res,
-        &[
-            ("x", "x", -10.0),
-            ("x", "y", 10.0),
-            ("y", "x", 28.0),
-            ("y", "y", -1.0),
-            ("y", "x*z", -1.0),
-            ("z", "z", -8.0 / 3.0),
-            ("z", "x*y", 1.0),
-        ],
-    );
+    fit(&library_spec(&["x", "y", "z"], 2, ""), &[table])
+}
+
+#[test]
+fn lorenz_half_percent_noise() {
+    let res = lorenz_fit(10.0, 13);
+    let err = assert_support(&res, &LORENZ);
     assert!(err <= 0.01, "max relative error {err}");
 }
 
@@ -76,32 +81,14 @@ fn lorenz_half_percent_noise() {
 /// are determined far better than piece by piece, and their error bars still cover the truth.
 #[test]
 fn lorenz_pieces_chained_into_whole_trajectories() {
-    let t = uniform_times(20.0, 0.01);
-    let table = generate(
-        &["x", "y", "z"],
-        &["10*(y - x)", "x*(28 - z) - y", "x*y - 8/3*z"],
-        &[-8.0, 7.0, 27.0],
-        &t,
-        0.005,
-        1,
-    );
-    let res = fit(&library_spec(&["x", "y", "z"], 2, ""), &[table]);
-    let truth = [
-        ("x", "x", -10.0),
-        ("x", "y", 10.0),
-        ("y", "x", 28.0),
-        ("y", "y", -1.0),
-        ("y", "x*z", -1.0),
-        ("z", "z", -8.0 / 3.0),
-        ("z", "x*y", 1.0),
-    ];
-    let err = assert_support(&res, &truth);
+    let res = lorenz_fit(20.0, 1);
+    let err = assert_support(&res, &LORENZ);
     let c = res
         .chained
         .expect("the data accept the chained trajectories");
     assert!(c.excess <= c.allowed && c.ties > 0, "{c:?}");
     assert!(err <= 0.004, "max relative error {err}");
-    for (state, term, v) in truth {
+    for (state, term, v) in LORENZ {
         let name = format!("d{state}/dt[{term}]");
         let k = res
             .param_names

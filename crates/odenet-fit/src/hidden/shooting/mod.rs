@@ -51,13 +51,14 @@ struct Node {
 }
 
 /// One interval: from node `node` (its row) to row `end`, tied to node `next` when there is one;
-/// its residual rows start at `row0` (labels, then the n continuity gaps).
+/// its `rows` residual rows start at `row0` (labels, then the n continuity gaps).
 #[derive(Clone, Copy, Debug)]
 struct Interval {
     node: usize,
     end: usize,
     next: Option<usize>,
     row0: usize,
+    rows: usize,
 }
 
 impl Interval {
@@ -213,6 +214,7 @@ impl<'p, 'm> Shooting<'p, 'm> {
                     end: stop,
                     next: (!last).then_some(first + j + 1),
                     row0: 0,
+                    rows: 0,
                 };
                 nlabels += observed_values(ex, starts[j] + 1..=iv.last_label_row(), n);
                 maxlen = maxlen.max(stop - starts[j] + 1);
@@ -224,9 +226,10 @@ impl<'p, 'm> Shooting<'p, 'm> {
             .map(|nd| nd.label.iter().filter(|&&l| l).count())
             .sum::<usize>();
         for iv in &mut intervals {
-            iv.row0 = nrows;
             let nd = &nodes[iv.node];
-            nrows += iv.residual_rows(nd.row, &prob.exps[nd.exp], n);
+            iv.row0 = nrows;
+            iv.rows = iv.residual_rows(nd.row, &prob.exps[nd.exp], n);
+            nrows += iv.rows;
         }
         Shooting {
             prob,

@@ -94,31 +94,29 @@ impl Shooting<'_, '_> {
                 row += 1;
             }
         }
+        // Each interval's rows are its own (they follow the node labels, in order).
+        let mut parts = Vec::with_capacity(self.intervals.len());
+        let (mut r_rest, mut j_rest, mut st_rest) = (
+            &mut out.r[row..],
+            &mut out.j[if jac { row * nt } else { 0 }..],
+            &mut out.state[if jac { row } else { 0 }..],
+        );
+        for iv in &self.intervals {
+            let (r, rr) = std::mem::take(&mut r_rest).split_at_mut(iv.rows);
+            r_rest = rr;
+            let (j, st) = if jac {
+                let (j, jr) = std::mem::take(&mut j_rest).split_at_mut(iv.rows * nt);
+                let (st, sr) = std::mem::take(&mut st_rest).split_at_mut(iv.rows);
+                j_rest = jr;
+                st_rest = sr;
+                (j, st)
+            } else {
+                (&mut [][..], &mut [][..])
+            };
+            parts.push((iv, r, j, st));
+        }
         if self.parallel {
-            // Each interval's rows are its own: computed in parallel, summed in order.
-            let mut parts = Vec::with_capacity(self.intervals.len());
-            let (mut r_rest, mut j_rest, mut st_rest) =
-                (&mut out.r[row..], &mut out.j[..], &mut out.state[..]);
-            if jac {
-                j_rest = &mut j_rest[row * nt..];
-                st_rest = &mut st_rest[row..];
-            }
-            for iv in &self.intervals {
-                let nd = &self.nodes[iv.node];
-                let rows = iv.residual_rows(nd.row, &prob.exps[nd.exp], n);
-                let (r, rr) = r_rest.split_at_mut(rows);
-                r_rest = rr;
-                let (j, st) = if jac {
-                    let (j, jr) = j_rest.split_at_mut(rows * nt);
-                    let (st, sr) = st_rest.split_at_mut(rows);
-                    j_rest = jr;
-                    st_rest = sr;
-                    (j, st)
-                } else {
-                    (&mut [][..], &mut [][..])
-                };
-                parts.push((iv, r, j, st));
-            }
+            // Computed in parallel, each interval's sums added in order.
             let sums: Vec<(f64, f64, usize)> = parts
                 .into_par_iter()
                 .map_init(
@@ -136,21 +134,11 @@ impl Shooting<'_, '_> {
                 out.failures += f;
             }
         } else {
+            // One running sum over every row, in order.
             let mut sc = self.scratch();
             let mut xnext = vec![0.0; n];
             let mut sums = (data, 0.0, 0);
-            for iv in &self.intervals {
-                let nd = &self.nodes[iv.node];
-                let rows = iv.residual_rows(nd.row, &prob.exps[nd.exp], n);
-                let r = &mut out.r[iv.row0..iv.row0 + rows];
-                let (j, st) = if jac {
-                    (
-                        &mut out.j[iv.row0 * nt..(iv.row0 + rows) * nt],
-                        &mut out.state[iv.row0..iv.row0 + rows],
-                    )
-                } else {
-                    (&mut [][..], &mut [][..])
-                };
+            for (iv, r, j, st) in parts {
                 self.interval(
                     iv,
                     (q, s),
@@ -161,9 +149,7 @@ impl Shooting<'_, '_> {
                     &mut sums,
                 );
             }
-            data = sums.0;
-            out.gap = sums.1;
-            out.failures = sums.2;
+            (data, out.gap, out.failures) = sums;
         }
         out.data = data / self.nlabels.max(1) as f64;
         out
