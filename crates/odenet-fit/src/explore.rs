@@ -97,11 +97,12 @@ impl Candidates {
         let (he, per) = fitter
             .evaluator(&refit.active, &self.score_pieces)
             .eval_per_piece(&refit.q);
-        // With no held-out pieces, score on the training pieces with the BIC penalty (as a
-        // factor on the loss: L·N^(k/N)), so that extra terms must pay for themselves.
+        // With no held-out pieces, score on the training pieces with a price per term (as a
+        // factor on the loss: L·exp(k·c/N), L·N^(k/N) for the BIC's c = ln N), so that extra
+        // terms must pay for themselves.
         let score = if fitter.holdout.is_empty() {
             let nl = self.labels as f64;
-            he.loss * nl.powf(refit.len() as f64 / nl)
+            he.loss * (refit.len() as f64 * fitter.term_price(nl) / nl).exp()
         } else {
             he.loss
         };

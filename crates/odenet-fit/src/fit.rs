@@ -173,6 +173,19 @@ impl<'p, 'm> Fitter<'p, 'm> {
         r
     }
 
+    /// The price of one parameter when supports are scored on `labels` training label values
+    /// (`select::term_price` among the template's sparse candidates).
+    pub fn term_price(&self, labels: f64) -> f64 {
+        let model = self.prob.model;
+        let candidates = self
+            .prob
+            .free
+            .iter()
+            .filter(|&&k| model.params[k].sparse)
+            .count();
+        crate::select::term_price(labels, candidates)
+    }
+
     /// The loss of support `s` over `pieces` (NaN for none).
     pub fn loss(&self, s: &Support, pieces: &[usize]) -> f64 {
         if pieces.is_empty() {
@@ -286,7 +299,9 @@ pub(crate) fn run(spec: &Spec, tables: &[Table], control: &Control) -> Result<Fi
                 return Err(FitError::NoPieces);
             };
             let selection = if fitter.holdout.is_empty() {
-                "the sparsest support whose training loss, with a BIC penalty, is within 1% of the best"
+                "the sparsest support whose training loss, with a penalty per term (the BIC's, or \
+                 more where a null term among the candidates would pass it often), is within 1% \
+                 of the best"
             } else {
                 "the sparsest support whose held-out loss is within 1% of the best, or within two \
                  standard errors of the paired per-piece differences"

@@ -8,6 +8,56 @@ pub const SELECT_MARGIN: f64 = 0.01;
 /// differences.
 pub const SELECT_SE: f64 = 2.0;
 
+/// The family-wise rate at which a template's null candidate terms may enter the chosen model
+/// (see [`term_price`]).
+pub const FAMILY_ALPHA: f64 = 0.05;
+
+/// What one parameter costs in χ² units (deviance) when supports are scored on `labels` label
+/// values without held-out pieces, among `candidates` sparse candidate terms: the BIC's ln N,
+/// but at least the Bonferroni threshold of a likelihood-ratio test of one term at family-wise
+/// rate [`FAMILY_ALPHA`] (the χ²₁ quantile at 1 − α/p). ln N is a large-sample price: on a
+/// template with p candidates fitted to some tens of values each null term passes it often (at
+/// N = 22 about one time in twelve, so one of three null terms enters about one fit in four),
+/// while the threshold keeps the chance that any of them enters near α whatever N; on many
+/// values ln N is the larger and the price is the BIC's.
+pub fn term_price(labels: f64, candidates: usize) -> f64 {
+    let bic = labels.max(2.0).ln();
+    if candidates == 0 {
+        return bic;
+    }
+    bic.max(chi2_1_upper(FAMILY_ALPHA / candidates as f64))
+}
+
+/// The upper tail 2·Q(z) of the standard normal beyond |z| (Q by Simpson's rule on the density;
+/// absolute error below 1e-12 for |z| ≤ 8).
+fn two_sided_tail(z: f64) -> f64 {
+    let z = z.abs().min(8.0);
+    let n = 2000;
+    let h = z / n as f64;
+    let phi = |x: f64| (-0.5 * x * x).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    let mut sum = phi(0.0) + phi(z);
+    for i in 1..n {
+        sum += if i % 2 == 1 { 4.0 } else { 2.0 } * phi(i as f64 * h);
+    }
+    (1.0 - 2.0 * sum * h / 3.0).max(0.0)
+}
+
+/// The χ² quantile with one degree of freedom whose upper tail is `a` (z² with 2·Q(z) = a, by
+/// bisection).
+fn chi2_1_upper(a: f64) -> f64 {
+    let (mut lo, mut hi) = (0.0f64, 8.0f64);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if two_sided_tail(mid) > a {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    let z = 0.5 * (lo + hi);
+    z * z
+}
+
 /// One scored support.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scored {
@@ -94,6 +144,22 @@ mod tests {
             score,
             per_piece,
         }
+    }
+
+    /// The χ²₁ quantiles against tabulated values (3.841 at 5%, 6.635 at 1%, 10.828 at 0.1%),
+    /// and the price: the Bonferroni threshold on few labels, ln N on many.
+    #[test]
+    fn term_price_is_the_larger_of_ln_n_and_the_family_wise_threshold() {
+        for (a, want) in [(0.05, 3.841), (0.01, 6.635), (0.001, 10.828)] {
+            let got = chi2_1_upper(a);
+            assert!((got - want).abs() < 1e-3, "{a}: {got}");
+        }
+        // SIR with I observed: 22 values, 3 candidates: the 5%/3 threshold, 5.73.
+        assert!((term_price(22.0, 3) - 5.73).abs() < 0.01);
+        // Eleven candidates: 8.05 on 126 values; ln N on 10⁵ values.
+        assert!((term_price(126.0, 11) - 8.05).abs() < 0.01);
+        assert_eq!(term_price(1e5, 11), 1e5f64.ln());
+        assert_eq!(term_price(50.0, 0), 50f64.ln());
     }
 
     /// Within the margin the sparsest wins; outside it, a clearly worse sparse model loses.

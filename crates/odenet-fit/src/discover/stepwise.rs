@@ -194,6 +194,7 @@ fn pass_over_free(scorer: &Scorer, s: &Support) -> (Vec<usize>, Vec<f64>, GaussN
         &scorer.base,
         scorer.prob.all_pieces(),
         s,
+        None,
     )
 }
 

@@ -174,6 +174,7 @@ pub(crate) fn pass_over_free(
     base: &[f64],
     pieces: Vec<usize>,
     s: &crate::support::Support,
+    warm: Option<&[f64]>,
 ) -> (Vec<usize>, Vec<f64>, GaussNewton) {
     let pos: Vec<Option<usize>> = free
         .iter()
@@ -181,7 +182,10 @@ pub(crate) fn pass_over_free(
         .collect();
     let inside: Vec<usize> = (0..free.len()).filter(|&k| pos[k].is_some()).collect();
     let q_all: Vec<f64> = pos.iter().map(|p| p.map_or(0.0, |j| s.q[j])).collect();
-    let ev = Evaluator::new(prob, free.to_vec(), base.to_vec(), pieces);
+    let mut ev = Evaluator::new(prob, free.to_vec(), base.to_vec(), pieces);
+    if let Some(w) = warm {
+        ev = ev.with_warm(w);
+    }
     let gn = ev.gauss_newton(&q_all);
     (inside, q_all, gn)
 }

@@ -6,24 +6,26 @@ use crate::fit::Fitter;
 use crate::select::SELECT_MARGIN;
 
 /// The labels a criterion counts: `n` label values, of which `starts` are spent on the
-/// profiled initial values (one support or another, the same).
+/// profiled initial values (one support or another, the same), and the price of one parameter
+/// (`select::term_price`: ln N, or more on few labels among several candidates).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Labels {
     pub(super) n: f64,
     pub(super) starts: f64,
+    pub(super) price: f64,
 }
 
 /// The criterion of a loss `loss` (mean squared scaled mismatch) with `k` parameters:
-/// N·ln σ̂² + k·ln N, where σ̂² = N·L/(N − k − s) is the noise variance the residuals imply
+/// N·ln σ̂² + k·c (c the price per term, the BIC's ln N on many labels), where σ̂² = N·L/(N − k − s) is the noise variance the residuals imply
 /// with their degrees of freedom (the estimate the standard errors use). On few labels the
 /// plain N·ln L rewards every term with the one degree of freedom it takes: an added null term
 /// then passes the ln N price about one time in eight at N ≈ 22 (SIR with I observed), against
-/// one in thirty-seven at N ≈ 130, and the BIC's error rate is its large-sample one only with
-/// the variance counted this way.
+/// one in thirty-seven at N ≈ 130, and the price's error rate holds only with the variance
+/// counted this way.
 pub(super) fn bic(loss: f64, k: usize, n: Labels) -> f64 {
     let dof = n.n - k as f64 - n.starts;
     if loss.is_finite() && loss > 0.0 && dof >= 1.0 {
-        n.n * (loss * n.n / dof).ln() + k as f64 * n.n.ln()
+        n.n * (loss * n.n / dof).ln() + k as f64 * n.price
     } else {
         f64::INFINITY
     }
@@ -56,9 +58,11 @@ pub(super) fn labels(fitter: &Fitter) -> Labels {
                 .count()
         })
         .sum::<usize>();
+    let n = prob.label_count(&fitter.train).max(1) as f64;
     Labels {
-        n: prob.label_count(&fitter.train).max(1) as f64,
+        n,
         starts: starts as f64,
+        price: fitter.term_price(n),
     }
 }
 
@@ -74,6 +78,7 @@ mod tests {
         let n = Labels {
             n: 22.0,
             starts: 2.0,
+            price: 22f64.ln(),
         };
         let (k, l0) = (3usize, 4.0e-3);
         let dof = n.n - k as f64 - n.starts;

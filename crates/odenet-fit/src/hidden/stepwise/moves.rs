@@ -13,13 +13,23 @@ pub(super) struct Move {
     pub(super) predicted: f64,
 }
 
-/// The moves from support `s` (loss `loss`) ordered by their predicted criterion, best first.
-pub(super) fn moves(fitter: &Fitter, s: &Support, loss: f64, n: Labels) -> Vec<Move> {
+/// The moves from support `s` (loss `loss`) ordered by their predicted criterion, best first;
+/// with hidden states the pass profiles the pieces' starts from `warm` (where `s`'s refit left
+/// them): profiled afresh from the problem's start, a fitted initial value can fall into another
+/// minimum, and the prediction then describes another trajectory than the one refitted.
+pub(super) fn moves(
+    fitter: &Fitter,
+    s: &Support,
+    loss: f64,
+    n: Labels,
+    warm: Option<&[f64]>,
+) -> Vec<Move> {
     use nalgebra::{DMatrix, DVector};
     let prob = fitter.prob;
     let free = &prob.free;
     let nf = free.len();
-    let (inside, q_all, gn) = pass_over_free(prob, free, &fitter.base, fitter.train.clone(), s);
+    let (inside, q_all, gn) =
+        pass_over_free(prob, free, &fitter.base, fitter.train.clone(), s, warm);
     if gn.failures > 0 {
         return Vec::new();
     }
