@@ -75,6 +75,7 @@ pub(crate) fn explore_starts(
     // does not always lead down the path to the best sparse support, which the path from the
     // spec's values sometimes reaches (benches/README.md, "Hidden states").
     let mut global: Option<Exploration> = None;
+    let hidden_stage = global_stage.is_some();
     if let Some(g) = global_stage {
         fitter.confidence = Some(GlobalSearch {
             starts: g.starts,
@@ -129,7 +130,14 @@ pub(crate) fn explore_starts(
         };
         let ex = {
             let _span = tracing::info_span!("start", index = s + 1, of = nstarts).entered();
-            explore(fitter, point, how)
+            let ex = explore(fitter, point, how);
+            // With a global stage, the spec's start is a route like its minima: its choice is
+            // improved by the same stepwise and floating moves.
+            if hidden_stage {
+                crate::hidden::stepwise::refine(fitter, ex)
+            } else {
+                ex
+            }
         };
         if ex.first_loss.is_finite() {
             best_first = best_first.min(ex.first_loss);
