@@ -201,8 +201,8 @@ fn actin_kcl_true_support_on_random_times_from_generic_starts() {
 
 /// The full template (eleven candidates) from the shipped spec's generic starts on the same
 /// kind of data: Table 5's support and every coefficient within 2.5 standard errors. Not met
-/// yet: the optimum is found, but the selection keeps small spurious terms (a0, a5 here; see
-/// benches/README.md, "Hidden states").
+/// yet on these data: the fit ends on a support with spurious terms (a5 and a7 in the tenth
+/// session; benches/README.md, "Hidden states").
 #[test]
 #[ignore = "issue 10 target not met yet: spurious terms kept on random-time data"]
 fn actin_kcl_full_template_on_random_times_from_generic_starts() {
