@@ -16,12 +16,12 @@ pub(super) struct Labels {
 }
 
 /// The criterion of a loss `loss` (mean squared scaled mismatch) with `k` parameters:
-/// N·ln σ̂² + k·c (c the price per term, the BIC's ln N on many labels), where σ̂² = N·L/(N − k − s) is the noise variance the residuals imply
-/// with their degrees of freedom (the estimate the standard errors use). On few labels the
-/// plain N·ln L rewards every term with the one degree of freedom it takes: an added null term
-/// then passes the ln N price about one time in eight at N ≈ 22 (SIR with I observed), against
-/// one in thirty-seven at N ≈ 130, and the price's error rate holds only with the variance
-/// counted this way.
+/// N·ln σ̂² + k·c (c the price per term, the BIC's ln N on many labels), where
+/// σ̂² = N·L/(N − k − s) is the noise variance the residuals imply with their degrees of freedom
+/// (the estimate the standard errors use). On few labels the plain N·ln L rewards every term
+/// with the one degree of freedom it takes: an added null term then passes the ln N price about
+/// one time in eight at N ≈ 22 (SIR with I observed), against one in thirty-seven at N ≈ 130,
+/// and the price's error rate holds only with the variance counted this way.
 pub(super) fn bic(loss: f64, k: usize, n: Labels) -> f64 {
     let dof = n.n - k as f64 - n.starts;
     if loss.is_finite() && loss > 0.0 && dof >= 1.0 {
