@@ -102,7 +102,7 @@ impl Candidates {
         // terms must pay for themselves.
         let score = if fitter.holdout.is_empty() {
             let nl = self.labels as f64;
-            he.loss * (refit.len() as f64 * fitter.term_price(nl) / nl).exp()
+            he.loss * (refit.len() as f64 * fitter.price / nl).exp()
         } else {
             he.loss
         };

@@ -73,6 +73,10 @@ pub(crate) struct Fitter<'p, 'm> {
     /// their profiles — one round's minimum is the next round's start, and a fitted initial
     /// value profiled afresh from the problem's start can fall into another basin.
     pub warm: Option<Vec<f64>>,
+    /// The price of one parameter when supports are scored on the training labels
+    /// (`select::term_price` among the template's sparse candidates; the pieces are fixed when
+    /// the fitter is made, so it is computed once).
+    pub price: f64,
 }
 
 impl<'p, 'm> Fitter<'p, 'm> {
@@ -82,6 +86,8 @@ impl<'p, 'm> Fitter<'p, 'm> {
         for &k in &prob.free {
             base[k] = 0.0;
         }
+        let labels = prob.label_count(&train).max(1) as f64;
+        let price = crate::select::term_price(labels, sparse_candidates(prob));
         Fitter {
             prob,
             spec,
@@ -96,6 +102,7 @@ impl<'p, 'm> Fitter<'p, 'm> {
             close: false,
             confidence: None,
             warm: None,
+            price,
         }
     }
 
@@ -173,19 +180,6 @@ impl<'p, 'm> Fitter<'p, 'm> {
         r
     }
 
-    /// The price of one parameter when supports are scored on `labels` training label values
-    /// (`select::term_price` among the template's sparse candidates).
-    pub fn term_price(&self, labels: f64) -> f64 {
-        let model = self.prob.model;
-        let candidates = self
-            .prob
-            .free
-            .iter()
-            .filter(|&&k| model.params[k].sparse)
-            .count();
-        crate::select::term_price(labels, candidates)
-    }
-
     /// The loss of support `s` over `pieces` (NaN for none).
     pub fn loss(&self, s: &Support, pieces: &[usize]) -> f64 {
         if pieces.is_empty() {
@@ -205,6 +199,14 @@ impl<'p, 'm> Fitter<'p, 'm> {
             self.spec.fit.prune,
         )
     }
+}
+
+/// The number of sparse free parameters (the candidate terms of a template).
+pub(crate) fn sparse_candidates(prob: &Problem) -> usize {
+    prob.free
+        .iter()
+        .filter(|&&k| prob.model.params[k].sparse)
+        .count()
 }
 
 /// Training and held-out pieces: a seeded shuffle, `frac` of them held out when there are at

@@ -62,7 +62,7 @@ pub(super) fn labels(fitter: &Fitter) -> Labels {
     Labels {
         n,
         starts: starts as f64,
-        price: fitter.term_price(n),
+        price: fitter.price,
     }
 }
 

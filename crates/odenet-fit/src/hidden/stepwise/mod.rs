@@ -158,7 +158,7 @@ fn steps(
             .iter()
             .filter(|&&k| fitter.prob.model.params[k].sparse)
             .count();
-        let small_template = sparse_terms(fitter) <= EXHAUSTIVE_TERMS;
+        let small_template = crate::fit::sparse_candidates(fitter.prob) <= EXHAUSTIVE_TERMS;
         let per_step = if small_template {
             MOVES_PER_STEP.max(present)
         } else {
@@ -464,15 +464,4 @@ fn names(fitter: &Fitter, s: &Support) -> String {
         .map(|&k| params[k].name.as_str())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// The number of sparse free parameters of the template.
-fn sparse_terms(fitter: &Fitter) -> usize {
-    let model = fitter.prob.model;
-    fitter
-        .prob
-        .free
-        .iter()
-        .filter(|&&k| model.params[k].sparse)
-        .count()
 }
