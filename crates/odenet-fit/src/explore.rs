@@ -27,6 +27,7 @@ pub(crate) struct Start {
 }
 
 /// The path of one start and the choice made on it.
+#[derive(Clone)]
 pub(crate) struct Exploration {
     pub path: Vec<PathEntry>,
     /// The chosen support, refitted without L1 on the training pieces.
@@ -282,6 +283,7 @@ pub(crate) fn explore(fitter: &mut Fitter, s: Support, start: Start) -> Explorat
         .start_loss
         .unwrap_or_else(|| fitter.loss(&s, &fitter.train));
     fitter.loss_ref = if l0.is_finite() && l0 > 0.0 { l0 } else { 1.0 };
+    tracing::debug!(loss = l0, "exploration starts");
     let mut cands = Candidates::new(fitter);
     let (after_rounds, first_loss) = l1_rounds(fitter, &mut cands, s.clone(), &start);
     let Some(s) = after_rounds else {

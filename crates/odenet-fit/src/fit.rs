@@ -77,6 +77,10 @@ pub(crate) struct Fitter<'p, 'm> {
     /// (`select::term_price` among the template's sparse candidates; the pieces are fixed when
     /// the fitter is made, so it is computed once).
     pub price: f64,
+    /// Routes the stepwise search has refined (hidden states): the path's choice it started
+    /// from and what it reached. A later route whose path ends on the same choice is given the
+    /// same result instead of the same search again (`hidden::stepwise::refine`).
+    pub refined: Vec<(crate::support::Support, f64, crate::explore::Exploration)>,
 }
 
 impl<'p, 'm> Fitter<'p, 'm> {
@@ -103,6 +107,7 @@ impl<'p, 'm> Fitter<'p, 'm> {
             confidence: None,
             warm: None,
             price,
+            refined: Vec::new(),
         }
     }
 

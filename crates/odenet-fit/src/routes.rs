@@ -1,7 +1,7 @@
 //! Where the exploration of the sparsity path starts, and from how many starts: the regression
 //! guess when the model is affine in its parameters, else the spec's values with starts around
-//! them, and — for hidden states known only at experiment starts — the global stage's minima
-//! (`hidden`). The parsimonious choice among the routes is `explore::parsimonious`.
+//! them, or — for hidden states known only at experiment starts — the spec's values and the
+//! global stage's minima (`hidden`). The parsimonious choice among the routes is `explore::parsimonious`.
 
 use odenet_spec::InitKind;
 
@@ -12,8 +12,8 @@ use crate::result::{GlobalSearch, Progress};
 use crate::rng::Rng;
 use crate::support::Support;
 
-/// Starts explored when there is no regression guess (on problems of at most
-/// MULTI_START_MAX_PIECES pieces), and their spread around the given starting values
+/// Starts explored when there is no regression guess and no global stage (on problems of at
+/// most MULTI_START_MAX_PIECES pieces), and their spread around the given starting values
 /// (normalised units).
 const MULTI_STARTS: usize = 6;
 const MULTI_START_MAX_PIECES: usize = 200;
@@ -63,18 +63,18 @@ fn starting_support(fitter: &Fitter) -> (Support, bool, Option<f64>) {
 /// in its parameters) the starting values may lie in a basin of another model that fits as
 /// well: on small problems explore from several starts around them and keep the parsimonious
 /// choice among them (`explore::parsimonious`). With a global stage (hidden states), its minima
-/// are explored too.
+/// are explored instead of the starts around the spec's values.
 pub(crate) fn explore_starts(
     fitter: &mut Fitter,
     global_stage: Option<crate::hidden::Global>,
 ) -> Option<Exploration> {
     let (start, regressed, regressed_loss) = starting_support(fitter);
     // Hidden states known only at experiment starts: the global stage (multi-start, multiple
-    // shooting) finds minima to explore the path from. The starts around the spec's values
-    // below are explored too and the parsimonious choice kept: the global stage's best minimum
-    // (of the dense template) does not always lead down the path to the best sparse support,
-    // which the paths from the spec's values sometimes reach (benches/README.md, "Hidden
-    // states").
+    // shooting) finds minima to explore the path from. The spec's own start is explored too and
+    // the parsimonious choice kept: the global stage's best minimum (of the dense template)
+    // does not always lead down the path to the best sparse support, which the path from the
+    // spec's values sometimes reaches (benches/README.md, "Hidden states"). The global stage
+    // replaces the starts around the spec's values: it draws its own over the box.
     let mut global: Option<Exploration> = None;
     let hidden_stage = global_stage.is_some();
     if let Some(g) = global_stage {
@@ -84,12 +84,14 @@ pub(crate) fn explore_starts(
         });
         global = crate::hidden::explore_minima(fitter, &g);
     }
-    let nstarts =
-        if !regressed && !start.is_empty() && fitter.prob.pieces.len() <= MULTI_START_MAX_PIECES {
-            MULTI_STARTS
-        } else {
-            1
-        };
+    let nstarts = if hidden_stage {
+        1
+    } else if !regressed && !start.is_empty() && fitter.prob.pieces.len() <= MULTI_START_MAX_PIECES
+    {
+        MULTI_STARTS
+    } else {
+        1
+    };
     let mut start_rng = Rng::new(fitter.spec.fit.seed ^ 0x6d75_6c74);
     let mut routes: Vec<Exploration> = global.into_iter().collect();
     let mut best_first = f64::INFINITY;
@@ -125,14 +127,16 @@ pub(crate) fn explore_starts(
         };
         let ex = {
             let _span = tracing::info_span!("start", index = s + 1, of = nstarts).entered();
+            let t0 = std::time::Instant::now();
             let ex = explore(fitter, point, how);
+            tracing::info!(path_seconds = t0.elapsed().as_secs_f64(), "route");
             // With a global stage, the spec's own start is a route like its minima: its choice
-            // is improved by the same stepwise and floating moves. (The starts around it are
-            // kept, unrefined: without them a fit of SIR started at the truth ended at R² 0.23
-            // where the path from the global stage's minimum lost its trajectory; benches/
-            // README.md, "Tenth session".)
+            // is improved by the same stepwise and floating moves.
             if hidden_stage && s == 0 {
-                crate::hidden::stepwise::refine(fitter, ex)
+                let t1 = std::time::Instant::now();
+                let ex = crate::hidden::stepwise::refine(fitter, ex);
+                tracing::info!(stepwise_seconds = t1.elapsed().as_secs_f64(), "route");
+                ex
             } else {
                 ex
             }

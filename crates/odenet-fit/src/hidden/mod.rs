@@ -162,6 +162,7 @@ fn run_start(fitter: &Fitter, start: &Support, point: &Point, abandon: f64) -> O
 /// start and Latin-hypercube starts over the box, each through multiple shooting and single
 /// shooting, in batches.
 pub(crate) fn search(fitter: &Fitter, start: &Support) -> Option<Global> {
+    let t0 = std::time::Instant::now();
     let prob = fitter.prob;
     let na = start.len();
     if na == 0 {
@@ -251,6 +252,7 @@ pub(crate) fn search(fitter: &Fitter, start: &Support) -> Option<Global> {
         at_best,
         best,
         distinct = minima.len(),
+        seconds = t0.elapsed().as_secs_f64(),
         "global search"
     );
     Some(Global {
@@ -363,8 +365,16 @@ pub(crate) fn explore_minima(
         };
         let ex = {
             let _span = tracing::info_span!("minimum", index = i + 1, loss).entered();
+            let t0 = std::time::Instant::now();
             let ex = explore(fitter, s.clone(), how);
-            stepwise::refine(fitter, ex)
+            let t1 = std::time::Instant::now();
+            let ex = stepwise::refine(fitter, ex);
+            tracing::info!(
+                path_seconds = (t1 - t0).as_secs_f64(),
+                stepwise_seconds = t1.elapsed().as_secs_f64(),
+                "route"
+            );
+            ex
         };
         routes.push(ex);
     }

@@ -25,27 +25,31 @@ pub(super) fn to_bounded(u: f64, lo: f64, hi: f64) -> (f64, f64) {
     }
 }
 
-/// The inverse of `to_bounded`. A value on, outside or very near a bound maps a little inside it
-/// (0.01 in normalised units, where parameters are of order one): at the bound itself dq/du
-/// vanishes and the coordinate could never move.
+/// The inverse of `to_bounded`. A value strictly inside its bounds maps exactly: an optimiser
+/// starts where it is told (a hand-over from another fit starts on that fit's minimum), and
+/// normalised values are not always of order one (a rate of 0.005 in normalised units is a value,
+/// not a bound). A value on or outside a bound maps ON_BOUND inside it (at the bound itself dq/du
+/// vanishes and the coordinate could never move), and one nearer than NEAR maps NEAR inside.
 pub(super) fn from_bounded(q: f64, lo: f64, hi: f64) -> f64 {
-    let tiny = 1e-2;
+    let inside = |d: f64| if d > 0.0 { d.max(NEAR) } else { ON_BOUND };
+    let inv_softplus = |d: f64| if d > 30.0 { d } else { d.exp_m1().ln() };
     match (lo.is_finite(), hi.is_finite()) {
         (false, false) => q,
-        (true, false) => {
-            let d = (q - lo).max(tiny);
-            if d > 30.0 { d } else { d.exp_m1().ln() }
-        }
-        (false, true) => {
-            let d = (hi - q).max(tiny);
-            if d > 30.0 { d } else { d.exp_m1().ln() }
-        }
+        (true, false) => inv_softplus(inside(q - lo)),
+        (false, true) => inv_softplus(inside(hi - q)),
         (true, true) => {
-            let f = ((q - lo) / (hi - lo)).clamp(tiny, 1.0 - tiny);
+            // As a fraction of the box: inside it from both ends.
+            let f = inside((q - lo) / (hi - lo));
+            let f = 1.0 - inside(1.0 - f);
             (f / (1.0 - f)).ln()
         }
     }
 }
+
+/// Where `from_bounded` puts a value on or outside a bound (normalised units), and the least
+/// distance from a bound it keeps.
+const ON_BOUND: f64 = 1e-2;
+const NEAR: f64 = 1e-9;
 
 #[cfg(test)]
 mod tests {
@@ -71,6 +75,30 @@ mod tests {
                     (fd - d).abs() < 1e-6 * (1.0 + d.abs()),
                     "{lo} {hi} {u}: {fd} vs {d}"
                 );
+            }
+        }
+    }
+
+    /// A value strictly inside its bounds maps back exactly however near the bound (a start
+    /// handed over from another fit), and one on or outside a bound maps a little inside it.
+    #[test]
+    fn inverse_is_exact_inside_and_lifts_off_the_bound() {
+        let inf = f64::INFINITY;
+        for (lo, hi) in [(0.0, inf), (-inf, 0.0), (0.0, 1.0)] {
+            for q in [1e-3, 0.004, -1e-3, -0.004, 0.3, 0.999] {
+                if q <= lo || q >= hi {
+                    continue;
+                }
+                let back = to_bounded(from_bounded(q, lo, hi), lo, hi).0;
+                assert!((back - q).abs() < 1e-12, "{lo} {hi} {q}: {back}");
+            }
+            for q in [lo, hi, lo - 1.0, hi + 1.0] {
+                if !q.is_finite() {
+                    continue;
+                }
+                let back = to_bounded(from_bounded(q, lo, hi), lo, hi).0;
+                let gap = (back - lo).min(hi - back);
+                assert!((gap - ON_BOUND).abs() < 1e-9, "{lo} {hi} {q}: {back}");
             }
         }
     }

@@ -92,6 +92,7 @@ impl Objective<'_, '_, '_> {
             Ok(mut g) => self.ev.eval_guarded(&q, true, &mut g),
             Err(_) => self.ev.eval(&q, true),
         };
+        tracing::trace!(?q, ?u, loss = ev.loss, grad = ?ev.grad, "lbfgs eval");
         if let Ok(mut seen) = self.seen.lock() {
             seen.push((q.clone(), ev.loss, ev.failures, ev.bdf_pieces));
         }

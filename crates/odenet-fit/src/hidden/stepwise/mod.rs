@@ -243,11 +243,44 @@ fn steps(
 }
 
 /// Improves the exploration's choice by stepwise moves (when nothing is held out: the path's
-/// score is then the criterion's order). Every support refitted joins the path.
-pub(crate) fn refine(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
+/// score is then the criterion's order). Every support refitted joins the path. A choice
+/// another route's path already ended on (the spec's start and the global stage's minimum often
+/// lead to the same point) gets that route's result again rather than the same search twice.
+pub(crate) fn refine(fitter: &mut Fitter, ex: Exploration) -> Exploration {
     if !fitter.holdout.is_empty() || !ex.score.is_finite() {
         return ex;
     }
+    if let Some((_, _, done)) = fitter
+        .refined
+        .iter()
+        .find(|(s, score, _)| same_choice(s, *score, &ex.chosen, ex.score))
+    {
+        tracing::info!("the path ends on a choice already refined: its result is reused");
+        return done.clone();
+    }
+    let (from, score) = (ex.chosen.clone(), ex.score);
+    let out = refine_new(fitter, ex);
+    fitter.refined.push((from, score, out.clone()));
+    out
+}
+
+/// Two paths' choices are the same point: the same support, values within SAME_VALUE and
+/// scores within SAME_SCORE (relative).
+fn same_choice(a: &Support, score_a: f64, b: &Support, score_b: f64) -> bool {
+    a.active == b.active
+        && (score_a - score_b).abs() <= SAME_SCORE * score_a.abs().max(score_b.abs())
+        && a.q
+            .iter()
+            .zip(&b.q)
+            .all(|(x, y)| (x - y).abs() <= SAME_VALUE * (1.0 + x.abs().max(y.abs())))
+}
+
+/// Tolerances of `same_choice` (relative).
+const SAME_SCORE: f64 = 1e-6;
+const SAME_VALUE: f64 = 1e-4;
+
+/// `refine` of a choice not refined before.
+fn refine_new(fitter: &mut Fitter, mut ex: Exploration) -> Exploration {
     let n = labels(fitter);
     // Supports the path scored are not moved to again, but with hidden states known only at
     // experiment starts: there the path's refit of a support (from the values its elimination

@@ -58,3 +58,38 @@ fn bounds_start_on_the_bound_still_moves() {
     assert!((ap - 1.0).abs() < 1e-4, "projection: a = {ap}");
     assert!((at - 1.0).abs() < 1e-4, "transform: a = {at}");
 }
+
+/// A start strictly inside its bound, nearer to it than the lift given to a start on the bound
+/// (a = 1 with a ≥ 0.998): the fit starts exactly there (a hand-over from another fit starts on
+/// that fit's minimum), and recovers the truth.
+#[test]
+fn a_start_near_its_bound_is_taken_exactly() {
+    let lv = ExactLotkaVolterra::new("init = 1.0, min = 0.998", false);
+    let prob = lv.problem();
+    let q0 = prob.scales.normalised(&prob.init, &prob.free);
+    let ka = prob.free.iter().position(|&k| k == 0).expect("a active");
+    let lo = 0.998 / prob.scales.pscale[0];
+    assert!(
+        q0[ka] - lo < 0.01,
+        "the start is within the lift: {}",
+        q0[ka] - lo
+    );
+    let ev = whole_evaluator(&prob);
+    let at_start = ev.eval(&q0, false).loss;
+    let terms = Terms::new(&prob, &prob.free, 0.0, 1.0);
+    let r = minimize_with(
+        &ev,
+        &terms,
+        q0,
+        300,
+        L1Step::Smoothed,
+        BoundMethod::Transform,
+    );
+    assert!(
+        (r.start_loss - at_start).abs() <= 1e-12 * at_start,
+        "first evaluation {:e}, loss at the start {at_start:e}",
+        r.start_loss
+    );
+    let a = r.q[ka] * prob.scales.pscale[0];
+    assert!((a - 1.0).abs() < 1e-4, "a = {a}");
+}
