@@ -81,6 +81,9 @@ pub(crate) struct Fitter<'p, 'm> {
     /// from and what it reached. A later route whose path ends on the same choice is given the
     /// same result instead of the same search again (`hidden::stepwise::refine`).
     pub refined: Vec<(crate::support::Support, f64, crate::explore::Exploration)>,
+    /// The stepwise search's refits by their exact inputs (hidden states; a move met again
+    /// from the same fit is not refitted).
+    pub memo: crate::hidden::stepwise::Memo,
 }
 
 impl<'p, 'm> Fitter<'p, 'm> {
@@ -108,6 +111,7 @@ impl<'p, 'm> Fitter<'p, 'm> {
             warm: None,
             price,
             refined: Vec::new(),
+            memo: Default::default(),
         }
     }
 

@@ -22,12 +22,15 @@
 
 mod criterion;
 mod exhaustive;
+mod memo;
 mod moves;
 
 use rayon::prelude::*;
 
 use criterion::{Labels, bic, labels, prefer};
 use exhaustive::exhaustive;
+pub(crate) use memo::Memo;
+use memo::MoveKey;
 use moves::{Move, moves, trials};
 
 use crate::evaluate::Evaluator;
@@ -54,6 +57,10 @@ const REFIT_REL_TOL: f64 = 1e-6;
 const PROBES: usize = 3;
 /// Removal steps from a probe at most.
 const PROBE_STEPS: usize = 4;
+
+/// A refit's support with its fitted values, loss, piece failures met, and the pieces' profiled
+/// initial values at its end.
+type Refit = (Support, f64, usize, Vec<f64>);
 
 /// Refits support `s` on the training pieces without L1 (the pieces' profiles starting from
 /// `warm` when given): the support, its loss, the piece failures met, and the profiled initial
@@ -100,10 +107,17 @@ fn along_current(
     to: &Support,
     abandon: f64,
 ) -> Option<(Support, f64, usize, Vec<f64>)> {
+    let t = std::time::Instant::now();
     let starts = cur.starts.as_deref().unwrap_or(&fitter.prob.x0);
-    let (q, fitted) = crate::hidden::shooting_refit(fitter, &cur.support, starts, to)?;
-    tracing::debug!(terms = to.len(), "refit along the current trajectory");
-    Some(refit(fitter, &to.with_values(q), abandon, Some(&fitted)))
+    let shot = crate::hidden::shooting_refit(fitter, &cur.support, starts, to, abandon);
+    let out = shot.map(|(q, fitted)| refit(fitter, &to.with_values(q), abandon, Some(&fitted)));
+    tracing::debug!(
+        terms = to.len(),
+        loss = out.as_ref().map_or(f64::NAN, |o| o.1),
+        seconds = t.elapsed().as_secs_f64(),
+        "refit along the current trajectory"
+    );
+    out
 }
 
 /// The stepwise search's current support: its refitted values, loss, criterion, and where its
@@ -185,32 +199,45 @@ fn steps(
             }
             let f: &Fitter = fitter;
             let c: &Current = cur;
-            let fits: Vec<(Support, f64, usize, Vec<f64>)> = batch
+            let fits: Vec<(Refit, Option<MoveKey>)> = batch
                 .par_iter()
                 .map(|m| {
+                    let removes = c
+                        .support
+                        .active
+                        .iter()
+                        .any(|k| !m.support.active.contains(k));
+                    let key = MoveKey::new(
+                        &m.support,
+                        &c.support,
+                        c.starts.as_deref(),
+                        abandon,
+                        removes,
+                    );
+                    if let Some((s, loss, starts)) = f.memo.get(&key) {
+                        return ((s.clone(), *loss, 0, starts.clone()), None);
+                    }
                     let fit = refit(f, &m.support, abandon, c.starts.as_deref());
                     // A move that removes a term whose refit over whole experiments does not
                     // lower the criterion: with hidden states the refit can lose the trajectory
                     // (a shifted phase ends in a flat or wrong minimum), so it is refitted again
                     // along the current one. A move that only adds a term starts at the current
                     // fit and needs no such help.
-                    let removes = c
-                        .support
-                        .active
-                        .iter()
-                        .any(|k| !m.support.active.contains(k));
                     if f.prob.starts_only
                         && removes
                         && bic(fit.1, fit.0.len(), n) >= c.bic
                         && let Some(again) = along_current(f, c, &m.support, abandon)
                         && again.1 < fit.1
                     {
-                        return (again.0, again.1, fit.2 + again.2, again.3);
+                        return ((again.0, again.1, fit.2 + again.2, again.3), Some(key));
                     }
-                    fit
+                    (fit, Some(key))
                 })
                 .collect();
-            for (s, loss, met, starts) in fits {
+            for ((s, loss, met, starts), key) in fits {
+                if let Some(k) = key {
+                    fitter.memo.insert(k, (s.clone(), loss, starts.clone()));
+                }
                 fitter.failures_seen += met;
                 visited.push(s.active.clone());
                 let b = bic(loss, s.len(), n);
@@ -422,12 +449,23 @@ fn float(
         .map(|m| m.support)
         .collect();
     let f: &Fitter = fitter;
-    let fits: Vec<(Support, f64, usize, Vec<f64>)> = adds
+    let abandon = 4.0 * cur.loss;
+    // The same refit as the step's addition of the same term from `cur` (shared by the memo).
+    let fits: Vec<(Refit, Option<MoveKey>)> = adds
         .par_iter()
-        .map(|s| refit(f, s, 4.0 * cur.loss, cur.starts.as_deref()))
+        .map(|s| {
+            let key = MoveKey::new(s, &cur.support, cur.starts.as_deref(), abandon, false);
+            match f.memo.get(&key) {
+                Some((s, loss, starts)) => ((s.clone(), *loss, 0, starts.clone()), None),
+                None => (refit(f, s, abandon, cur.starts.as_deref()), Some(key)),
+            }
+        })
         .collect();
     let mut best: Option<Current> = None;
-    for (s, loss, met, starts) in fits {
+    for ((s, loss, met, starts), key) in fits {
+        if let Some(k) = key {
+            fitter.memo.insert(k, (s.clone(), loss, starts.clone()));
+        }
         fitter.failures_seen += met;
         if !loss.is_finite() {
             continue;
