@@ -109,7 +109,7 @@ fn along_current(
 ) -> Option<(Support, f64, usize, Vec<f64>)> {
     let t = std::time::Instant::now();
     let starts = cur.starts.as_deref().unwrap_or(&fitter.prob.x0);
-    let shot = crate::hidden::shooting_refit(fitter, &cur.support, starts, to, abandon);
+    let shot = crate::hidden::shooting_refit(fitter, &cur.support, starts, to);
     let out = shot.map(|(q, fitted)| refit(fitter, &to.with_values(q), abandon, Some(&fitted)));
     tracing::debug!(
         terms = to.len(),
