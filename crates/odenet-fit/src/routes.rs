@@ -5,7 +5,7 @@
 
 use odenet_spec::InitKind;
 
-use crate::explore::{Exploration, Start, explore};
+use crate::explore::{Exploration, Start};
 use crate::fit::{Fitter, REGRESSION_ROUNDS};
 use crate::regression::thresholded_guess;
 use crate::result::{GlobalSearch, Progress};
@@ -127,19 +127,9 @@ pub(crate) fn explore_starts(
         };
         let ex = {
             let _span = tracing::info_span!("start", index = s + 1, of = nstarts).entered();
-            let t0 = std::time::Instant::now();
-            let ex = explore(fitter, point, how);
-            tracing::info!(path_seconds = t0.elapsed().as_secs_f64(), "route");
             // With a global stage, the spec's own start is a route like its minima: its choice
             // is improved by the same stepwise and floating moves.
-            if hidden_stage && s == 0 {
-                let t1 = std::time::Instant::now();
-                let ex = crate::hidden::stepwise::refine(fitter, ex);
-                tracing::info!(stepwise_seconds = t1.elapsed().as_secs_f64(), "route");
-                ex
-            } else {
-                ex
-            }
+            crate::hidden::explore_route(fitter, point, how, hidden_stage && s == 0)
         };
         if ex.first_loss.is_finite() {
             best_first = best_first.min(ex.first_loss);

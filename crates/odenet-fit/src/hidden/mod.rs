@@ -354,7 +354,7 @@ pub(crate) fn explore_minima(
     fitter: &mut Fitter,
     g: &Global,
 ) -> Option<crate::explore::Exploration> {
-    use crate::explore::{Start, explore};
+    use crate::explore::Start;
     let best_loss = g.minima.first()?.1;
     let mut routes: Vec<crate::explore::Exploration> = Vec::new();
     for (i, (s, loss)) in g.minima.iter().take(EXPLORED_MINIMA).enumerate() {
@@ -366,22 +366,35 @@ pub(crate) fn explore_minima(
             abort_above: f64::INFINITY,
             start_loss: None,
         };
-        let ex = {
-            let _span = tracing::info_span!("minimum", index = i + 1, loss).entered();
-            let t0 = std::time::Instant::now();
-            let ex = explore(fitter, s.clone(), how);
-            let t1 = std::time::Instant::now();
-            let ex = stepwise::refine(fitter, ex);
-            tracing::info!(
-                path_seconds = (t1 - t0).as_secs_f64(),
-                stepwise_seconds = t1.elapsed().as_secs_f64(),
-                "route"
-            );
-            ex
-        };
-        routes.push(ex);
+        let _span = tracing::info_span!("minimum", index = i + 1, loss).entered();
+        routes.push(explore_route(fitter, s.clone(), how, true));
     }
     crate::explore::parsimonious(routes)
+}
+
+/// Explores the sparsity path from `s` and, when `refined`, improves its choice by the stepwise
+/// and floating moves (`stepwise::refine`); the seconds of each are logged.
+pub(crate) fn explore_route(
+    fitter: &mut Fitter,
+    s: Support,
+    how: crate::explore::Start,
+    refined: bool,
+) -> crate::explore::Exploration {
+    let t0 = std::time::Instant::now();
+    let ex = crate::explore::explore(fitter, s, how);
+    let path_seconds = t0.elapsed().as_secs_f64();
+    let t1 = std::time::Instant::now();
+    let ex = if refined {
+        stepwise::refine(fitter, ex)
+    } else {
+        ex
+    };
+    tracing::info!(
+        path_seconds,
+        stepwise_seconds = t1.elapsed().as_secs_f64(),
+        "route"
+    );
+    ex
 }
 
 #[cfg(test)]

@@ -62,6 +62,19 @@ const PROBE_STEPS: usize = 4;
 /// initial values at its end.
 type Refit = (Support, f64, usize, Vec<f64>);
 
+/// A refit made before from the same inputs (`memo`), with no failures counted again.
+fn remembered(fitter: &Fitter, key: &MoveKey) -> Option<Refit> {
+    let (s, loss, starts) = fitter.memo.get(key)?;
+    Some((s.clone(), *loss, 0, starts.clone()))
+}
+
+/// Keeps a refit just made (`key` None: it was remembered) for the next time its inputs meet.
+fn remember(fitter: &mut Fitter, key: Option<MoveKey>, fit: &Refit) {
+    if let Some(k) = key {
+        fitter.memo.insert(k, (fit.0.clone(), fit.1, fit.3.clone()));
+    }
+}
+
 /// Refits support `s` on the training pieces without L1 (the pieces' profiles starting from
 /// `warm` when given): the support, its loss, the piece failures met, and the profiled initial
 /// values at the refit's end (pieces × n, scaled; the problem's own for pieces not trained on).
@@ -101,12 +114,7 @@ fn refit(
 
 /// Refits support `to` by multiple shooting along the current choice's trajectory
 /// (`hidden::shooting_refit`), then on the training pieces from where that left it.
-fn along_current(
-    fitter: &Fitter,
-    cur: &Current,
-    to: &Support,
-    abandon: f64,
-) -> Option<(Support, f64, usize, Vec<f64>)> {
+fn along_current(fitter: &Fitter, cur: &Current, to: &Support, abandon: f64) -> Option<Refit> {
     let t = std::time::Instant::now();
     let starts = cur.starts.as_deref().unwrap_or(&fitter.prob.x0);
     let shot = crate::hidden::shooting_refit(fitter, &cur.support, starts, to);
@@ -214,8 +222,8 @@ fn steps(
                         abandon,
                         removes,
                     );
-                    if let Some((s, loss, starts)) = f.memo.get(&key) {
-                        return ((s.clone(), *loss, 0, starts.clone()), None);
+                    if let Some(hit) = remembered(f, &key) {
+                        return (hit, None);
                     }
                     let fit = refit(f, &m.support, abandon, c.starts.as_deref());
                     // A move that removes a term whose refit over whole experiments does not
@@ -234,10 +242,9 @@ fn steps(
                     (fit, Some(key))
                 })
                 .collect();
-            for ((s, loss, met, starts), key) in fits {
-                if let Some(k) = key {
-                    fitter.memo.insert(k, (s.clone(), loss, starts.clone()));
-                }
+            for (fit, key) in fits {
+                remember(fitter, key, &fit);
+                let (s, loss, met, starts) = fit;
                 fitter.failures_seen += met;
                 visited.push(s.active.clone());
                 let b = bic(loss, s.len(), n);
@@ -455,17 +462,16 @@ fn float(
         .par_iter()
         .map(|s| {
             let key = MoveKey::new(s, &cur.support, cur.starts.as_deref(), abandon, false);
-            match f.memo.get(&key) {
-                Some((s, loss, starts)) => ((s.clone(), *loss, 0, starts.clone()), None),
+            match remembered(f, &key) {
+                Some(hit) => (hit, None),
                 None => (refit(f, s, abandon, cur.starts.as_deref()), Some(key)),
             }
         })
         .collect();
     let mut best: Option<Current> = None;
-    for ((s, loss, met, starts), key) in fits {
-        if let Some(k) = key {
-            fitter.memo.insert(k, (s.clone(), loss, starts.clone()));
-        }
+    for (fit, key) in fits {
+        remember(fitter, key, &fit);
+        let (s, loss, met, starts) = fit;
         fitter.failures_seen += met;
         if !loss.is_finite() {
             continue;
