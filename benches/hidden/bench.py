@@ -14,7 +14,10 @@ Per system (systems.toml) and realisation r (noise and sample times drawn afresh
   within 2.5 reported standard errors of the truth, or of an `equivalent` parameter set that gives
   exactly the same observed trajectories; with `symmetry`, instead, the free direction
   reported and the scale-free ratio within 5%), the final loss within one chi-squared unit of the
-  reference's (loss - ref <= ref / (N - p), N observed values, p true parameters), and the time.
+  reference's (loss - ref <= ref / (N - p), N observed values, p true parameters), and the time;
+- a wrong support is labelled by its BIC against the true support's refit (N ln L + k ln N with the
+  variance on N - k degrees of freedom): "data prefer it" when lower (the data's ambiguity: no search
+  or criterion of that kind recovers the truth there), else "search missed the truth".
 
 Usage: bench.py [--odenet PATH] [--baseline PATH] [--only a,b] [--reps N] [--first R] [--threads N] [--keep DIR]
                 [--timeout S] [--out FILE]
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import resource
@@ -189,6 +193,14 @@ def judge(sysm: dict, res: dict, ref: dict, nvalues: int) -> dict:
         dof = max(nvalues - len(truth), 1)
         row["chi2_excess"] = (row["loss"] - lref) * dof / lref
         row["chi2"] = row["chi2_excess"] <= 1.0
+        # The BIC of the support found less the true support's (N ln(L σ-estimate) + k ln N,
+        # variance on N - k degrees of freedom): below zero the data prefer the support found,
+        # and a wrong one then is the data's ambiguity, not a search that missed the truth.
+        k, kt = len(nonzero), len(truth)
+        if row["loss"] > 0 and nvalues > max(k, kt) + 1:
+            row["bic_vs_truth"] = (nvalues * math.log(row["loss"] / lref)
+                                   + nvalues * math.log((nvalues - kt) / (nvalues - k))
+                                   + (k - kt) * math.log(nvalues))
         row["ref_seconds"] = ref["model"]["fit"]["seconds"]
     else:
         row["chi2"] = False
@@ -246,6 +258,8 @@ def fmt(row: dict) -> str:
         extra = f" +{row.get('extra')} -{row.get('missing')}"
     z = row.get("worst_z")
     zs = f"z {z:5.2f}" if z is not None else (f"ratio err {100 * row['ratio_error']:.1f}%" if "ratio_error" in row else "")
+    if not row.get("support") and "bic_vs_truth" in row:
+        extra += f" (BIC {row['bic_vs_truth']:+.1f} vs truth: {'data prefer it' if row['bic_vs_truth'] < 0 else 'search missed the truth'})"
     conf = ""
     if row.get("starts"):
         conf = f" starts {row.get('starts_at_best')}/{row.get('starts')}"

@@ -63,6 +63,8 @@ struct Outcome {
     s: Vec<f64>,
     loss: f64,
     abandoned: bool,
+    /// Pieces that failed to integrate at the end of the first multiple-shooting round.
+    first_failures: usize,
 }
 
 /// The result of the global stage.
@@ -89,6 +91,7 @@ fn run_start(fitter: &Fitter, start: &Support, point: &Point, abandon: f64) -> O
     let multi = Shooting::new(prob, start.active.clone(), fitter.base.clone(), usize::MAX);
     let mut q = point.q.clone();
     let mut states = point.states.clone();
+    let mut first_failures = 0;
     if multi.intervals() > single.intervals() {
         let mut s = match &states {
             Some(st) => multi.nodes_from_states(st),
@@ -119,12 +122,16 @@ fn run_start(fitter: &Fitter, start: &Support, point: &Point, abandon: f64) -> O
             );
             q = res.q;
             s = res.s;
+            if r == 0 {
+                first_failures = res.failures;
+            }
             if res.abandoned {
                 return Outcome {
                     q,
                     s: Vec::new(),
                     loss: res.data,
                     abandoned: true,
+                    first_failures,
                 };
             }
         }
@@ -155,6 +162,7 @@ fn run_start(fitter: &Fitter, start: &Support, point: &Point, abandon: f64) -> O
         },
         q: r.q,
         s: r.s,
+        first_failures,
     }
 }
 
@@ -286,6 +294,11 @@ pub(crate) fn shooting_refit(
         states: Some(states),
     };
     let o = run_start(fitter, to, &point, f64::INFINITY);
+    tracing::debug!(
+        first_failures = o.first_failures,
+        loss = o.loss,
+        "shooting along the current trajectory"
+    );
     if o.abandoned || !o.loss.is_finite() {
         return None;
     }

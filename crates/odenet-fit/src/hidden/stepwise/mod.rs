@@ -195,6 +195,19 @@ fn steps(
             .filter(|m| m.predicted.is_finite() && !visited.contains(&m.support.active))
             .filter(|m| !removals_only || m.support.len() < cur.support.len())
             .collect();
+        for (rank, m) in candidates
+            .iter()
+            .enumerate()
+            .filter(|_| tracing::enabled!(tracing::Level::TRACE))
+        {
+            tracing::trace!(
+                step,
+                rank,
+                predicted = m.predicted,
+                support = %names(fitter, &m.support),
+                "move predicted"
+            );
+        }
         let batches = trials(&candidates, &cur.support, per_step, every_removal);
         if batches[0].is_empty() {
             break;
@@ -235,9 +248,18 @@ fn steps(
                         && removes
                         && bic(fit.1, fit.0.len(), n) >= c.bic
                         && let Some(again) = along_current(f, c, &m.support, abandon)
-                        && again.1 < fit.1
                     {
-                        return ((again.0, again.1, fit.2 + again.2, again.3), Some(key));
+                        tracing::debug!(
+                            from = c.bic,
+                            predicted = m.predicted,
+                            plain = bic(fit.1, fit.0.len(), n),
+                            along = bic(again.1, again.0.len(), n),
+                            support = %names(f, &m.support),
+                            "removal refitted along the trajectory"
+                        );
+                        if again.1 < fit.1 {
+                            return ((again.0, again.1, fit.2 + again.2, again.3), Some(key));
+                        }
                     }
                     (fit, Some(key))
                 })
